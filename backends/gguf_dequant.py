@@ -1,0 +1,119 @@
+"""GGUF -> Hugging Face safetensors folder, by dequantizing with transformers' GGUF loader.
+
+Why: the other toolkits (ONNX builders, OpenVINO, MLX) start from a Hugging Face folder, so a
+GGUF-only model (like the demo) must first become one. transformers reads the GGUF and
+dequantizes every tensor, but then marks the model as "quantized with gguf" and refuses
+save_pretrained; rebuilding a plain model from the same config and loading the dense state
+dict into it gives an ordinary, saveable model.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+DTYPES = ("float32", "float16", "bfloat16")
+
+# Offline for good: this app never downloads a model. huggingface_hub reads these when first
+# imported, so set them before importing transformers; local_files_only below covers the case
+# where the app imported it earlier without them.
+_OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
+
+
+class DequantizeError(RuntimeError):
+    """The GGUF could not be turned into a Hugging Face folder; the message is one sentence."""
+
+
+def _say(log: Callable[[str], None] | None, message: str) -> None:
+    logger.info("%s", message)
+    if log is not None:
+        log(message)
+
+
+def dequantize_to_hf(
+    gguf_path: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    dtype: str = "float32",
+    log: Callable[[str], None] | None = None,
+) -> list[Path]:
+    """Write a Hugging Face model folder (safetensors + tokenizer + chat template) for a GGUF.
+
+    out_dir must not exist or be empty. The folder is assembled next to it and renamed into
+    place at the end, so a crash never leaves a half-written model that looks complete.
+    Returns the files written. Never touches the network.
+    """
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {DTYPES}, not {dtype!r}")
+    src = Path(gguf_path).resolve()
+    out = Path(out_dir)
+    if not src.is_file():
+        raise DequantizeError(f"The GGUF file {src} does not exist; check the path.")
+    if out.exists() and any(out.iterdir()):
+        raise DequantizeError(f"The folder {out} is not empty; choose a new output folder.")
+
+    for key, value in _OFFLINE_ENV.items():
+        os.environ.setdefault(key, value)
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch_dtype = getattr(torch, dtype)
+    # The GGUF's folder is the "repo"; gguf_file as an absolute path is read as a local file.
+    load = {"gguf_file": str(src), "local_files_only": True}
+    start = time.monotonic()
+    _say(log, f"reading and dequantizing {src.name}")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(src.parent), **load)
+        loaded = AutoModelForCausalLM.from_pretrained(str(src.parent), dtype=torch_dtype, **load)
+    except (ValueError, KeyError, OSError, NotImplementedError) as exc:
+        # transformers supports a fixed list of GGUF architectures and tensor types.
+        raise DequantizeError(
+            f"transformers could not load {src.name} ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
+            "this architecture or quantization type is not supported for dequantization."
+        ) from exc
+
+    config = loaded.config
+    state = loaded.state_dict()
+    del loaded  # holds a second copy of the weights
+    # The loader tags the config as GGUF-quantized; the dense copy must not carry that tag,
+    # or the saved folder would claim a quantization it does not have.
+    if hasattr(config, "quantization_config"):
+        delattr(config, "quantization_config")
+    with torch.device("cpu"):
+        model = AutoModelForCausalLM.from_config(config, dtype=torch_dtype)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    # Tied output embeddings appear as "missing" lm_head.weight and are fine; anything else is not.
+    tied = set(getattr(model, "_tied_weights_keys", None) or [])
+    real_missing = [k for k in missing if k not in tied and not k.endswith("lm_head.weight")]
+    if real_missing or unexpected:
+        raise DequantizeError(
+            f"The weights read from {src.name} do not fit the model built from its config "
+            f"(missing {real_missing[:3]}, unexpected {list(unexpected)[:3]}); report this model as unsupported."
+        )
+    model.tie_weights()
+    model.eval()
+    del state
+    _say(log, f"dequantized in {time.monotonic() - start:.1f} s; writing safetensors ({dtype})")
+
+    staging = out.parent / f".{out.name}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        model.save_pretrained(staging, safe_serialization=True)
+        # The tokenizer built from GGUF carries the chat template; saving writes tokenizer.json
+        # and the template (chat_template.jinja) so the folder is usable for chat on its own.
+        tokenizer.save_pretrained(staging)
+        if out.exists():
+            out.rmdir()  # empty, checked above
+        staging.rename(out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    files = sorted(p for p in out.rglob("*") if p.is_file())
+    _say(log, f"wrote {len(files)} files to {out} in {time.monotonic() - start:.1f} s")
+    return files

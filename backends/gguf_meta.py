@@ -1,0 +1,226 @@
+"""Read and validate the metadata of a GGUF file.
+
+Every failure is raised as `GGUFError` whose message is one sentence that says what is wrong
+and what the user can do, because these messages are shown as-is in the app.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import asdict, dataclass
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _dist_version
+from pathlib import Path
+from typing import Any
+
+import gguf
+
+logger = logging.getLogger(__name__)
+
+# "GGUF" as the first four bytes; the header that follows is version (u32),
+# tensor count (u64) and key/value count (u64).
+_MAGIC = b"GGUF"
+_HEADER_BYTES = 4 + 4 + 8 + 8
+
+
+class GGUFError(ValueError):
+    """A GGUF file cannot be used; the message is one user-facing sentence."""
+
+
+@dataclass(frozen=True)
+class GGUFMetadata:
+    """What the catalog shows about a GGUF model file."""
+
+    path: str
+    file_size: int
+    gguf_version: int
+    architecture: str
+    name: str | None
+    quant_type: str | None
+    parameter_count: int
+    tensor_count: int
+    context_length: int | None
+    block_count: int | None
+    embedding_length: int | None
+    vocab_size: int | None
+    tokenizer_model: str | None
+    has_chat_template: bool
+    chat_template: str | None
+    license: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _gguf_package_version() -> str:
+    try:
+        return _dist_version("gguf")
+    except PackageNotFoundError:  # gguf importable from a source tree, not installed
+        return "unknown"
+
+
+def _check_header(path: Path) -> int:
+    """Cheap checks before memory-mapping: existence, size, magic. Returns the file size."""
+    if not path.is_file():
+        raise GGUFError(f"The file {path} does not exist; check the path or add the model again.")
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        head = fh.read(_HEADER_BYTES)
+    if head[:4] != _MAGIC:
+        raise GGUFError(
+            f"The file {path.name} is not a GGUF file (it does not start with the bytes 'GGUF'); "
+            "choose a .gguf model file."
+        )
+    if size < _HEADER_BYTES:
+        raise GGUFError(
+            f"The file {path.name} is truncated ({size} bytes, shorter than a GGUF header); "
+            "download or copy it again."
+        )
+    return size
+
+
+def open_reader(path: str | os.PathLike[str]) -> gguf.GGUFReader:
+    """Open a GGUF file with gguf.GGUFReader after validating it; raise GGUFError if unusable."""
+    p = Path(path)
+    size = _check_header(p)
+    try:
+        reader = gguf.GGUFReader(p, "r")
+    except ValueError as exc:
+        msg = str(exc)
+        # The enum's own wording, e.g. "np.uint32(42) is not a valid GGMLQuantizationType": a tensor
+        # type newer than the installed gguf package (llama.cpp adds types before gguf-py has them).
+        if "GGMLQuantizationType" in msg:
+            found = re.search(r"(\d+)\)?\s+is not a valid", msg)
+            code = found.group(1) if found else "?"
+            raise GGUFError(
+                f"The file {p.name} uses tensor type {code}, which gguf {_gguf_package_version()} "
+                "does not know; update the gguf package or pick a file quantized with a common type."
+            ) from exc
+        if "version" in msg:
+            raise GGUFError(
+                f"The file {p.name} has a GGUF version that gguf {_gguf_package_version()} cannot read "
+                f"({msg}); update the gguf package or convert the model again."
+            ) from exc
+        raise _truncated_or_corrupt(p, size, exc) from exc
+    except Exception as exc:  # IndexError, KeyError, OverflowError, UnicodeDecodeError, ...
+        # GGUFReader has no error type of its own: on a cut-off or damaged file it fails
+        # wherever its offsets first run past the data, with assorted numpy/struct errors.
+        raise _truncated_or_corrupt(p, size, exc) from exc
+
+    # The reader can succeed on a file cut inside the last tensor's data; check every tensor.
+    needed = max((t.data_offset + t.n_bytes for t in reader.tensors), default=reader.data_offset)
+    if needed > size:
+        raise GGUFError(
+            f"The file {p.name} is truncated ({size} of {needed} bytes present); download or copy it again."
+        )
+    return reader
+
+
+def _truncated_or_corrupt(p: Path, size: int, exc: BaseException) -> GGUFError:
+    logger.debug("GGUFReader failed on %s: %r", p, exc)
+    return GGUFError(
+        f"The file {p.name} could not be read as GGUF ({size} bytes; it is truncated or corrupt: "
+        f"{type(exc).__name__}); download or copy it again."
+    )
+
+
+def _value(reader: gguf.GGUFReader, key: str) -> Any:
+    field = reader.get_field(key)
+    if field is None:
+        return None
+    try:
+        return field.contents()
+    except (UnicodeDecodeError, ValueError, IndexError):  # damaged value: treat as absent, but say so
+        logger.warning("GGUF key %s could not be decoded; ignoring it", key)
+        return None
+
+
+def _array_len(reader: gguf.GGUFReader, key: str) -> int | None:
+    field = reader.get_field(key)
+    # field.data holds one index per array element, so its length is the element count
+    # without decoding tens of thousands of token strings.
+    return None if field is None else len(field.data)
+
+
+def known_architectures() -> set[str]:
+    """Architecture names the installed gguf package (and so llama.cpp of that era) knows."""
+    return set(gguf.MODEL_ARCH_NAMES.values())
+
+
+def file_type_name(code: int | None) -> str | None:
+    """general.file_type code -> llama.cpp's type name as llama-quantize spells it (Q4_K_M, F16...)."""
+    if code is None:
+        return None
+    try:
+        name = gguf.LlamaFileType(int(code)).name
+    except ValueError:
+        return f"unknown ({code})"
+    for prefix in ("MOSTLY_", "ALL_"):
+        if name.startswith(prefix):
+            return name[len(prefix):]
+    return name
+
+
+def read_metadata(path: str | os.PathLike[str]) -> GGUFMetadata:
+    """Validate a GGUF file and return its metadata; raise GGUFError with a sentence if unusable."""
+    p = Path(path)
+    reader = open_reader(p)
+    arch = _value(reader, "general.architecture")
+    if not isinstance(arch, str) or not arch:
+        raise GGUFError(
+            f"The file {p.name} has no general.architecture key, so no runtime can load it; "
+            "convert the model again with a current convert_hf_to_gguf.py."
+        )
+    if arch not in known_architectures():
+        raise GGUFError(
+            f"The file {p.name} declares architecture '{arch}', which gguf {_gguf_package_version()} "
+            "does not know; update gguf and llama-cpp-python or choose another model."
+        )
+
+    chat_template = _value(reader, "tokenizer.chat_template")
+    vocab_size = _value(reader, f"{arch}.vocab_size")
+    if vocab_size is None:
+        # Most converters omit <arch>.vocab_size; the token list is the authoritative count.
+        vocab_size = _array_len(reader, "tokenizer.ggml.tokens")
+
+    return GGUFMetadata(
+        path=str(p),
+        file_size=p.stat().st_size,
+        gguf_version=int(_value(reader, "GGUF.version")),
+        architecture=arch,
+        name=_value(reader, "general.name"),
+        quant_type=file_type_name(_value(reader, "general.file_type")),
+        parameter_count=sum(int(t.n_elements) for t in reader.tensors),
+        tensor_count=len(reader.tensors),
+        context_length=_value(reader, f"{arch}.context_length"),
+        block_count=_value(reader, f"{arch}.block_count"),
+        embedding_length=_value(reader, f"{arch}.embedding_length"),
+        vocab_size=vocab_size,
+        tokenizer_model=_value(reader, "tokenizer.ggml.model"),
+        has_chat_template=bool(chat_template),
+        chat_template=chat_template or None,
+        license=_value(reader, "general.license"),
+    )
+
+
+def effective_type_histogram(path: str | os.PathLike[str]) -> dict[str, dict[str, float | int]]:
+    """Per ggml tensor type: tensor count, element count and share of all weight elements.
+
+    A file's nominal type (say Q4_K_M) is a recipe, not what its tensors hold: llama.cpp mixes
+    types per tensor and falls back to other types for rows that are not a multiple of the
+    block size, so this is what the model really stores. Sorted by share, largest first.
+    """
+    reader = open_reader(path)
+    counts: dict[str, dict[str, int]] = {}
+    for t in reader.tensors:
+        entry = counts.setdefault(t.tensor_type.name, {"tensors": 0, "elements": 0})
+        entry["tensors"] += 1
+        entry["elements"] += int(t.n_elements)
+    total = sum(e["elements"] for e in counts.values()) or 1
+    ordered = sorted(counts.items(), key=lambda kv: kv[1]["elements"], reverse=True)
+    return {
+        name: {"tensors": e["tensors"], "elements": e["elements"], "share": e["elements"] / total}
+        for name, e in ordered
+    }

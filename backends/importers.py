@@ -1,0 +1,309 @@
+"""Bringing models into the catalog: GGUF files, Hugging Face folders, the local HF cache,
+the Hub, uploads and the demo model.
+
+`submit_import` checks the request at once (cheap checks, one sentence on failure) and queues
+an import job. `run_import_job` runs in the job's process: it copies or hard-links the files
+into the job's work folder, hashes them with progress, reads metadata, and records the source
+with its root variant in one transaction. The same bytes imported twice give the same source.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from backends import demo
+from backends.hf_folder import check_folder, read_info
+from catalog import config, db, jobs
+from catalog.errors import InvalidInputError
+from catalog.files import (
+    PICKLE_SUFFIXES,
+    hash_folder,
+    list_model_files,
+    place_file,
+    remove_tree,
+    resolve_server_path,
+    validate_name,
+)
+from catalog.identity import content_hash, source_id, variant_id
+from catalog.records import Source
+from catalog.sources import SourceMeta, find_by_hash, get_source, insert_source
+from catalog.variants import NewVariant, insert_variant, variant_dir
+from worker.context import JobContext
+from worker.publish import publish
+
+log = logging.getLogger(__name__)
+
+KINDS = ("path", "hf_cache", "hub", "upload", "demo")
+HUB_HOST = ("huggingface.co", 443)
+
+
+@dataclass
+class ImportRequest:
+    kind: str                       # one of KINDS
+    path: str = ""                  # server path, upload folder, or HF cache folder
+    repo_id: str = ""               # for hub and hf_cache
+    revision: str = ""
+    name: str = ""
+    tags: list[str] = field(default_factory=list)
+    notes: str = ""
+    added_by: str = ""
+    trust_remote_code: bool = False
+
+
+def _refuse_pickle(path: Path) -> None:
+    if path.suffix.lower() in PICKLE_SUFFIXES:
+        raise InvalidInputError(
+            f"{path.name} is a pickle file, which is never loaded here because it can run code; "
+            "import safetensors or GGUF instead."
+        )
+
+
+def _check_gguf_magic(path: Path) -> None:
+    with open(path, "rb") as fh:
+        if fh.read(4) != b"GGUF":
+            raise InvalidInputError(
+                f"{path.name} is not a GGUF file (it does not start with 'GGUF'); choose a .gguf model file."
+            )
+
+
+def _hf_cache_snapshot(cache_dir: str, repo_id: str, revision: str) -> tuple[Path, str]:
+    """The snapshot folder of a repo in a local HF cache, checked with huggingface_hub's scanner."""
+    from huggingface_hub import scan_cache_dir
+
+    try:
+        info = scan_cache_dir(cache_dir or None)
+    except (OSError, ValueError) as exc:  # CacheNotFound is a FileNotFoundError
+        where = cache_dir or "the default place"
+        raise InvalidInputError(f"No Hugging Face cache was found at {where}; check the folder ({exc}).") from None
+    for repo in info.repos:
+        if repo.repo_id == repo_id and repo.repo_type == "model":
+            revs = sorted(repo.revisions, key=lambda r: r.last_modified, reverse=True)
+            for rev in revs:
+                if not revision or rev.commit_hash.startswith(revision) or revision in rev.refs:
+                    return Path(rev.snapshot_path), rev.commit_hash
+            raise InvalidInputError(f"The cache holds {repo_id} but not revision {revision!r}.")
+    raise InvalidInputError(f"The local Hugging Face cache has no model {repo_id!r}; check the name.")
+
+
+def cached_models(cache_dir: str = "") -> list[dict[str, Any]]:
+    """Models in a local Hugging Face cache, for the Import page's picker."""
+    from huggingface_hub import scan_cache_dir
+
+    try:
+        info = scan_cache_dir(cache_dir or None)
+    except (OSError, ValueError):
+        return []
+    out = []
+    for repo in info.repos:
+        if repo.repo_type != "model":
+            continue
+        for rev in repo.revisions:
+            out.append({"repo_id": repo.repo_id, "revision": rev.commit_hash,
+                        "refs": sorted(rev.refs), "size": rev.size_on_disk})
+    return out
+
+
+def preflight(req: ImportRequest) -> dict[str, Any]:
+    """Check a request cheaply before any job exists; return the recipe the job will run."""
+    if req.kind not in KINDS:
+        raise InvalidInputError(f"Unknown import kind {req.kind!r}; use one of {', '.join(KINDS)}.")
+    recipe: dict[str, Any] = asdict(req)
+    if req.name:
+        recipe["name"] = validate_name(req.name)
+    for tag in req.tags:
+        validate_name(tag)
+    if req.kind == "demo":
+        recipe["path"] = str(demo.demo_gguf_path())
+        recipe["name"] = recipe["name"] or demo.DEMO_NAME
+        return recipe
+    if req.kind == "hub":
+        if not req.repo_id or req.repo_id.count("/") != 1 or any(c in req.repo_id for c in " <>'\";"):
+            raise InvalidInputError(f"{req.repo_id!r} is not a Hub repo id; write it as owner/name.")
+        return recipe
+    settings = config.load_settings()
+    if req.kind == "hf_cache":
+        cache = resolve_server_path(req.path, settings.allowed_paths) if req.path else None
+        snapshot, commit = _hf_cache_snapshot(str(cache or ""), req.repo_id, req.revision)
+        check_folder(snapshot)
+        recipe.update(path=str(snapshot), revision=commit)
+        return recipe
+    path = resolve_server_path(req.path, settings.allowed_paths)
+    if path.is_file():
+        _refuse_pickle(path)
+        if path.suffix.lower() != ".gguf":
+            raise InvalidInputError(
+                f"{path.name} is neither a GGUF file nor a Hugging Face folder; import a .gguf "
+                "file or a folder with config.json and safetensors."
+            )
+        _check_gguf_magic(path)
+    else:
+        check_folder(path)
+        list_model_files(path)  # refuses links out of the folder now, not inside the job
+    recipe["path"] = str(path)
+    return recipe
+
+
+def submit_import(req: ImportRequest) -> jobs.Submission:
+    recipe = preflight(req)
+    label = recipe.get("name") or recipe.get("repo_id") or Path(recipe["path"]).name
+    return jobs.submit("import", recipe, title=f"Import {label}", submitted_by=req.added_by or None)
+
+
+# ----------------------------------------------------------------------------- in the job
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    try:
+        with socket.create_connection(HUB_HOST, timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _fetch_from_hub(ctx: JobContext, recipe: dict[str, Any]) -> Path:
+    if not _hub_reachable():
+        raise InvalidInputError(
+            "The Hugging Face Hub cannot be reached from this server; download the model "
+            "elsewhere and import its folder, or import it from the local Hugging Face cache."
+        )
+    os.environ["HF_HUB_OFFLINE"] = "0"  # this one job is allowed on the network
+    os.environ["HF_HUB_DOWNLOAD_TIMEOUT"] = str(int(config.load_settings().hub_timeout_s))
+    from huggingface_hub import snapshot_download
+
+    ctx.log(f"fetching {recipe['repo_id']} from the Hub")
+    target = ctx.work_dir / "hub"
+    snapshot_download(
+        recipe["repo_id"], revision=recipe.get("revision") or None, local_dir=target,
+        allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja", "*.md", "*.gguf"],
+    )
+    return target
+
+
+def _stage_files(ctx: JobContext, origin: Path, containment: Path | None = None) -> Path:
+    """Place the model's files in the work folder (hard links when possible). Pickle files are
+    left behind: the catalog never holds one."""
+    staged = ctx.work_dir / "files"
+    staged.mkdir(parents=True, exist_ok=True)
+    if origin.is_file():
+        place_file(origin, staged / origin.name)
+        return staged
+    list_model_files(containment or origin)  # refuses links that escape the allowed folder
+    for path in list_model_files(origin) if containment is None else _snapshot_files(origin):
+        if path.suffix.lower() in PICKLE_SUFFIXES:
+            ctx.log(f"skipped pickle file {path.name}")
+            continue
+        place_file(path, staged / path.relative_to(origin))
+    return staged
+
+
+def _snapshot_files(snapshot: Path) -> list[Path]:
+    # Cache snapshots are links into ../../blobs, already checked against the repo folder.
+    return sorted(p for p in snapshot.rglob("*") if p.is_file())
+
+
+def _describe(staged: Path, recipe: dict[str, Any]) -> tuple[SourceMeta, str, str, dict[str, Any]]:
+    """Metadata, format, precision and extra facts for the staged files."""
+    ggufs = sorted(staged.glob("*.gguf"))
+    origin_kind = {"path": "server_path"}.get(recipe["kind"], recipe["kind"])
+    ref = recipe.get("repo_id") or recipe.get("path")
+    if recipe["kind"] == "demo":
+        ref = demo.DEMO_REPO
+    meta = SourceMeta(name="", origin_kind=origin_kind, origin_ref=ref,
+                      origin_revision=recipe.get("revision") or None, tags=tuple(recipe.get("tags") or ()),
+                      notes=recipe.get("notes") or "", added_by=recipe.get("added_by") or None)
+    if ggufs:
+        from backends.gguf_meta import GGUFError, read_metadata
+
+        try:
+            info = read_metadata(ggufs[0])
+        except GGUFError as exc:
+            raise InvalidInputError(str(exc)) from None
+        meta.name = recipe.get("name") or info.name or ggufs[0].stem
+        meta.architecture = info.architecture
+        meta.task = "text-generation"
+        meta.param_count = info.parameter_count
+        meta.context_length = info.context_length
+        meta.license = info.license or (demo.DEMO_LICENSE if recipe["kind"] == "demo" else None)
+        extra = {k: v for k, v in info.to_dict().items() if k not in ("path",)}
+        return meta, "gguf", info.quant_type or "unknown", extra
+    info = read_info(staged)
+    if info.needs_remote_code and not recipe.get("trust_remote_code"):
+        extra_note = "needs its own code (auto_map); conversions refuse it unless remote code is allowed"
+    else:
+        extra_note = ""
+    meta.name = recipe.get("name") or Path(recipe.get("repo_id") or recipe["path"]).name
+    meta.architecture = info.architecture
+    meta.task = info.task
+    meta.param_count = info.param_count
+    meta.context_length = info.context_length
+    meta.license = info.license
+    dtype = str(info.config.get("torch_dtype") or info.config.get("dtype") or "unknown")
+    extra = {"model_type": info.model_type, "needs_remote_code": info.needs_remote_code,
+             "trust_remote_code": bool(recipe.get("trust_remote_code")), "note": extra_note}
+    return meta, "hf", dtype, extra
+
+
+def run_import_job(ctx: JobContext) -> dict[str, Any]:
+    recipe = ctx.job.recipe
+    try:
+        return _import(ctx, recipe)
+    finally:
+        if recipe["kind"] == "upload":  # an upload's temporary folder goes, success or not
+            remove_tree(Path(recipe["path"]).parent if Path(recipe["path"]).is_file() else Path(recipe["path"]))
+
+
+def _import(ctx: JobContext, recipe: dict[str, Any]) -> dict[str, Any]:
+    ctx.progress(0.02, "checking the input")
+    if recipe["kind"] == "hub":
+        origin, containment = _fetch_from_hub(ctx, recipe), None
+    else:
+        origin = Path(recipe["path"])
+        # A cache snapshot links into the repo's blobs folder: contain links to the repo folder.
+        containment = origin.parent.parent if recipe["kind"] == "hf_cache" else None
+    staged = _stage_files(ctx, origin, containment)
+    ctx.progress(0.1, "hashing files")
+
+    def hashing(done: int, total: int) -> None:
+        ctx.progress(0.1 + 0.7 * done / max(total, 1), f"hashing {done / 2**20:.0f} of {total / 2**20:.0f} MB")
+
+    hashed = hash_folder(staged, hashing)
+    chash = content_hash([(rel, sha) for rel, _, sha in hashed])
+    existing = find_by_hash(chash)
+    if existing is not None:
+        ctx.log(f"the same files are already source {existing.id}; nothing new was stored")
+        return {"source_id": existing.id, "existing": True}
+    ctx.progress(0.85, "reading metadata")
+    meta, fmt, precision, extra = _describe(staged, recipe)
+    sid = source_id(chash)
+    vid = variant_id(None, "import", recipe["kind"], {"content_hash": chash}, {})
+    result = {"source_id": sid, "variant_id": vid, "existing": False}
+
+    def record(conn: db.Database) -> None:
+        insert_source(conn, sid, meta, chash, vid)
+        insert_variant(conn, NewVariant(
+            id=vid, source_id=sid, parent_id=None, format=fmt, precision=precision,
+            backend="import", conversion=recipe["kind"], options={"content_hash": chash},
+            job_id=ctx.job.id, metadata=extra, files=hashed))
+        conn.execute("UPDATE jobs SET source_id = ?, target_variant_id = ? WHERE id = ?",
+                     [sid, vid, ctx.job.id])
+
+    publish(ctx, staged, variant_dir(sid, vid), record, result)
+    ctx.log(f"imported {meta.name} as source {sid} ({sum(h[1] for h in hashed) / 2**20:.1f} MB)")
+    return result
+
+
+def import_now(req: ImportRequest) -> Source:
+    """Run an import in this process's own job child and wait (CLI and tests)."""
+    from worker.runner import run_to_completion
+
+    sub = submit_import(req)
+    assert sub.job is not None
+    job = run_to_completion(sub.job.id)
+    if job.state != "succeeded":
+        raise InvalidInputError(job.error or f"The import ended {job.state}.")
+    return get_source(job.result["source_id"])

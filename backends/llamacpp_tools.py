@@ -1,0 +1,400 @@
+"""Locate and run the llama.cpp command-line tools built by scripts/build_llama_tools.sh.
+
+The tools live in a per-version cache (MODEL_CATALOG_CACHE/llama.cpp/<version>/), keyed by the
+installed llama-cpp-python version so that tools, converter and runtime share one llama.cpp.
+Nothing here imports llama_cpp: importing it loads a large shared library, and the catalog must
+start (and explain what is missing) even when the runtime is absent.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import logging
+import os
+import re
+import selectors
+import subprocess
+import time
+from collections import deque
+from collections.abc import Callable, Collection, Sequence
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _dist_version
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+TOOLS = ("llama-quantize", "llama-imatrix", "llama-perplexity", "llama-bench")
+SETUP_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "build_llama_tools.sh"
+STAMP_NAME = "BUILD_COMPLETE"
+
+ProgressCallback = Callable[[str], None]
+
+
+class ToolMissing(RuntimeError):
+    """A llama.cpp tool, the converter or the source is not installed; the message says how to fix it."""
+
+
+class ToolFailed(RuntimeError):
+    """A tool exited with an error; carries the tail of its log."""
+
+    def __init__(self, message: str, *, returncode: int | None, log_path: Path, log_tail: str) -> None:
+        super().__init__(message)
+        self.returncode = returncode
+        self.log_path = log_path
+        self.log_tail = log_tail
+
+
+class SourceFormatChanged(RuntimeError):
+    """llama.cpp's source no longer has the shape this module parses; this module needs updating."""
+
+
+def _setup_hint(version: str) -> str:
+    return (
+        f"run `bash {SETUP_SCRIPT} .venv/bin/python` once to build the llama.cpp tools "
+        f"for llama-cpp-python {version}"
+    )
+
+
+def cache_root() -> Path:
+    """MODEL_CATALOG_CACHE, default ~/.cache/model-catalog (the same rule as the setup script)."""
+    return Path(os.environ.get("MODEL_CATALOG_CACHE") or "~/.cache/model-catalog").expanduser()
+
+
+def llama_cpp_version() -> str:
+    """The installed llama-cpp-python version, read from package metadata (no import)."""
+    try:
+        return _dist_version("llama-cpp-python")
+    except PackageNotFoundError as exc:
+        raise ToolMissing(
+            "llama-cpp-python is not installed in this Python environment; install requirements.txt first."
+        ) from exc
+
+
+def version_dir() -> Path:
+    return cache_root() / "llama.cpp" / llama_cpp_version()
+
+
+def tools_dir() -> Path:
+    """Folder holding the built binaries (may not exist yet)."""
+    return version_dir() / "bin"
+
+
+def source_dir() -> Path:
+    """The extracted llama.cpp source of the installed version (converter, gguf-py, C++ source)."""
+    return version_dir() / "src"
+
+
+def tools_ready() -> bool:
+    """True when the setup script completed for this version (its stamp is written last)."""
+    return (version_dir() / STAMP_NAME).is_file() and all((tools_dir() / t).is_file() for t in TOOLS)
+
+
+def tool_path(name: str) -> Path:
+    """Path to a built llama.cpp tool such as 'llama-quantize'; ToolMissing if it is not built."""
+    path = tools_dir() / name
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        version = llama_cpp_version()
+        raise ToolMissing(f"The llama.cpp tool {name} was not found in {tools_dir()}; {_setup_hint(version)}.")
+    return path
+
+
+def _source_file(relative: str) -> Path:
+    path = source_dir() / relative
+    if not path.is_file():
+        raise ToolMissing(f"The llama.cpp source file {relative} was not found in {source_dir()}; "
+                          f"{_setup_hint(llama_cpp_version())}.")
+    return path
+
+
+def converter_path() -> Path:
+    """convert_hf_to_gguf.py of the installed llama.cpp version (run it with the venv's python)."""
+    return _source_file("convert_hf_to_gguf.py")
+
+
+# --------------------------------------------------------------------------------------------
+# Converter architectures
+# --------------------------------------------------------------------------------------------
+
+def parse_registered_architectures(sources: Sequence[str]) -> set[str]:
+    """HF architecture names from `@ModelBase.register("A", "B", ...)` class decorators.
+
+    Parsed with ast rather than regexes because the decorators span several lines.
+    """
+    names: set[str] = set()
+    for text in sources:
+        for node in ast.walk(ast.parse(text)):
+            if not isinstance(node, ast.ClassDef):
+                continue
+            for deco in node.decorator_list:
+                if (isinstance(deco, ast.Call) and isinstance(deco.func, ast.Attribute)
+                        and deco.func.attr == "register"):
+                    names.update(a.value for a in deco.args
+                                 if isinstance(a, ast.Constant) and isinstance(a.value, str))
+    return names
+
+
+def _dict_keys(text: str, variable: str) -> set[str] | None:
+    """Keys of a module-level `VARIABLE: dict[...] = {...}` literal, or None if absent."""
+    for node in ast.parse(text).body:
+        target = node.target if isinstance(node, ast.AnnAssign) else (
+            node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None)
+        if isinstance(target, ast.Name) and target.id == variable and isinstance(node.value, ast.Dict):
+            return {k.value for k in node.value.keys if isinstance(k, ast.Constant) and isinstance(k.value, str)}
+    return None
+
+
+@functools.lru_cache(maxsize=4)
+def _converter_architectures(src: Path) -> frozenset[str]:
+    converter = src / "convert_hf_to_gguf.py"
+    # Older llama.cpp kept every model class in convert_hf_to_gguf.py; newer versions (this one)
+    # split them into a conversion/ package next to it. Read both layouts.
+    files = [converter, *sorted((src / "conversion").glob("*.py"))]
+    texts = [f.read_text(encoding="utf-8") for f in files if f.is_file()]
+    names = parse_registered_architectures(texts)
+    if not names:
+        raise SourceFormatChanged(f"No @ModelBase.register(...) decorators were found under {src}; "
+                                  "backends/llamacpp_tools.py must be updated for this llama.cpp version.")
+    # The split layout dispatches text models through TEXT_MODEL_MAP; classes registered only
+    # there for vision/audio projectors (mmproj) cannot convert a language model on their own.
+    init = src / "conversion" / "__init__.py"
+    text_map = _dict_keys(init.read_text(encoding="utf-8"), "TEXT_MODEL_MAP") if init.is_file() else None
+    if text_map:
+        names &= text_map
+    return frozenset(names)
+
+
+def supported_converter_architectures() -> set[str]:
+    """HF `architectures` values (e.g. LlamaForCausalLM) that convert_hf_to_gguf.py can convert."""
+    converter_path()  # raises ToolMissing with the setup hint when the source is absent
+    return set(_converter_architectures(source_dir()))
+
+
+# --------------------------------------------------------------------------------------------
+# Quantization types
+# --------------------------------------------------------------------------------------------
+
+# llama-quantize prints, after "allowed quantization types", lines such as
+#   "   2  or  Q4_0    :  4.34G, +0.4685 ppl @ Llama-3-8B"   and, without a number,
+#   "          COPY    : only copy tensors, no quantizing"
+_QUANT_LINE = re.compile(r"^\s*(?:(\d+)\s+or\s+)?([A-Z][A-Z0-9_]*)\s*:\s*(.*?)\s*$")
+
+
+def parse_quantize_help(text: str) -> dict[str, str]:
+    """Quantization type name -> description from `llama-quantize --help` output."""
+    marker = text.find("allowed quantization types")
+    if marker < 0:
+        raise SourceFormatChanged("llama-quantize --help no longer lists 'allowed quantization types'; "
+                                  "backends/llamacpp_tools.py must be updated.")
+    types: dict[str, str] = {}
+    for line in text[marker:].splitlines()[1:]:
+        m = _QUANT_LINE.match(line)
+        if m:
+            types[m.group(2)] = m.group(3)
+    return types
+
+
+@functools.lru_cache(maxsize=4)
+def _quantize_types(binary: Path) -> tuple[tuple[str, str], ...]:
+    # usage() prints the list and exits with status 1 even for --help, so the status is ignored.
+    proc = subprocess.run([str(binary), "--help"], capture_output=True, text=True, timeout=60, check=False)
+    return tuple(parse_quantize_help(proc.stdout + proc.stderr).items())
+
+
+def quantize_types() -> dict[str, str]:
+    """Types llama-quantize accepts (name -> its description), in the order it lists them.
+
+    Includes the aliases (Q4_K = Q4_K_M ...), the float types (F16, BF16, F32) and COPY,
+    exactly as the tool prints them; callers filter what they offer.
+    """
+    return dict(_quantize_types(tool_path("llama-quantize")))
+
+
+# --------------------------------------------------------------------------------------------
+# Which types need an importance matrix
+# --------------------------------------------------------------------------------------------
+
+def _strip_comments(text: str) -> str:
+    text = re.sub(r"/\*.*?\*/", "", text, flags=re.DOTALL)
+    return re.sub(r"//[^\n]*", "", text)
+
+
+def _function_body(text: str, signature_regex: str) -> str:
+    m = re.search(signature_regex, text)
+    if not m:
+        raise SourceFormatChanged(f"llama.cpp source has no function matching {signature_regex!r}; "
+                                  "backends/llamacpp_tools.py must be updated.")
+    start = text.index("{", m.end())
+    depth = 0
+    for i in range(start, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[i], 0)
+        if depth == 0:
+            return text[start + 1:i]
+    raise SourceFormatChanged("unbalanced braces while reading llama.cpp source")
+
+
+_STATEMENT = re.compile(r"case\s+(\w+)\s*:|return\s+([^;]+);")
+
+
+def parse_imatrix_rule(quantize_cpp: str, llama_quant_cpp: str) -> set[str]:
+    """Quantization names for which llama.cpp refuses to quantize without an imatrix.
+
+    llama.cpp decides per tensor (src/llama-quant.cpp, tensor_requires_imatrix): a tensor whose
+    target ggml type is one of a few very-low-bit types (IQ1_*, IQ2_*, IQ3_XXS), or Q2_K inside a
+    Q2_K_S file, needs one, token embeddings and output excepted. A file type therefore needs one
+    when its default tensor type (llama_ftype_get_default_type) is such a type. The names come
+    from tools/quantize/quantize.cpp's QUANT_OPTIONS table (name -> LLAMA_FTYPE_*).
+    """
+    quantize_cpp = _strip_comments(quantize_cpp)
+    llama_quant_cpp = _strip_comments(llama_quant_cpp)
+
+    # name -> LLAMA_FTYPE_... from   { "Q4_K_M", LLAMA_FTYPE_MOSTLY_Q4_K_M, "..." },
+    options = re.findall(r'\{\s*"(\w+)"\s*,\s*(LLAMA_FTYPE_\w+)\s*,', quantize_cpp)
+
+    # ftype -> default ggml type, following C switch fall-through of stacked case labels.
+    default_type: dict[str, str] = {}
+    pending: list[str] = []
+    body = _function_body(llama_quant_cpp, r"ggml_type\s+llama_ftype_get_default_type\s*\(")
+    for case, ret in _STATEMENT.findall(body):
+        if case:
+            pending.append(case)
+            continue
+        ret = ret.strip()
+        if re.fullmatch(r"GGML_TYPE_\w+", ret):
+            default_type.update(dict.fromkeys(pending, ret))
+        pending = []
+
+    # ggml types that always need an imatrix, and (ggml type, ftype) pairs that need one.
+    always: set[str] = set()
+    only_in: set[tuple[str, str]] = set()
+    pending = []
+    body = _function_body(llama_quant_cpp, r"bool\s+tensor_requires_imatrix\s*\(")
+    for case, ret in _STATEMENT.findall(body):
+        if case:
+            pending.append(case)
+            continue
+        ret = ret.strip()
+        if ret == "true":
+            always.update(pending)
+        else:
+            conditional = re.fullmatch(r"ftype\s*==\s*(LLAMA_FTYPE_\w+)", ret)
+            if conditional:
+                only_in.update((t, conditional.group(1)) for t in pending)
+        pending = []
+
+    if not options or not default_type or not always:
+        raise SourceFormatChanged("could not read llama.cpp's imatrix rule from its source; "
+                                  "backends/llamacpp_tools.py must be updated for this version.")
+    return {name for name, ftype in options
+            if default_type.get(ftype) in always or (default_type.get(ftype), ftype) in only_in}
+
+
+@functools.lru_cache(maxsize=4)
+def _types_requiring_imatrix(src: Path) -> frozenset[str]:
+    quantize_cpp = (src / "tools" / "quantize" / "quantize.cpp").read_text(encoding="utf-8")
+    llama_quant_cpp = (src / "src" / "llama-quant.cpp").read_text(encoding="utf-8")
+    return frozenset(parse_imatrix_rule(quantize_cpp, llama_quant_cpp))
+
+
+def types_requiring_imatrix() -> set[str]:
+    """Quantization type names that llama-quantize refuses to produce without --imatrix."""
+    _source_file("tools/quantize/quantize.cpp")
+    _source_file("src/llama-quant.cpp")
+    return set(_types_requiring_imatrix(source_dir()))
+
+
+# --------------------------------------------------------------------------------------------
+# Running a tool
+# --------------------------------------------------------------------------------------------
+
+def _tail(lines: deque[str], n: int = 40) -> str:
+    return "\n".join(list(lines)[-n:])
+
+
+def run_tool(
+    args: Sequence[str | os.PathLike[str]],
+    log_path: str | os.PathLike[str],
+    progress_cb: ProgressCallback | None = None,
+    timeout: float | None = None,
+    *,
+    ok_returncodes: Collection[int] = (0,),
+    env: dict[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+) -> int:
+    """Run a tool, appending its stdout and stderr to log_path as they arrive.
+
+    args[0] is a tool name (resolved with tool_path) or a path. progress_cb receives each output
+    line; text that sits without a newline for a moment is passed on too, because llama-perplexity
+    prints its running estimates ("[1]12.3,[2]11.8,") on a single line. Returns the exit status;
+    raises ToolFailed (with the log tail) on another status or on timeout, ToolMissing if absent.
+    """
+    first = str(args[0])
+    program = str(tool_path(first)) if os.sep not in first else first
+    cmd = [program, *(str(a) for a in args[1:])]
+    log_file = Path(log_path)
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    tail: deque[str] = deque(maxlen=200)
+    name = Path(program).name
+
+    def emit(text: str) -> None:
+        text = text.strip()
+        if not text:
+            return
+        tail.append(text)
+        if progress_cb is not None:
+            try:
+                progress_cb(text)
+            except Exception:  # a broken UI callback must not kill a long quantization
+                logger.exception("progress callback failed")
+
+    logger.info("running %s", " ".join(cmd))
+    deadline = None if timeout is None else time.monotonic() + timeout
+    with log_file.open("ab") as log:
+        log.write(f"$ {' '.join(cmd)}\n".encode())
+        log.flush()
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=None if env is None else {**os.environ, **env}, cwd=cwd)
+        assert proc.stdout is not None
+        sel = selectors.DefaultSelector()
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        pending = ""
+        timed_out = False
+        try:
+            while True:
+                if deadline is not None and time.monotonic() > deadline:
+                    timed_out = True
+                    proc.kill()
+                    break
+                if not sel.select(timeout=0.25):
+                    # Quiet for a moment: pass on a partial line (see docstring).
+                    if pending:
+                        emit(pending)
+                        pending = ""
+                    if proc.poll() is not None:
+                        break  # exited, and no more output is pending
+                    continue
+                chunk = os.read(proc.stdout.fileno(), 65536)
+                if not chunk:
+                    break
+                log.write(chunk)
+                log.flush()
+                parts = re.split(r"[\r\n]", pending + chunk.decode("utf-8", errors="replace"))
+                pending = parts.pop()
+                for part in parts:
+                    emit(part)
+            emit(pending)
+        finally:
+            sel.close()
+            proc.stdout.close()
+            returncode = proc.wait()
+        if timed_out:
+            log.write(f"\n[killed after {timeout} s]\n".encode())
+
+    if timed_out:
+        raise ToolFailed(f"{name} did not finish within {timeout:g} seconds and was stopped; "
+                         f"its log is {log_file}.", returncode=None, log_path=log_file, log_tail=_tail(tail))
+    if returncode not in ok_returncodes:
+        last = next((line for line in reversed(tail) if line), "no output")
+        raise ToolFailed(f"{name} failed with exit status {returncode} ({last}); its log is {log_file}.",
+                         returncode=returncode, log_path=log_file, log_tail=_tail(tail))
+    return returncode

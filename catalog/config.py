@@ -1,0 +1,124 @@
+"""Where the catalog lives and the settings a team may change.
+
+One data root holds everything: the DuckDB file, artifacts, job folders and uploads. The
+environment variable MODEL_CATALOG_HOME (or the CLI's --data-root) moves all of it at once.
+Settings live in `<root>/config.json` so that the app, the CLI and job processes agree.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_ROOT = PROJECT_DIR / "data"
+ROOT_ENV = "MODEL_CATALOG_HOME"
+
+
+def data_root() -> Path:
+    """The data root in force: MODEL_CATALOG_HOME if set, else the embedded data/ folder."""
+    root = Path(os.environ.get(ROOT_ENV) or DEFAULT_ROOT).expanduser().resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def set_data_root(path: str | os.PathLike[str]) -> Path:
+    """Point this process (and the processes it starts) at another data root."""
+    os.environ[ROOT_ENV] = str(Path(path).expanduser().resolve())
+    return data_root()
+
+
+def db_path() -> Path:
+    return data_root() / "catalog.duckdb"
+
+
+def artifacts_dir() -> Path:
+    return _sub("artifacts")
+
+
+def jobs_dir() -> Path:
+    return _sub("jobs")
+
+
+def uploads_dir() -> Path:
+    return _sub("uploads")
+
+
+def _sub(name: str) -> Path:
+    path = data_root() / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _default_parallel_conversions() -> int:
+    # A conversion of a small model peaks around 3-4 GB; leave room for the app and a runner.
+    try:
+        import psutil
+
+        total_gb = psutil.virtual_memory().total / 2**30
+    except ImportError:  # pragma: no cover - psutil is a requirement
+        total_gb = 8
+    return max(1, min(os.cpu_count() or 1, int(total_gb // 8)))
+
+
+@dataclass
+class Settings:
+    """Team settings, stored as JSON in the data root."""
+
+    # Server folders that imports by path may read from. The data root's uploads are always allowed.
+    allowed_roots: list[str] = field(default_factory=lambda: [str(Path.home()), "/tmp"])
+    max_parallel_conversions: int = field(default_factory=_default_parallel_conversions)
+    # Seconds without a heartbeat after which a running job whose process we cannot see is dead.
+    lease_timeout_s: float = 30.0
+    # Largest upload accepted through the browser, in megabytes.
+    max_upload_mb: int = 512
+    # Time limit for a Hugging Face Hub fetch, in seconds.
+    hub_timeout_s: float = 20.0
+
+    @property
+    def allowed_paths(self) -> list[Path]:
+        return [Path(p).expanduser().resolve() for p in self.allowed_roots] + [uploads_dir()]
+
+
+def settings_path() -> Path:
+    return data_root() / "config.json"
+
+
+def load_settings() -> Settings:
+    path = settings_path()
+    if not path.exists():
+        return Settings()
+    raw = json.loads(path.read_text())
+    known = {k: v for k, v in raw.items() if k in Settings.__dataclass_fields__}
+    return Settings(**known)
+
+
+def save_settings(settings: Settings) -> None:
+    path = settings_path()
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(asdict(settings), indent=2))
+    tmp.replace(path)
+
+
+def offline_environment() -> dict[str, str]:
+    """Variables that keep every toolkit off the network and its telemetry off."""
+    return {
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "DO_NOT_TRACK": "1",
+        "DISABLE_TELEMETRY": "1",
+        "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
+        "OLIVE_DISABLE_TELEMETRY": "1",
+        "OPENVINO_TELEMETRY_OPT_OUT": "1",
+        "NNCF_DISABLE_TELEMETRY": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+
+
+def apply_offline_environment() -> None:
+    for key, value in offline_environment().items():
+        os.environ.setdefault(key, value)

@@ -1,0 +1,130 @@
+"""Short-lived DuckDB connections shared safely by the app, the CLI and job processes.
+
+DuckDB lets one process at a time open a database file for writing. Every access therefore
+takes an exclusive advisory lock on `<root>/catalog.lock`, opens the file, does its work and
+closes it again. Waiters block on the lock instead of seeing DuckDB's lock error, and no
+process holds the database open between operations (the app never keeps one across a rerun).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import duckdb
+
+from catalog import config
+from catalog.errors import CatalogBusyError
+
+log = logging.getLogger(__name__)
+
+LOCK_TIMEOUT_S = 120.0
+# Nested use inside one thread reuses the open connection instead of deadlocking on the lock.
+_local = threading.local()
+_migrated: set[str] = set()
+
+
+class Database:
+    """A thin wrapper over one open connection: rows come back as dicts."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> list[dict[str, Any]]:
+        cur = self.con.execute(sql, params or [])
+        if cur.description is None:
+            return []
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def one(self, sql: str, params: Sequence[Any] | None = None) -> dict[str, Any] | None:
+        rows = self.query(sql, params)
+        return rows[0] if rows else None
+
+    def scalar(self, sql: str, params: Sequence[Any] | None = None) -> Any:
+        row = self.con.execute(sql, params or []).fetchone()
+        return row[0] if row else None
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
+        self.con.execute(sql, params or [])
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self.con.executemany(sql, rows)
+
+
+@contextmanager
+def _file_lock(timeout_s: float) -> Iterator[None]:
+    path = config.data_root() / "catalog.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise CatalogBusyError(
+                        "The catalog stayed busy for too long; try again in a moment."
+                    ) from None
+                time.sleep(0.005)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def _open_duckdb(path: str) -> duckdb.DuckDBPyConnection:
+    # The file lock serialises our own processes; the retry covers anything else holding it.
+    for attempt in range(50):
+        try:
+            return duckdb.connect(path)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or attempt == 49:
+                raise
+            time.sleep(0.05)
+    raise AssertionError("unreachable")
+
+
+@contextmanager
+def connect(write: bool = True) -> Iterator[Database]:
+    """Open the catalog for one unit of work; it is a transaction when `write` is true."""
+    current: Database | None = getattr(_local, "db", None)
+    if current is not None:
+        yield current
+        return
+    path = str(config.db_path())
+    with _file_lock(LOCK_TIMEOUT_S):
+        con = _open_duckdb(path)
+        db = Database(con)
+        _local.db = db
+        try:
+            if path not in _migrated:
+                from catalog.migrations import migrate
+
+                migrate(db)
+                _migrated.add(path)
+            if write:
+                con.execute("BEGIN TRANSACTION")
+                try:
+                    yield db
+                except BaseException:
+                    con.execute("ROLLBACK")
+                    raise
+                con.execute("COMMIT")
+            else:
+                yield db
+        finally:
+            _local.db = None
+            con.close()
+
+
+def reset_migration_cache() -> None:
+    """Forget which files were migrated (tests swap data roots)."""
+    _migrated.clear()

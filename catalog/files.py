@@ -1,0 +1,117 @@
+"""Moving model files into the data root safely: hashing, hard links, path checks."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from catalog.errors import InvalidInputError
+
+log = logging.getLogger(__name__)
+
+CHUNK = 4 * 2**20
+PICKLE_SUFFIXES = {".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib"}
+# Names become folder names and HTML; allow letters, digits and a few separators only.
+_NAME_OK = re.compile(r"^[\w][\w .+()@,-]{0,119}$")
+
+ProgressFn = Callable[[int, int], None]
+
+
+def sha256_file(path: Path, progress: ProgressFn | None = None, done: int = 0, total: int = 0) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            h.update(chunk)
+            done += len(chunk)
+            if progress:
+                progress(done, total)
+    return h.hexdigest()
+
+
+def validate_name(name: str) -> str:
+    """A display name: no path separators, markup or quotes."""
+    name = (name or "").strip()
+    if not _NAME_OK.match(name) or ".." in name:
+        raise InvalidInputError(
+            f"The name {name[:40]!r} is not allowed; use letters, digits, spaces and . _ - + ( ) @ only."
+        )
+    return name
+
+
+def resolve_server_path(raw: str, allowed: list[Path]) -> Path:
+    """Resolve a server path and check that it lies inside an allowed root."""
+    if not raw or not raw.strip():
+        raise InvalidInputError("Give a path on the server to import from.")
+    path = Path(raw.strip()).expanduser()
+    if not path.is_absolute():
+        raise InvalidInputError(f"The path {raw!r} is relative; give an absolute path on the server.")
+    if not path.exists():
+        raise InvalidInputError(f"Nothing exists at {path}; check the path on the server.")
+    real = path.resolve()
+    if not any(real == root or root in real.parents for root in allowed):
+        roots = ", ".join(str(r) for r in allowed)
+        raise InvalidInputError(
+            f"{path} is outside the folders imports may read from ({roots}); "
+            "ask an admin to add its folder to allowed_roots."
+        )
+    return real
+
+
+def list_model_files(folder: Path) -> list[Path]:
+    """Every regular file under folder, refusing symlinks that lead out of it."""
+    root = folder.resolve()
+    files: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        for name in list(filenames) + [d for d in dirnames if (Path(dirpath) / d).is_symlink()]:
+            path = Path(dirpath) / name
+            real = path.resolve()
+            if root != real and root not in real.parents:
+                raise InvalidInputError(
+                    f"{path.relative_to(folder)} is a link that leads out of the imported folder; "
+                    "copy the real file into the folder instead."
+                )
+            if real.is_file() and not name.startswith("."):
+                files.append(path)
+    return sorted(files)
+
+
+def place_file(src: Path, dest: Path) -> None:
+    """Hard-link when source and data root share a file system, else copy."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    real = src.resolve()
+    try:
+        os.link(real, dest)
+    except OSError:
+        shutil.copyfile(real, dest)
+
+
+def folder_size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def hash_folder(folder: Path, progress: ProgressFn | None = None) -> list[tuple[str, int, str]]:
+    """(relative path, size, sha256) for every file under folder, with byte-level progress."""
+    files = [p for p in sorted(folder.rglob("*")) if p.is_file()]
+    total = sum(p.stat().st_size for p in files)
+    done = 0
+    out = []
+    for path in files:
+        size = path.stat().st_size
+        out.append((path.relative_to(folder).as_posix(), size, sha256_file(path, progress, done, total)))
+        done += size
+    return out
+
+
+def remove_tree(path: Path) -> None:
+    if path.is_symlink() or path.is_file():
+        path.unlink(missing_ok=True)
+    elif path.exists():
+        shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,316 @@
+"""Jobs in the catalog: submission with reuse, scheduling limits, leases and outcomes.
+
+Every state change happens inside one catalog transaction, and all processes serialise on the
+catalog lock, so "check the limits, then claim" is atomic across the app, the CLI and the
+supervisor. Whether a running job is alive is decided from its lease (pid + process start
+time + heartbeat file), never from whether the app restarted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import psutil
+
+from catalog import config, db, jobfiles
+from catalog.errors import ConflictError, NotFoundError
+from catalog.files import remove_tree
+from catalog.identity import new_job_id
+from catalog.records import ACTIVE_JOB_STATES, Job, Variant
+from catalog.variants import find_variant, variant_dir
+
+log = logging.getLogger(__name__)
+
+EXCLUSIVE_KINDS = ("benchmark",)  # run alone: nothing else starts while one runs
+
+
+@dataclass
+class Submission:
+    """What a submit gave back: a new job, a job already making it, or the finished variant."""
+
+    job: Job | None = None
+    variant: Variant | None = None
+    reused: bool = False
+
+    @property
+    def message(self) -> str:
+        if self.variant is not None:
+            return f"This variant already exists ({self.variant.id}); nothing was queued."
+        assert self.job is not None
+        if self.reused:
+            return f"The same recipe is already being made by job {self.job.id}; attached to it."
+        return f"Queued job {self.job.id}."
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _get(conn: db.Database, job_id: str) -> Job:
+    row = conn.one("SELECT * FROM jobs WHERE id = ?", [job_id])
+    if not row:
+        raise NotFoundError(f"No job has the id {job_id!r}.")
+    job = Job.from_row(row)
+    job.depends_on = [r["depends_on"] for r in conn.query(
+        "SELECT depends_on FROM job_deps WHERE job_id = ?", [job_id])]
+    return job
+
+
+def get_job(job_id: str) -> Job:
+    with db.connect(write=False) as conn:
+        return _get(conn, job_id)
+
+
+def list_jobs(states: tuple[str, ...] | None = None, source_id: str | None = None,
+              limit: int = 200) -> list[Job]:
+    where, params = ["TRUE"], []
+    if states:
+        where.append(f"state IN ({','.join('?' * len(states))})")
+        params += list(states)
+    if source_id:
+        where.append("source_id = ?")
+        params.append(source_id)
+    with db.connect(write=False) as conn:
+        rows = conn.query(
+            f"SELECT * FROM jobs WHERE {' AND '.join(where)} ORDER BY created_at DESC LIMIT ?",
+            params + [limit])
+        deps = conn.query("SELECT job_id, depends_on FROM job_deps")
+    by_job: dict[str, list[str]] = {}
+    for d in deps:
+        by_job.setdefault(d["job_id"], []).append(d["depends_on"])
+    jobs = [Job.from_row(r) for r in rows]
+    for job in jobs:
+        job.depends_on = by_job.get(job.id, [])
+    return jobs
+
+
+def submit(
+    kind: str,
+    recipe: dict[str, Any],
+    *,
+    title: str,
+    source_id: str | None = None,
+    input_variant_id: str | None = None,
+    target_variant_id: str | None = None,
+    depends_on: list[str] | None = None,
+    submitted_by: str | None = None,
+) -> Submission:
+    """Queue a job, unless its target variant exists or an active job is already making it."""
+    with db.connect() as conn:
+        if target_variant_id:
+            existing = find_variant(target_variant_id)
+            if existing is not None and existing.state == "available":
+                return Submission(variant=existing)
+            row = conn.one(
+                f"SELECT id FROM jobs WHERE target_variant_id = ? AND state IN {ACTIVE_JOB_STATES}",
+                [target_variant_id])
+            if row:
+                return Submission(job=_get(conn, row["id"]), reused=True)
+        job_id = new_job_id()
+        deps = [d for d in (depends_on or []) if d]
+        pending = [d for d in deps if _get(conn, d).state != "succeeded"]
+        conn.execute(
+            """INSERT INTO jobs (id, kind, state, recipe, title, source_id, input_variant_id,
+               target_variant_id, created_at, submitted_by) VALUES (?,?,?,?,?,?,?,?,?,?)""",
+            [job_id, kind, "waiting" if pending else "queued", json.dumps(recipe, sort_keys=True),
+             title, source_id, input_variant_id, target_variant_id, _now(), submitted_by])
+        conn.executemany("INSERT INTO job_deps VALUES (?, ?)", [(job_id, d) for d in deps])
+        job = _get(conn, job_id)
+    jobfiles.append_log(job_id, f"queued: {title}")
+    return Submission(job=job)
+
+
+def process_alive(pid: int | None, started: float | None) -> bool:
+    if not pid:
+        return False
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return started is None or abs(proc.create_time() - started) < 1.0
+    except psutil.Error:
+        return False
+
+
+def lease_alive(job: Job, timeout_s: float | None = None) -> bool:
+    """A running job is alive while its process exists, or its heartbeat is fresh."""
+    if process_alive(job.pid, job.pid_started):
+        return True
+    timeout = timeout_s if timeout_s is not None else config.load_settings().lease_timeout_s
+    if job.pid is None and job.started_at is not None:
+        # Claimed but not yet started: give the spawner the lease period to record the pid.
+        age = (_now() - job.started_at.replace(tzinfo=UTC)).total_seconds()
+        return age < timeout
+    return False
+
+
+def _cleanup_leftovers(job: Job) -> None:
+    """Remove what a dead or cancelled job may have left: its work area and unrecorded output."""
+    remove_tree(jobfiles.work_dir(job.id))
+    if job.target_variant_id and job.source_id and find_variant(job.target_variant_id) is None:
+        remove_tree(variant_dir(job.source_id, job.target_variant_id))
+
+
+def _fail_dependents(conn: db.Database, job_id: str, reason: str) -> None:
+    rows = conn.query(
+        f"""SELECT j.id FROM jobs j JOIN job_deps d ON d.job_id = j.id
+            WHERE d.depends_on = ? AND j.state IN {ACTIVE_JOB_STATES}""", [job_id])
+    for row in rows:
+        conn.execute("UPDATE jobs SET state = 'failed', error = ?, ended_at = ? WHERE id = ?",
+                     [reason, _now(), row["id"]])
+        jobfiles.append_log(row["id"], f"failed: {reason}")
+        _fail_dependents(conn, row["id"], f"Its parent job {row['id']} failed: {reason}")
+
+
+def reconcile(conn: db.Database) -> list[str]:
+    """Mark running jobs whose lease is dead as interrupted, clean their leftovers, and move
+    waiting jobs along when their parents finished. Returns the ids found dead."""
+    dead: list[str] = []
+    for row in conn.query("SELECT * FROM jobs WHERE state = 'running'"):
+        job = Job.from_row(row)
+        if lease_alive(job):
+            continue
+        reason = ("The job's process stopped without reporting (it was killed or the machine "
+                  "restarted); retry it.")
+        conn.execute("UPDATE jobs SET state = 'interrupted', error = ?, ended_at = ? WHERE id = ?",
+                     [reason, _now(), job.id])
+        jobfiles.append_log(job.id, "interrupted: " + reason)
+        _cleanup_leftovers(job)
+        _fail_dependents(conn, job.id, f"Its parent job {job.id} was interrupted.")
+        dead.append(job.id)
+    for row in conn.query("SELECT id FROM jobs WHERE state = 'waiting'"):
+        deps = conn.query(
+            "SELECT j.id, j.state, j.error FROM job_deps d JOIN jobs j ON j.id = d.depends_on "
+            "WHERE d.job_id = ?", [row["id"]])
+        bad = [d for d in deps if d["state"] in ("failed", "cancelled", "interrupted")]
+        if bad:
+            reason = f"Its parent job {bad[0]['id']} {bad[0]['state']}: {bad[0]['error'] or ''}".strip()
+            conn.execute("UPDATE jobs SET state='failed', error=?, ended_at=? WHERE id=?",
+                         [reason, _now(), row["id"]])
+            jobfiles.append_log(row["id"], "failed: " + reason)
+        elif all(d["state"] == "succeeded" for d in deps):
+            conn.execute("UPDATE jobs SET state='queued' WHERE id=?", [row["id"]])
+    return dead
+
+
+def _may_start(running: list[Job], candidate: Job, max_parallel: int) -> bool:
+    if any(j.kind in EXCLUSIVE_KINDS for j in running):
+        return False
+    if candidate.kind in EXCLUSIVE_KINDS:
+        return not running
+    return len(running) < max_parallel
+
+
+def claim(runner: str, job_id: str | None = None) -> Job | None:
+    """Atomically take the oldest startable queued job (or the given one) under the limits.
+
+    Jobs start in submission order: a queued benchmark holds the conversions queued after it,
+    and waits for those queued before it.
+    """
+    max_parallel = config.load_settings().max_parallel_conversions
+    with db.connect() as conn:
+        reconcile(conn)
+        running = [Job.from_row(r) for r in conn.query("SELECT * FROM jobs WHERE state='running'")]
+        queued = [Job.from_row(r) for r in conn.query(
+            "SELECT * FROM jobs WHERE state='queued' ORDER BY created_at, id")]
+        for candidate in queued:
+            if job_id is not None and candidate.id != job_id:
+                if candidate.kind in EXCLUSIVE_KINDS:
+                    return None  # an earlier benchmark goes first
+                continue
+            if not _may_start(running, candidate, max_parallel):
+                return None
+            conn.execute(
+                "UPDATE jobs SET state='running', started_at=?, runner=?, pid=NULL, "
+                "pid_started=NULL WHERE id=?", [_now(), runner, candidate.id])
+            jobfiles.touch_heartbeat(candidate.id)
+            return _get(conn, candidate.id)
+            # (unreachable) loop ends at the first startable job
+        return None
+
+
+def set_process(job_id: str, pid: int) -> None:
+    started = psutil.Process(pid).create_time()
+    with db.connect() as conn:
+        conn.execute("UPDATE jobs SET pid=?, pid_started=? WHERE id=?", [pid, started, job_id])
+
+
+def finish(job_id: str, result: dict[str, Any] | None = None) -> None:
+    with db.connect() as conn:
+        conn.execute(
+            "UPDATE jobs SET state='succeeded', ended_at=?, result=?, error=NULL WHERE id=? "
+            "AND state='running'", [_now(), json.dumps(result or {}, default=str), job_id])
+    jobfiles.write_progress(job_id, 1.0, "done")
+
+
+def fail(job_id: str, sentence: str, state: str = "failed") -> None:
+    with db.connect() as conn:
+        job = _get(conn, job_id)
+        if job.state not in ACTIVE_JOB_STATES:
+            return
+        conn.execute("UPDATE jobs SET state=?, ended_at=?, error=? WHERE id=?",
+                     [state, _now(), sentence, job_id])
+        _fail_dependents(conn, job_id, f"Its parent job {job_id} {state}: {sentence}")
+    jobfiles.append_log(job_id, f"{state}: {sentence}")
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        return
+    try:
+        psutil.Process(pid).wait(timeout=5)
+    except psutil.TimeoutExpired:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    except psutil.Error:
+        pass
+
+
+def cancel(job_id: str) -> Job:
+    """Stop a job: a queued one never starts, a running one's process group is killed."""
+    job = get_job(job_id)
+    if not job.active:
+        raise ConflictError(f"Job {job_id} has already {job.state}; there is nothing to cancel.")
+    fail(job_id, "Cancelled by a user.", state="cancelled")
+    if job.state == "running" and process_alive(job.pid, job.pid_started):
+        _kill_group(job.pid)  # type: ignore[arg-type]
+    _cleanup_leftovers(job)
+    return get_job(job_id)
+
+
+def retry(job_id: str) -> Job:
+    """Queue a failed, cancelled or interrupted job again, with the same recipe."""
+    with db.connect() as conn:
+        job = _get(conn, job_id)
+        if job.state not in ("failed", "cancelled", "interrupted"):
+            raise ConflictError(f"Job {job_id} is {job.state}; only a job that ended badly can be retried.")
+        pending = [d for d in job.depends_on if _get(conn, d).state != "succeeded"]
+        for dep in pending:  # retry failed parents too, so the chain can complete
+            if _get(conn, dep).state in ("failed", "cancelled", "interrupted"):
+                retry(dep)
+        jobfiles.rotate_log(job_id, job.attempt)
+        conn.execute(
+            "UPDATE jobs SET state=?, attempt=attempt+1, error=NULL, result=NULL, started_at=NULL, "
+            "ended_at=NULL, pid=NULL, pid_started=NULL, runner=NULL WHERE id=?",
+            ["waiting" if pending else "queued", job_id])
+        jobfiles.append_log(job_id, f"retry: attempt {job.attempt + 1}")
+        return _get(conn, job_id)
+
+
+def reconcile_now() -> list[str]:
+    with db.connect() as conn:
+        return reconcile(conn)
+
+
+def running_jobs() -> list[Job]:
+    return list_jobs(states=("running",))

@@ -1,0 +1,83 @@
+"""Disk use per source, and cleanup of intermediates and orphaned files."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from catalog import config, db
+from catalog.errors import CatalogError
+from catalog.files import folder_size, remove_tree
+from catalog.records import ACTIVE_JOB_STATES
+from catalog.variants import delete_variant
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Orphan:
+    path: Path
+    size_bytes: int
+    reason: str
+
+
+def disk_by_source() -> list[dict]:
+    with db.connect(write=False) as conn:
+        return conn.query(
+            """SELECT s.id, s.name, count(v.id) FILTER (WHERE v.state = 'available') AS variants,
+                      coalesce(sum(v.size_bytes) FILTER (WHERE v.state = 'available'), 0) AS bytes,
+                      coalesce(sum(v.size_bytes) FILTER (WHERE v.state = 'available' AND v.intermediate), 0)
+                        AS intermediate_bytes
+               FROM sources s LEFT JOIN variants v ON v.source_id = s.id
+               GROUP BY s.id, s.name ORDER BY bytes DESC""")
+
+
+def intermediates() -> list[dict]:
+    with db.connect(write=False) as conn:
+        return conn.query("SELECT id, source_id, format, precision, size_bytes FROM variants "
+                          "WHERE intermediate AND state = 'available' ORDER BY size_bytes DESC")
+
+
+def find_orphans() -> list[Orphan]:
+    """Files in the data root that no catalog row accounts for."""
+    with db.connect(write=False) as conn:
+        known = {(r["source_id"], r["id"]) for r in conn.query(
+            "SELECT source_id, id FROM variants WHERE state <> 'deleted'")}
+        active = {r["id"] for r in conn.query(
+            f"SELECT id FROM jobs WHERE state IN {ACTIVE_JOB_STATES}")}
+    orphans: list[Orphan] = []
+    for source_dir in config.artifacts_dir().iterdir():
+        for vdir in source_dir.iterdir() if source_dir.is_dir() else []:
+            if (source_dir.name, vdir.name) not in known:
+                orphans.append(Orphan(vdir, folder_size(vdir), "no variant row"))
+    for jdir in config.jobs_dir().iterdir():
+        work = jdir / "work"
+        if work.exists() and jdir.name not in active:
+            orphans.append(Orphan(work, folder_size(work), "work folder of a finished job"))
+    for upload in config.uploads_dir().iterdir():
+        orphans.append(Orphan(upload, folder_size(upload), "upload never imported"))
+    exports = config.data_root() / "exports"
+    for item in exports.iterdir() if exports.exists() else []:
+        orphans.append(Orphan(item, folder_size(item), "exported zip"))
+    return orphans
+
+
+def clean_orphans() -> int:
+    freed = 0
+    for orphan in find_orphans():
+        remove_tree(orphan.path)
+        freed += orphan.size_bytes
+    log.info("cleaned %d bytes of orphans", freed)
+    return freed
+
+
+def clean_intermediates() -> int:
+    freed = 0
+    for row in intermediates():
+        try:
+            delete_variant(row["id"])
+            freed += row["size_bytes"] or 0
+        except CatalogError as exc:  # a job still uses it: keep it
+            log.info("kept intermediate %s: %s", row["id"], exc)
+    return freed

@@ -1,0 +1,194 @@
+"""Variants: every concrete set of model files, the source's own and each derived one."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from catalog import config, db
+from catalog.errors import ConflictError, NotFoundError
+from catalog.files import remove_tree
+from catalog.records import ACTIVE_JOB_STATES, Variant, VariantFile
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class NewVariant:
+    """A variant about to be recorded; its files already sit in `variant_dir(...)`."""
+
+    id: str
+    source_id: str
+    parent_id: str | None
+    format: str
+    precision: str | None
+    backend: str
+    conversion: str
+    options: dict[str, Any] = field(default_factory=dict)
+    toolkit_versions: dict[str, str] = field(default_factory=dict)
+    job_id: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    intermediate: bool = False
+    files: list[tuple[str, int, str]] = field(default_factory=list)  # relpath, size, sha256
+
+
+def variant_dir(source_id: str, variant_id: str) -> Path:
+    return config.artifacts_dir() / source_id / variant_id
+
+
+def insert_variant(conn: db.Database, new: NewVariant) -> None:
+    size = sum(f[1] for f in new.files)
+    conn.execute(
+        """INSERT INTO variants (id, source_id, parent_id, format, precision, backend, conversion,
+           options, toolkit_versions, state, created_at, job_id, size_bytes, metadata, intermediate)
+           VALUES (?,?,?,?,?,?,?,?,?,'available',?,?,?,?,?)""",
+        [new.id, new.source_id, new.parent_id, new.format, new.precision, new.backend,
+         new.conversion, json.dumps(new.options, sort_keys=True),
+         json.dumps(new.toolkit_versions, sort_keys=True), datetime.now(UTC), new.job_id, size,
+         json.dumps(new.metadata, default=str), new.intermediate],
+    )
+    conn.executemany(
+        "INSERT INTO variant_files VALUES (?,?,?,?)", [(new.id, *f) for f in new.files]
+    )
+
+
+def find_variant(variant_id: str) -> Variant | None:
+    with db.connect(write=False) as conn:
+        row = conn.one("SELECT * FROM variants WHERE id = ?", [variant_id])
+        if not row:
+            return None
+        variant = Variant.from_row(row)
+        variant.files = [VariantFile(**f) for f in conn.query(
+            "SELECT relpath, size_bytes, sha256 FROM variant_files WHERE variant_id = ? "
+            "ORDER BY relpath", [variant_id])]
+    return variant
+
+
+def get_variant(variant_id: str) -> Variant:
+    variant = find_variant(variant_id)
+    if variant is None:
+        raise NotFoundError(f"No variant has the id {variant_id!r}; it may never have been made.")
+    return variant
+
+
+def variant_path(variant: Variant) -> Path:
+    return variant_dir(variant.source_id, variant.id)
+
+
+def main_file(variant: Variant) -> Path:
+    """The file a runtime opens: the .gguf or .onnx itself, else the variant's folder."""
+    folder = variant_path(variant)
+    for suffix in (".gguf", ".onnx"):
+        hits = [f for f in variant.files if f.relpath.endswith(suffix)]
+        if len(hits) == 1:
+            return folder / hits[0].relpath
+    return folder
+
+
+def variants_of_source(source_id: str, include_deleted: bool = True) -> list[Variant]:
+    with db.connect(write=False) as conn:
+        rows = conn.query(
+            "SELECT * FROM variants WHERE source_id = ? "
+            + ("" if include_deleted else "AND state <> 'deleted' ")
+            + "ORDER BY created_at",
+            [source_id],
+        )
+    return [Variant.from_row(r) for r in rows]
+
+
+def variant_counts(source_ids: list[str]) -> dict[str, int]:
+    if not source_ids:
+        return {}
+    with db.connect(write=False) as conn:
+        rows = conn.query(
+            "SELECT source_id, count(*) n FROM variants WHERE state <> 'deleted' "
+            "AND source_id IN (SELECT unnest(?)) GROUP BY source_id", [source_ids])
+    return {r["source_id"]: int(r["n"]) for r in rows}
+
+
+def ancestors(variant_id: str) -> list[Variant]:
+    """Parent, grandparent, ... up to the source's own files (nearest first)."""
+    with db.connect(write=False) as conn:
+        rows = conn.query(
+            """WITH RECURSIVE up(id, parent_id, depth) AS (
+                   SELECT id, parent_id, 0 FROM variants WHERE id = ?
+                   UNION ALL
+                   SELECT v.id, v.parent_id, up.depth + 1 FROM variants v JOIN up ON v.id = up.parent_id
+               ) SELECT v.* FROM up JOIN variants v USING (id) WHERE up.depth > 0 ORDER BY up.depth""",
+            [variant_id],
+        )
+    return [Variant.from_row(r) for r in rows]
+
+
+def descendants(variant_id: str) -> list[Variant]:
+    """Children, grandchildren, ... of a variant, at any depth (nearest first)."""
+    with db.connect(write=False) as conn:
+        rows = conn.query(
+            """WITH RECURSIVE down(id, depth) AS (
+                   SELECT id, 0 FROM variants WHERE id = ?
+                   UNION ALL
+                   SELECT v.id, down.depth + 1 FROM variants v JOIN down ON v.parent_id = down.id
+               ) SELECT v.* FROM down JOIN variants v USING (id) WHERE down.depth > 0
+               ORDER BY down.depth, v.created_at""",
+            [variant_id],
+        )
+    return [Variant.from_row(r) for r in rows]
+
+
+def jobs_using(conn: db.Database, variant_id: str) -> list[str]:
+    """Active jobs that read or make this variant."""
+    rows = conn.query(
+        f"""SELECT id FROM jobs WHERE state IN {ACTIVE_JOB_STATES}
+            AND (input_variant_id = ? OR target_variant_id = ?)""",
+        [variant_id, variant_id],
+    )
+    return [r["id"] for r in rows]
+
+
+def delete_variant(variant_id: str) -> Variant:
+    """Remove a variant's files, keeping its row as a tombstone so lineage still renders."""
+    with db.connect() as conn:
+        variant = get_variant(variant_id)
+        if variant.state == "deleted":
+            return variant
+        busy = jobs_using(conn, variant_id)
+        if busy:
+            raise ConflictError(
+                f"Job {busy[0]} is using this variant; cancel it or wait for it to finish, then delete."
+            )
+        conn.execute(
+            "UPDATE variants SET state = 'deleted', deleted_at = ? WHERE id = ?",
+            [datetime.now(UTC), variant_id],
+        )
+        # Files go last: if the update failed the variant is still whole.
+        remove_tree(variant_path(variant))
+    log.info("deleted variant %s", variant_id)
+    return get_variant(variant_id)
+
+
+def check_files(variant: Variant) -> str:
+    """Mark a variant whose files vanished from disk as files_missing (and back)."""
+    if variant.state == "deleted":
+        return variant.state
+    folder = variant_path(variant)
+    present = all((folder / f.relpath).is_file() for f in variant.files)
+    state = "available" if present else "files_missing"
+    if state != variant.state:
+        with db.connect() as conn:
+            conn.execute("UPDATE variants SET state = ? WHERE id = ?", [state, variant.id])
+    return state
+
+
+def update_metadata(variant_id: str, **entries: Any) -> None:
+    with db.connect() as conn:
+        row = conn.one("SELECT metadata FROM variants WHERE id = ?", [variant_id])
+        if not row:
+            raise NotFoundError(f"No variant has the id {variant_id!r}.")
+        meta = json.loads(row["metadata"] or "{}")
+        meta.update(entries)
+        conn.execute("UPDATE variants SET metadata = ? WHERE id = ?",
+                     [json.dumps(meta, default=str), variant_id])

@@ -1,0 +1,242 @@
+"""Model Catalog without a browser: `python cli.py --help`.
+
+Exit codes: 0 success, 1 a job failed, 2 bad input, 3 not found, 4 conflict (busy, exists).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from catalog import config
+
+EXIT_OK, EXIT_JOB_FAILED, EXIT_BAD_INPUT, EXIT_NOT_FOUND, EXIT_CONFLICT = 0, 1, 2, 3, 4
+
+
+def _out(args: argparse.Namespace, data: Any, text: str) -> None:
+    if args.json:
+        if is_dataclass(data):
+            data = asdict(data)
+        elif isinstance(data, list):
+            data = [asdict(d) if is_dataclass(d) else d for d in data]
+        print(json.dumps(data, indent=2, default=str))
+    else:
+        print(text)
+
+
+def _wait(args: argparse.Namespace, job_id: str) -> int:
+    from worker.runner import run_to_completion
+
+    def show(job: Any, progress: dict) -> None:
+        if not args.json:
+            print(f"\r{job.state:<10} {progress.get('fraction', 0) * 100:5.1f}% {progress.get('message', '')[:60]:<60}",
+                  end="", file=sys.stderr, flush=True)
+
+    job = run_to_completion(job_id, on_progress=show)
+    if not args.json:
+        print(file=sys.stderr)
+    _out(args, job, f"job {job.id} {job.state}" + (f": {job.error}" if job.error else ""))
+    return EXIT_OK if job.state == "succeeded" else EXIT_JOB_FAILED
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from backends.importers import ImportRequest, submit_import
+
+    if args.demo:
+        req = ImportRequest(kind="demo")
+    elif args.hub:
+        req = ImportRequest(kind="hub", repo_id=args.hub, revision=args.revision or "")
+    elif args.hf_cache:
+        req = ImportRequest(kind="hf_cache", repo_id=args.hf_cache, revision=args.revision or "",
+                            path=args.cache_dir or "")
+    else:
+        req = ImportRequest(kind="path", path=args.path or "")
+    req.name, req.notes, req.added_by = args.name or "", args.notes or "", args.added_by or ""
+    req.tags = [t for t in (args.tags or "").split(",") if t]
+    req.trust_remote_code = args.trust_remote_code
+    sub = submit_import(req)
+    if args.queue or sub.job is None:
+        _out(args, {"job_id": sub.job.id if sub.job else None}, sub.message)
+        return EXIT_OK
+    return _wait(args, sub.job.id)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from catalog import sources, variants
+
+    rows, total = sources.list_sources(search=args.search or "", limit=args.limit)
+    counts = variants.variant_counts([s.id for s in rows])
+    text = "\n".join(f"{s.id}  {s.name:<40} {s.architecture or '-':<12} {counts.get(s.id, 0)} variant(s)"
+                     for s in rows) or "The catalog is empty; try `python cli.py import --demo`."
+    _out(args, rows, text)
+    return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from catalog import sources, variants
+
+    if args.id.startswith("v-"):
+        v = variants.get_variant(args.id)
+        lineage = " <- ".join(a.label for a in variants.ancestors(v.id))
+        _out(args, v, f"{v.id} {v.label} [{v.state}] {v.size_bytes:,} bytes\n  from: {lineage or '(import)'}\n"
+             + "\n".join(f"  {f.relpath} {f.size_bytes:,} {f.sha256[:16]}" for f in v.files))
+    else:
+        s = sources.get_source(args.id)
+        vs = variants.variants_of_source(s.id)
+        _out(args, {"source": asdict(s), "variants": [asdict(v) for v in vs]},
+             f"{s.id} {s.name} ({s.architecture}, {s.param_count or 0:,} parameters)\n"
+             + "\n".join(f"  {v.id} {v.label:<20} {v.state:<13} parent={v.parent_id}" for v in vs))
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from catalog.export import export_variant
+
+    dest = Path(args.dest).resolve()
+    dest.mkdir(parents=True, exist_ok=True)
+    path = export_variant(args.variant, dest, as_zip=args.zip)
+    _out(args, {"path": str(path)}, f"exported to {path}")
+    return EXIT_OK
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    from catalog import variants
+
+    deps = [d for d in variants.descendants(args.variant) if d.state != "deleted"]
+    if deps and not args.yes:
+        print(f"{len(deps)} variant(s) derive from {args.variant}: " + ", ".join(d.id for d in deps)
+              + ". Re-run with --yes to delete it anyway.", file=sys.stderr)
+        return EXIT_CONFLICT
+    v = variants.delete_variant(args.variant)
+    _out(args, v, f"deleted {v.id}; its tombstone stays in the lineage")
+    return EXIT_OK
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    from catalog import jobs
+
+    if args.action == "list":
+        jobs.reconcile_now()
+        rows = jobs.list_jobs(limit=args.limit)
+        _out(args, rows, "\n".join(f"{j.id} {j.state:<12} {j.kind:<9} {j.title or ''}"
+                                   + (f"  -- {j.error}" if j.error else "") for j in rows) or "no jobs")
+        return EXIT_OK
+    if not args.job:
+        raise SystemExit("give a job id")
+    if args.action == "cancel":
+        job = jobs.cancel(args.job)
+    elif args.action == "retry":
+        job = jobs.retry(args.job)
+        if args.wait:
+            return _wait(args, job.id)
+    elif args.action == "wait":
+        return _wait(args, args.job)
+    else:
+        job = jobs.get_job(args.job)
+        if not args.json:
+            from catalog import jobfiles
+
+            print(jobfiles.read_log(job.id, tail_lines=40))
+    _out(args, job, f"job {job.id} {job.state}" + (f": {job.error}" if job.error else ""))
+    return EXIT_OK
+
+
+def cmd_supervisor(args: argparse.Namespace) -> int:
+    from worker.supervisor import Supervisor
+
+    config.apply_offline_environment()
+    Supervisor().serve()
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    # --json and --data-root work before or after the command name.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-root", default=argparse.SUPPRESS,
+                        help=f"move the whole data root (default data/, or ${config.ROOT_ENV})")
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output")
+    p = argparse.ArgumentParser(prog="cli.py", description="Model Catalog command line", parents=[common])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    real_add = sub.add_parser
+    sub.add_parser = lambda *a, **k: real_add(*a, parents=[common], **k)  # type: ignore[method-assign]
+
+    imp = sub.add_parser("import", help="import a model")
+    imp.add_argument("path", nargs="?", help="a .gguf file or a Hugging Face folder on this server")
+    imp.add_argument("--demo", action="store_true", help="the embedded SmolLM2-135M-Instruct GGUF")
+    imp.add_argument("--hub", metavar="REPO_ID", help="fetch from the Hugging Face Hub")
+    imp.add_argument("--hf-cache", metavar="REPO_ID", help="a model from the local Hugging Face cache")
+    imp.add_argument("--cache-dir", help="the cache folder (default: HF's)")
+    imp.add_argument("--revision")
+    imp.add_argument("--name")
+    imp.add_argument("--tags", help="comma separated")
+    imp.add_argument("--notes")
+    imp.add_argument("--added-by")
+    imp.add_argument("--trust-remote-code", action="store_true")
+    imp.add_argument("--queue", action="store_true", help="queue for the supervisor instead of running here")
+    imp.set_defaults(fn=cmd_import)
+
+    ls = sub.add_parser("list", help="list source models")
+    ls.add_argument("--search")
+    ls.add_argument("--limit", type=int, default=100)
+    ls.set_defaults(fn=cmd_list)
+
+    show = sub.add_parser("show", help="show a source (s-...) or a variant (v-...)")
+    show.add_argument("id")
+    show.set_defaults(fn=cmd_show)
+
+    ex = sub.add_parser("export", help="export a variant as a folder or zip")
+    ex.add_argument("variant")
+    ex.add_argument("dest")
+    ex.add_argument("--zip", action="store_true")
+    ex.set_defaults(fn=cmd_export)
+
+    de = sub.add_parser("delete", help="delete a variant's files, keeping a tombstone")
+    de.add_argument("variant")
+    de.add_argument("--yes", action="store_true", help="delete even if other variants derive from it")
+    de.set_defaults(fn=cmd_delete)
+
+    jb = sub.add_parser("jobs", help="list, show, wait, cancel or retry jobs")
+    jb.add_argument("action", choices=["list", "show", "wait", "cancel", "retry"])
+    jb.add_argument("job", nargs="?")
+    jb.add_argument("--limit", type=int, default=50)
+    jb.add_argument("--wait", action="store_true", help="after retry, run it here and wait")
+    jb.set_defaults(fn=cmd_jobs)
+
+    sv = sub.add_parser("supervisor", help="run the job supervisor in the foreground")
+    sv.set_defaults(fn=cmd_supervisor)
+
+    from backends.cli_convert import add_convert_parser
+
+    add_convert_parser(sub, _wait)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from catalog.errors import CatalogError, ConflictError, InvalidInputError, NotFoundError
+
+    logging.basicConfig(level=logging.WARNING)
+    args = build_parser().parse_args(argv)
+    args.json = getattr(args, "json", False)
+    if getattr(args, "data_root", None):
+        config.set_data_root(args.data_root)
+    config.apply_offline_environment()
+    try:
+        return args.fn(args)
+    except NotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_NOT_FOUND
+    except ConflictError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFLICT
+    except (InvalidInputError, CatalogError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

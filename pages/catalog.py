@@ -1,0 +1,64 @@
+"""Catalog: every source model with its variants; search, filter, sort."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from backends.importers import ImportRequest, submit_import
+from catalog import sources, variants
+from catalog.errors import CatalogError
+from ui import fmt
+
+st.title("Model Catalog")
+st.caption("Every source model your team keeps, with the variants derived from it.")
+
+PAGE_SIZE = 50
+
+if sources.count_sources() == 0:
+    st.info("The catalog is empty. Import the embedded demo model (SmolLM2-135M-Instruct, Q4_1 GGUF) "
+            "to try everything without a download, or use the Import page.")
+    if st.button("Import the demo model", type="primary", key="import_demo"):
+        try:
+            sub = submit_import(ImportRequest(kind="demo"))
+            st.success(sub.message + " Follow it on the Jobs page; it takes a few seconds.")
+        except CatalogError as exc:
+            st.error(str(exc))
+    st.page_link("pages/jobs.py", label="Open Jobs", icon="⚙️")
+    st.stop()
+
+facets = sources.facets()
+c1, c2, c3, c4, c5 = st.columns([3, 2, 2, 2, 2])
+search = c1.text_input("Search", placeholder="name, repo or notes", key="search")
+arch = c2.selectbox("Architecture", ["(any)"] + facets["architecture"], key="arch")
+task = c3.selectbox("Task", ["(any)"] + facets["task"], key="task")
+tag = c4.selectbox("Tag", ["(any)"] + facets["tag"], key="tag")
+sort = c5.selectbox("Sort", list(sources.SORTS), key="sort")
+page = st.session_state.get("catalog_page", 0)
+
+rows, total = sources.list_sources(
+    search=search, architecture=None if arch == "(any)" else arch,
+    task=None if task == "(any)" else task, tag=None if tag == "(any)" else tag,
+    sort=sort, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
+counts = variants.variant_counts([s.id for s in rows])
+st.caption(f"{total} source model(s)" + (f", showing {page * PAGE_SIZE + 1}–{page * PAGE_SIZE + len(rows)}"
+                                         if total > PAGE_SIZE else ""))
+
+for src in rows:
+    with st.container(border=True):
+        left, right = st.columns([5, 1])
+        left.markdown(f"**{src.name}** · {src.architecture or 'unknown architecture'} · "
+                      f"{src.task or 'unknown task'} · {fmt.count(src.param_count)} parameters")
+        left.caption(f"{src.origin_kind}: {src.origin_ref or '–'} · added {fmt.when(src.added_at)}"
+                     + (f" by {src.added_by}" if src.added_by else "")
+                     + (" · tags: " + ", ".join(src.tags) if src.tags else ""))
+        right.metric("variants", counts.get(src.id, 0), label_visibility="visible")
+        right.page_link("pages/model.py", label="Open", icon="🔎", query_params={"id": src.id})
+
+if total > PAGE_SIZE:
+    prev, _, nxt = st.columns([1, 4, 1])
+    if prev.button("← Previous", disabled=page == 0):
+        st.session_state.catalog_page = page - 1
+        st.rerun()
+    if nxt.button("Next →", disabled=(page + 1) * PAGE_SIZE >= total):
+        st.session_state.catalog_page = page + 1
+        st.rerun()

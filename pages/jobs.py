@@ -1,0 +1,41 @@
+"""Jobs: live state, progress and logs of imports, conversions and benchmarks; cancel, retry."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from catalog import jobs
+from catalog.errors import CatalogError
+from catalog.records import JOB_STATES
+from ui.jobs_view import render_job
+
+st.title("Jobs")
+st.caption("Jobs run in their own processes, whether or not this page is open.")
+
+states = st.multiselect("States", JOB_STATES, default=[], key="job_states",
+                        help="Empty shows every state.")
+
+
+@st.fragment(run_every=2.0)
+def job_list() -> None:
+    jobs.reconcile_now()
+    rows = jobs.list_jobs(states=tuple(states) or None, limit=100)
+    if not rows:
+        st.info("No jobs yet. Import a model or start a conversion.")
+        return
+    for job in rows:
+        with st.container(border=True):
+            render_job(job, show_log=job.state == "running")
+            c1, c2, _ = st.columns([1, 1, 6])
+            try:
+                if job.active and c1.button("Cancel", key=f"cancel_{job.id}"):
+                    jobs.cancel(job.id)
+                    st.rerun()
+                if job.state in ("failed", "cancelled", "interrupted") and c2.button("Retry", key=f"retry_{job.id}"):
+                    jobs.retry(job.id)
+                    st.rerun()
+            except CatalogError as exc:
+                st.error(str(exc))
+
+
+job_list()

@@ -1,0 +1,111 @@
+"""Model: one source model, its metadata, variants, lineage, files, notes, export and delete."""
+
+from __future__ import annotations
+
+import json
+
+import streamlit as st
+
+from catalog import export, sources, variants
+from catalog.errors import CatalogError
+from ui import fmt
+from ui.lineage import lineage_dot
+
+source_id = st.query_params.get("id")
+if not source_id:
+    st.title("Model")
+    st.info("Pick a model on the Catalog page; its page opens here.")
+    st.page_link("pages/catalog.py", label="Open the Catalog", icon="🗂️")
+    st.stop()
+
+try:
+    src = sources.get_source(source_id)
+except CatalogError as exc:
+    st.error(str(exc))
+    st.stop()
+
+st.title(src.name)
+st.caption(f"`{src.id}` · {src.origin_kind}: {src.origin_ref or '–'}"
+           + (f" @ {src.origin_revision[:12]}" if src.origin_revision else "")
+           + f" · added {fmt.when(src.added_at)}" + (f" by {src.added_by}" if src.added_by else ""))
+
+cols = st.columns(5)
+cols[0].metric("Architecture", src.architecture or "–")
+cols[1].metric("Task", src.task or "–")
+cols[2].metric("Parameters", fmt.count(src.param_count))
+cols[3].metric("Context", f"{src.context_length:,}" if src.context_length else "–")
+cols[4].metric("License", src.license or "–")
+
+all_variants = variants.variants_of_source(src.id)
+for v in all_variants:
+    v.state = variants.check_files(v) if v.state != "deleted" else v.state
+
+st.subheader("Lineage")
+chosen = st.query_params.get("variant") or src.root_variant_id
+st.graphviz_chart(lineage_dot(all_variants, highlight=chosen), use_container_width=True)
+
+labels = {v.id: f"{v.label} · {v.state.replace('_', ' ')} · {v.id}" for v in all_variants}
+ids = list(labels)
+variant_id = st.selectbox("Variant", ids, index=ids.index(chosen) if chosen in ids else 0,
+                          format_func=labels.get, key="variant_pick")
+variant = variants.get_variant(variant_id)
+
+tab_files, tab_recipe, tab_meta, tab_notes, tab_export, tab_delete = st.tabs(
+    ["Files", "Recipe", "Details", "Notes & tags", "Export", "Delete"])
+
+with tab_files:
+    st.dataframe([{"file": f.relpath, "size": fmt.size(f.size_bytes), "sha256": f.sha256}
+                  for f in variant.files], hide_index=True, use_container_width=True)
+    st.caption(f"{len(variant.files)} file(s), {fmt.size(variant.size_bytes)} · state: {variant.state}")
+
+with tab_recipe:
+    parent = variants.find_variant(variant.parent_id) if variant.parent_id else None
+    st.markdown(f"**{variant.backend} · {variant.conversion}** from "
+                + (f"`{parent.label}` ({parent.id})" if parent else "the imported files"))
+    st.json({"options": variant.options, "toolkit_versions": variant.toolkit_versions}, expanded=True)
+
+with tab_meta:
+    st.json(variant.metadata, expanded=False)
+
+with tab_notes, st.form("notes"):
+    notes = st.text_area("Notes", value=src.notes, height=120)
+    tags = st.text_input("Tags (comma separated)", value=", ".join(src.tags))
+    if st.form_submit_button("Save"):
+        try:
+            sources.update_source(src.id, notes=notes, tags=[t.strip() for t in tags.split(",")])
+            st.success("Saved.")
+        except CatalogError as exc:
+            st.error(str(exc))
+
+with tab_export:
+    st.write("A zip with every file a runtime needs, a manifest (sha256, recipe, versions, lineage) "
+             "and a run snippet.")
+    if variant.state == "available" and st.button("Prepare zip", key="export"):
+        with st.spinner("Packing and verifying files…"):
+            try:
+                path = export.export_to_downloads(variant.id)
+                st.download_button("Download " + path.name, data=path.read_bytes(), file_name=path.name,
+                                   mime="application/zip")
+            except CatalogError as exc:
+                st.error(str(exc))
+    with st.expander("Manifest preview"):
+        st.code(json.dumps(export.manifest(variant.id), indent=2, default=str)[:4000], language="json")
+
+with tab_delete:
+    deps = variants.descendants(variant.id)
+    live = [d for d in deps if d.state != "deleted"]
+    if variant.state == "deleted":
+        st.info("This variant was deleted; its row stays so lineage still renders.")
+    else:
+        if live:
+            st.warning(f"{len(live)} variant(s) derive from this one: "
+                       + ", ".join(f"{d.label} ({d.id})" for d in live)
+                       + ". They keep their own files; their lineage will show this one as deleted.")
+        confirm = st.checkbox("I understand the files are removed", key="confirm_delete")
+        if st.button("Delete variant files", disabled=not confirm, type="primary"):
+            try:
+                variants.delete_variant(variant.id)
+                st.success("Deleted; the tombstone keeps its place in the lineage.")
+                st.rerun()
+            except CatalogError as exc:
+                st.error(str(exc))

@@ -1,0 +1,51 @@
+"""Storage: disk use per source, and cleanup of intermediates and orphaned files."""
+
+from __future__ import annotations
+
+import shutil
+
+import plotly.express as px
+import streamlit as st
+
+from catalog import config, storage
+from ui import fmt
+
+st.title("Storage")
+usage = shutil.disk_usage(config.data_root())
+c1, c2, c3 = st.columns(3)
+c1.metric("Data root", str(config.data_root().name))
+c2.metric("Free on disk", fmt.size(usage.free))
+c3.metric("Used by the catalog", fmt.size(sum(r["bytes"] for r in storage.disk_by_source())))
+
+rows = storage.disk_by_source()
+if rows:
+    fig = px.bar([{"source": r["name"], "MB": r["bytes"] / 2**20, "kind": "variants"} for r in rows]
+                 + [{"source": r["name"], "MB": r["intermediate_bytes"] / 2**20, "kind": "of which intermediate"}
+                    for r in rows],
+                 x="MB", y="source", color="kind", barmode="overlay", orientation="h",
+                 title="Disk use per source model")
+    st.plotly_chart(fig, use_container_width=True)
+else:
+    st.info("No models yet.")
+
+st.subheader("Intermediates")
+inter = storage.intermediates()
+st.caption("Variants made only as a step towards others (an F16 before quantizing). Deleting them keeps "
+           "a tombstone in the lineage.")
+if inter:
+    st.dataframe([{"variant": r["id"], "format": r["format"], "precision": r["precision"],
+                   "size": fmt.size(r["size_bytes"])} for r in inter], hide_index=True)
+    if st.button(f"Delete {len(inter)} intermediate(s)", key="clean_inter"):
+        st.success(f"Freed {fmt.size(storage.clean_intermediates())}.")
+else:
+    st.write("None.")
+
+st.subheader("Orphans")
+orphans = storage.find_orphans()
+if orphans:
+    st.dataframe([{"path": str(o.path.relative_to(config.data_root())), "size": fmt.size(o.size_bytes),
+                   "why": o.reason} for o in orphans], hide_index=True)
+    if st.button(f"Remove {len(orphans)} orphan(s)", key="clean_orphans"):
+        st.success(f"Freed {fmt.size(storage.clean_orphans())}.")
+else:
+    st.write("None: every file in the data root belongs to a variant or a running job.")

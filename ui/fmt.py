@@ -1,0 +1,48 @@
+"""Formatting numbers and dates for people."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def size(n: int | float | None) -> str:
+    if n is None:
+        return "–"
+    n = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TB"
+
+
+def count(n: int | None) -> str:
+    if n is None:
+        return "–"
+    for unit, div in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= div:
+            return f"{n / div:.1f}{unit}"
+    return str(n)
+
+
+def when(ts: datetime | None) -> str:
+    if ts is None:
+        return "–"
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=UTC)
+    secs = (datetime.now(UTC) - ts).total_seconds()
+    if secs < 60:
+        return "just now"
+    if secs < 3600:
+        return f"{secs / 60:.0f} min ago"
+    if secs < 86400:
+        return f"{secs / 3600:.0f} h ago"
+    return ts.strftime("%Y-%m-%d")
+
+
+def duration(start: datetime | None, end: datetime | None) -> str:
+    if start is None:
+        return "–"
+    end = end or datetime.now(UTC).replace(tzinfo=None)
+    secs = (end.replace(tzinfo=None) - start.replace(tzinfo=None)).total_seconds()
+    return f"{secs:.1f} s" if secs < 120 else f"{secs / 60:.1f} min"

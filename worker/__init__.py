@@ -1,0 +1,1 @@
+"""Running jobs: a supervisor that takes queued jobs and one child process per job."""

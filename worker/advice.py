@@ -1,0 +1,37 @@
+"""Turn an exception from a toolkit into one sentence a user can act on."""
+
+from __future__ import annotations
+
+import errno
+
+from catalog.errors import CatalogError
+
+# Known failure text -> what to tell the user. Checked in order, case-insensitively.
+KNOWN_FAILURES: list[tuple[str, str]] = [
+    ("no space left on device", "The disk filled up while writing the output; free space in the "
+     "data root (Storage page) and retry."),
+    ("out of memory", "The toolkit ran out of memory; close other jobs or pick a smaller model "
+     "or precision, then retry."),
+    ("cannot allocate memory", "The toolkit ran out of memory; close other jobs or pick a smaller "
+     "model or precision, then retry."),
+    ("no module named", "A toolkit this job needs is not installed; run the setup command from the "
+     "README, then retry."),
+    ("401", "The Hugging Face Hub refused access (401); log in with a token that can read the repo."),
+    ("403", "The Hugging Face Hub refused access (403); accept the model's license on the Hub first."),
+]
+
+
+def explain(exc: BaseException) -> str:
+    """One sentence: what went wrong and what to try."""
+    if isinstance(exc, CatalogError) or getattr(exc, "user_message", False):
+        return str(exc)
+    if isinstance(exc, MemoryError):
+        return KNOWN_FAILURES[1][1]
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return KNOWN_FAILURES[0][1]
+    text = f"{type(exc).__name__}: {exc}".lower()
+    for needle, advice in KNOWN_FAILURES:
+        if needle in text:
+            return advice
+    first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+    return f"The job failed unexpectedly ({type(exc).__name__}: {first}); see the log below."

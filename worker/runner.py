@@ -1,0 +1,41 @@
+"""Run a job from the CLI or a test without the supervisor, under the same limits."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from catalog import jobfiles, jobs
+from catalog.records import Job
+from worker.supervisor import spawn_child
+
+log = logging.getLogger(__name__)
+
+
+def run_to_completion(job_id: str, on_progress: Callable[[Job, dict], None] | None = None,
+                      poll_s: float = 0.25) -> Job:
+    """Claim the job when the limits allow (or let a running supervisor take it), run it in a
+    child process, and return the finished job. Waiting parents are run first."""
+    child = None
+    while True:
+        job = jobs.get_job(job_id)
+        if not job.active:
+            if child is not None:
+                child.wait()
+            return job
+        if job.state == "waiting":
+            for dep in job.depends_on:
+                if jobs.get_job(dep).active:
+                    run_to_completion(dep, on_progress, poll_s)
+            jobs.reconcile_now()
+            continue
+        if job.state == "queued" and child is None:
+            claimed = jobs.claim("cli", job_id=job_id)
+            if claimed is not None:
+                child = spawn_child(job_id)
+        if on_progress is not None:
+            on_progress(job, jobfiles.read_progress(job_id))
+        if child is not None and child.poll() is not None:
+            jobs.reconcile_now()  # a child that died without reporting is marked interrupted
+        time.sleep(poll_s)
