@@ -6,6 +6,7 @@ and what the user can do, because these messages are shown as-is in the app.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -165,8 +166,39 @@ def file_type_name(code: int | None) -> str | None:
 
 def read_metadata(path: str | os.PathLike[str]) -> GGUFMetadata:
     """Validate a GGUF file and return its metadata; raise GGUFError with a sentence if unusable."""
+    return _inspect(*_cache_key(path))[0]
+
+
+def effective_type_histogram(path: str | os.PathLike[str]) -> dict[str, dict[str, float | int]]:
+    """Per ggml tensor type: tensor count, element count and share of all weight elements.
+
+    A file's nominal type (say Q4_K_M) is a recipe, not what its tensors hold: llama.cpp mixes
+    types per tensor and falls back to other types for rows that are not a multiple of the
+    block size, so this is what the model really stores. Sorted by share, largest first.
+    """
+    return {name: dict(entry) for name, entry in _inspect(*_cache_key(path))[1].items()}
+
+
+def _cache_key(path: str | os.PathLike[str]) -> tuple[str, int, int]:
     p = Path(path)
-    reader = open_reader(p)
+    try:
+        st = p.stat()
+    except OSError:
+        _check_header(p)  # raises the "does not exist" sentence
+        raise
+    return str(p.resolve()), st.st_size, st.st_mtime_ns
+
+
+# Parsing the token arrays of a GGUF takes seconds in pure Python, and the catalog asks for
+# metadata and type histogram of the same file repeatedly; key on size and mtime so a
+# replaced file is read again.
+@functools.lru_cache(maxsize=32)
+def _inspect(path: str, _size: int, _mtime_ns: int) -> tuple[GGUFMetadata, dict[str, dict[str, float | int]]]:
+    reader = open_reader(path)
+    return _metadata(reader, Path(path)), _histogram(reader)
+
+
+def _metadata(reader: gguf.GGUFReader, p: Path) -> GGUFMetadata:
     arch = _value(reader, "general.architecture")
     if not isinstance(arch, str) or not arch:
         raise GGUFError(
@@ -205,14 +237,7 @@ def read_metadata(path: str | os.PathLike[str]) -> GGUFMetadata:
     )
 
 
-def effective_type_histogram(path: str | os.PathLike[str]) -> dict[str, dict[str, float | int]]:
-    """Per ggml tensor type: tensor count, element count and share of all weight elements.
-
-    A file's nominal type (say Q4_K_M) is a recipe, not what its tensors hold: llama.cpp mixes
-    types per tensor and falls back to other types for rows that are not a multiple of the
-    block size, so this is what the model really stores. Sorted by share, largest first.
-    """
-    reader = open_reader(path)
+def _histogram(reader: gguf.GGUFReader) -> dict[str, dict[str, float | int]]:
     counts: dict[str, dict[str, int]] = {}
     for t in reader.tensors:
         entry = counts.setdefault(t.tensor_type.name, {"tensors": 0, "elements": 0})

@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import selectors
+import shlex
 import subprocess
 import time
 from collections import deque
@@ -347,10 +348,10 @@ def run_tool(
             except Exception:  # a broken UI callback must not kill a long quantization
                 logger.exception("progress callback failed")
 
-    logger.info("running %s", " ".join(cmd))
+    logger.info("running %s", shlex.join(cmd))
     deadline = None if timeout is None else time.monotonic() + timeout
     with log_file.open("ab") as log:
-        log.write(f"$ {' '.join(cmd)}\n".encode())
+        log.write(f"$ {shlex.join(cmd)}\n".encode())
         log.flush()
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 env=None if env is None else {**os.environ, **env}, cwd=cwd)

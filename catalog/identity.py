@@ -40,5 +40,10 @@ def new_job_id() -> str:
 
 
 def content_hash(files: list[tuple[str, str]]) -> str:
-    """Hash of a set of (relative path, sha256) pairs: the same bytes give the same source."""
+    """Hash of a set of (relative path, sha256) pairs: the same bytes give the same source.
+
+    A single file is known by its bytes alone, so a renamed copy of a GGUF is still the same model.
+    """
+    if len(files) == 1:
+        return digest([("", files[0][1])], length=64)
     return digest(sorted(files), length=64)

@@ -52,3 +52,45 @@ def llama_tools() -> Path:
     assert proc.returncode == 0, f"build_llama_tools.sh failed:\n{proc.stderr[-4000:]}"
     assert llamacpp_tools.tools_ready()
     return llamacpp_tools.tools_dir()
+
+
+# --------------------------------------------------------------------------- catalog fixtures
+
+
+@pytest.fixture
+def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh data root for one test; imports may read from tmp_path."""
+    from catalog import config, db
+
+    data = tmp_path / "data"
+    monkeypatch.setenv(config.ROOT_ENV, str(data))
+    db.reset_migration_cache()
+    settings = config.Settings(allowed_roots=[str(tmp_path)], max_parallel_conversions=2, lease_timeout_s=10)
+    config.data_root()
+    config.save_settings(settings)
+    return data
+
+
+@pytest.fixture
+def demo_source(root: Path, demo_gguf: Path):
+    """The demo model imported into the test's data root, through a real import job."""
+    from backends.importers import ImportRequest, import_now
+
+    return import_now(ImportRequest(kind="demo"))
+
+
+@pytest.fixture(scope="session")
+def shared_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data root shared by the slow conversion tests, so each model is made once per session."""
+    return tmp_path_factory.mktemp("shared") / "data"
+
+
+@pytest.fixture
+def use_shared_root(shared_root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    from catalog import config, db
+
+    monkeypatch.setenv(config.ROOT_ENV, str(shared_root))
+    db.reset_migration_cache()
+    if not config.settings_path().exists():
+        config.save_settings(config.Settings(allowed_roots=[str(shared_root.parent)], lease_timeout_s=10))
+    return shared_root

@@ -1,0 +1,40 @@
+"""Small real models built from a config, for tests that need a Hugging Face folder."""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+
+
+def write_safetensors(path: Path, tensors: dict[str, np.ndarray]) -> None:
+    """Write a safetensors file by hand (no torch needed)."""
+    header, blobs, offset = {}, [], 0
+    for name, arr in tensors.items():
+        data = np.ascontiguousarray(arr, dtype=np.float32).tobytes()
+        header[name] = {"dtype": "F32", "shape": list(arr.shape), "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    raw = json.dumps(header).encode()
+    raw += b" " * (-len(raw) % 8)
+    with open(path, "wb") as fh:
+        fh.write(struct.pack("<Q", len(raw)) + raw)
+        for blob in blobs:
+            fh.write(blob)
+
+
+def tiny_hf_folder(folder: Path, seed: int = 0, arch: str = "LlamaForCausalLM") -> Path:
+    """A Hugging Face folder: config.json and one safetensors file of random weights."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    (folder / "config.json").write_text(json.dumps({
+        "architectures": [arch], "model_type": "llama", "hidden_size": 16, "num_hidden_layers": 1,
+        "vocab_size": 32, "max_position_embeddings": 128, "torch_dtype": "float32"}))
+    write_safetensors(folder / "model.safetensors", {
+        "model.embed_tokens.weight": rng.standard_normal((32, 16)),
+        "lm_head.weight": rng.standard_normal((32, 16)),
+    })
+    (folder / "README.md").write_text("---\nlicense: mit\n---\n# tiny\n")
+    return folder
