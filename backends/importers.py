@@ -74,10 +74,11 @@ def _check_gguf_magic(path: Path) -> None:
 def _hf_cache_snapshot(cache_dir: str, repo_id: str, revision: str) -> tuple[Path, str]:
     """The snapshot folder of a repo in a local HF cache, checked with huggingface_hub's scanner."""
     from huggingface_hub import scan_cache_dir
+    from huggingface_hub.utils import CacheNotFound
 
     try:
         info = scan_cache_dir(cache_dir or None)
-    except (OSError, ValueError) as exc:  # CacheNotFound is a FileNotFoundError
+    except (CacheNotFound, OSError, ValueError) as exc:
         where = cache_dir or "the default place"
         raise InvalidInputError(f"No Hugging Face cache was found at {where}; check the folder ({exc}).") from None
     for repo in info.repos:
@@ -93,10 +94,11 @@ def _hf_cache_snapshot(cache_dir: str, repo_id: str, revision: str) -> tuple[Pat
 def cached_models(cache_dir: str = "") -> list[dict[str, Any]]:
     """Models in a local Hugging Face cache, for the Import page's picker."""
     from huggingface_hub import scan_cache_dir
+    from huggingface_hub.utils import CacheNotFound
 
     try:
         info = scan_cache_dir(cache_dir or None)
-    except (OSError, ValueError):
+    except (CacheNotFound, OSError, ValueError):
         return []
     out = []
     for repo in info.repos:

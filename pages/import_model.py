@@ -10,6 +10,7 @@ from backends.importers import ImportRequest, cached_models, submit_import
 from catalog import config
 from catalog.errors import CatalogError
 from catalog.files import validate_name
+from ui import nav
 
 st.title("Import a model")
 st.caption("Files are copied (hard-linked when possible) into the data root, hashed and described. "
@@ -23,7 +24,7 @@ def _submit(req: ImportRequest) -> None:
         st.error(str(exc))
         return
     st.success(sub.message + " Progress is on the Jobs page.")
-    st.page_link("pages/jobs.py", label="Open Jobs", icon="⚙️")
+    nav.link("jobs", "Open Jobs", icon="⚙️")
 
 
 common = st.expander("Name, tags, notes (optional)")

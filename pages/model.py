@@ -8,14 +8,14 @@ import streamlit as st
 
 from catalog import export, sources, variants
 from catalog.errors import CatalogError
-from ui import fmt
+from ui import fmt, nav
 from ui.lineage import lineage_dot
 
 source_id = st.query_params.get("id")
 if not source_id:
     st.title("Model")
     st.info("Pick a model on the Catalog page; its page opens here.")
-    st.page_link("pages/catalog.py", label="Open the Catalog", icon="🗂️")
+    nav.link("catalog", "Open the Catalog", icon="🗂️")
     st.stop()
 
 try:
@@ -68,8 +68,8 @@ with tab_meta:
     st.json(variant.metadata, expanded=False)
 
 with tab_notes, st.form("notes"):
-    notes = st.text_area("Notes", value=src.notes, height=120)
-    tags = st.text_input("Tags (comma separated)", value=", ".join(src.tags))
+    notes = st.text_area("Notes", value=src.notes, height=120, key="notes_text")
+    tags = st.text_input("Tags (comma separated)", value=", ".join(src.tags), key="tags_text")
     if st.form_submit_button("Save"):
         try:
             sources.update_source(src.id, notes=notes, tags=[t.strip() for t in tags.split(",")])

