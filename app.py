@@ -11,24 +11,24 @@ from worker.supervisor import ensure_running
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 config.apply_offline_environment()
-st.set_page_config(page_title="Model Catalog", page_icon="🗂️", layout="wide")
+st.set_page_config(page_title="Model Catalog", page_icon=":material/inventory_2:", layout="wide")
 
 # One supervisor per data root runs queued jobs whether or not a browser is open.
 ensure_running()
 
 PAGES = {
     "Models": [
-        st.Page("pages/catalog.py", title="Catalog", icon="🗂️", default=True),
-        st.Page("pages/model.py", title="Model", icon="🔎", url_path="model"),
-        st.Page("pages/import_model.py", title="Import", icon="📥", url_path="import"),
+        st.Page("pages/catalog.py", title="Catalog", icon=":material/inventory_2:", default=True),
+        st.Page("pages/model.py", title="Model", icon=":material/search:", url_path="model"),
+        st.Page("pages/import_model.py", title="Import", icon=":material/download:", url_path="import"),
     ],
     "Work": [
-        st.Page("pages/convert.py", title="Convert", icon="🛠️", url_path="convert"),
-        st.Page("pages/benchmarks.py", title="Benchmarks", icon="📊", url_path="benchmarks"),
-        st.Page("pages/jobs.py", title="Jobs", icon="⚙️", url_path="jobs"),
+        st.Page("pages/convert.py", title="Convert", icon=":material/build:", url_path="convert"),
+        st.Page("pages/benchmarks.py", title="Benchmarks", icon=":material/bar_chart:", url_path="benchmarks"),
+        st.Page("pages/jobs.py", title="Jobs", icon=":material/settings:", url_path="jobs"),
     ],
     "Admin": [
-        st.Page("pages/storage.py", title="Storage", icon="💾", url_path="storage"),
+        st.Page("pages/storage.py", title="Storage", icon=":material/storage:", url_path="storage"),
     ],
 }
 

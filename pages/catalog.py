@@ -23,7 +23,7 @@ if sources.count_sources() == 0:
             st.success(sub.message + " Follow it on the Jobs page; it takes a few seconds.")
         except CatalogError as exc:
             st.error(str(exc))
-    nav.link("jobs", "Open Jobs", icon="⚙️")
+    nav.link("jobs", "Open Jobs", icon=":material/settings:")
     st.stop()
 
 facets = sources.facets()
@@ -52,7 +52,7 @@ for src in rows:
                      + (f" by {src.added_by}" if src.added_by else "")
                      + (" · tags: " + ", ".join(src.tags) if src.tags else ""))
         right.metric("variants", counts.get(src.id, 0), label_visibility="visible")
-        nav.link("model", "Open", icon="🔎", container=right, id=src.id)
+        nav.link("model", "Open", icon=":material/search:", container=right, id=src.id)
 
 if total > PAGE_SIZE:
     prev, _, nxt = st.columns([1, 4, 1])

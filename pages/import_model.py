@@ -24,7 +24,7 @@ def _submit(req: ImportRequest) -> None:
         st.error(str(exc))
         return
     st.success(sub.message + " Progress is on the Jobs page.")
-    nav.link("jobs", "Open Jobs", icon="⚙️")
+    nav.link("jobs", "Open Jobs", icon=":material/settings:")
 
 
 common = st.expander("Name, tags, notes (optional)")

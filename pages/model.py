@@ -15,7 +15,7 @@ source_id = st.query_params.get("id")
 if not source_id:
     st.title("Model")
     st.info("Pick a model on the Catalog page; its page opens here.")
-    nav.link("catalog", "Open the Catalog", icon="🗂️")
+    nav.link("catalog", "Open the Catalog", icon=":material/inventory_2:")
     st.stop()
 
 try:
@@ -42,7 +42,7 @@ for v in all_variants:
 
 st.subheader("Lineage")
 chosen = st.query_params.get("variant") or src.root_variant_id
-st.graphviz_chart(lineage_dot(all_variants, highlight=chosen), use_container_width=True)
+st.graphviz_chart(lineage_dot(all_variants, highlight=chosen), use_container_width=False)
 
 labels = {v.id: f"{v.label} · {v.state.replace('_', ' ')} · {v.id}" for v in all_variants}
 ids = list(labels)
