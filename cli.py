@@ -32,10 +32,16 @@ def _out(args: argparse.Namespace, data: Any, text: str) -> None:
 def _wait(args: argparse.Namespace, job_id: str) -> int:
     from worker.runner import run_to_completion
 
+    last = {"line": ""}
+
     def show(job: Any, progress: dict) -> None:
-        if not args.json:
-            print(f"\r{job.state:<10} {progress.get('fraction', 0) * 100:5.1f}% {progress.get('message', '')[:60]:<60}",
-                  end="", file=sys.stderr, flush=True)
+        line = f"{job.state:<10} {progress.get('fraction', 0) * 100:5.1f}% {progress.get('message', '')[:60]:<60}"
+        if args.json or line == last["line"]:
+            return
+        last["line"] = line
+        # Redraw in place on a terminal; one line per change in logs.
+        print(("\r" + line) if sys.stderr.isatty() else line, end="" if sys.stderr.isatty() else "\n",
+              file=sys.stderr, flush=True)
 
     job = run_to_completion(job_id, on_progress=show)
     if not args.json:

@@ -3,9 +3,69 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from typing import Any
 
+from backends.registry import Option, conversions
+
+
+def _flag(opt: Option) -> str:
+    return "--" + opt.name.replace("_", "-")
+
+
+def _add_option(parser: argparse.ArgumentParser, opt: Option) -> None:
+    kwargs: dict[str, Any] = {"help": opt.help + (f" (default: {opt.default})" if opt.default is not None else ""),
+                              "dest": opt.name, "default": None}
+    if opt.type == "bool":
+        kwargs["action"] = argparse.BooleanOptionalAction
+    elif opt.type == "multichoice":
+        kwargs.update(nargs="+", choices=opt.choices or None, metavar=opt.name.upper())
+    elif opt.type == "choice":
+        kwargs["choices"] = opt.choices
+    elif opt.type in ("int", "float"):
+        kwargs["type"] = int if opt.type == "int" else float
+    parser.add_argument(_flag(opt), **kwargs)
+
 
 def add_convert_parser(sub: Any, wait: Callable[[argparse.Namespace, str], int]) -> None:
-    """Placeholder until the first backend lands."""
+    conv_parser = sub.add_parser("convert", help="convert or quantize a variant (one sub-command per conversion)")
+    conv_sub = conv_parser.add_subparsers(dest="conversion", required=True)
+    for conv in conversions():
+        p = conv_sub.add_parser(conv.key, help=conv.title, description=conv.help)
+        p.add_argument("variant", help="input variant id (v-...) or source id (s-..., its own files)")
+        for opt in conv.options:
+            _add_option(p, opt)
+        p.add_argument("--queue", action="store_true", help="queue for the supervisor instead of running here")
+        p.add_argument("--check", action="store_true", help="only run the pre-flight checks")
+        p.set_defaults(fn=lambda args, conv=conv: _run(args, conv, wait))
+
+
+def _run(args: argparse.Namespace, conv: Any, wait: Callable[[argparse.Namespace, str], int]) -> int:
+    from backends import convert_job
+    from catalog.sources import get_source
+
+    variant_id = args.variant
+    if variant_id.startswith("s-"):
+        variant_id = get_source(variant_id).root_variant_id
+    raw = {o.name: getattr(args, o.name) for o in conv.options if getattr(args, o.name) is not None}
+    steps, problems = convert_job.plan(conv.key, variant_id, raw)
+    for p in problems:
+        print(f"{p.level}: {p.message}", file=sys.stderr)
+    if any(p.level == "error" for p in problems):
+        return 2
+    if args.check:
+        for s in steps:
+            print(f"{s.target_variant_id} {s.conversion.key} {s.options}" + (" (exists)" if s.existing else ""))
+        return 0
+    subs = convert_job.submit(conv.key, variant_id, raw)
+    rc = 0
+    for sub in subs:
+        if sub.variant is not None:
+            print(sub.message)
+            continue
+        if args.queue:
+            print(sub.message)
+        else:
+            rc = max(rc, wait(args, sub.job.id))
+    return rc

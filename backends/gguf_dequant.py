@@ -15,6 +15,7 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +60,8 @@ def dequantize_to_hf(
 
     for key, value in _OFFLINE_ENV.items():
         os.environ.setdefault(key, value)
+    # Validate with our own reader first: its errors are sentences, transformers' are tracebacks.
+    special = _tokenizer_settings(src)
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -68,7 +71,7 @@ def dequantize_to_hf(
     start = time.monotonic()
     _say(log, f"reading and dequantizing {src.name}")
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(src.parent), **load)
+        tokenizer = _portable_tokenizer(AutoTokenizer.from_pretrained(str(src.parent), **load), special)
         loaded = AutoModelForCausalLM.from_pretrained(str(src.parent), dtype=torch_dtype, **load)
     except (ValueError, KeyError, OSError, NotImplementedError) as exc:
         # transformers supports a fixed list of GGUF architectures and tensor types.
@@ -105,8 +108,8 @@ def dequantize_to_hf(
     staging.mkdir(parents=True)
     try:
         model.save_pretrained(staging, safe_serialization=True)
-        # The tokenizer built from GGUF carries the chat template; saving writes tokenizer.json
-        # and the template (chat_template.jinja) so the folder is usable for chat on its own.
+        # Writes tokenizer.json, tokenizer_config.json and chat_template.jinja, so the folder is
+        # usable for chat on its own.
         tokenizer.save_pretrained(staging)
         if out.exists():
             out.rmdir()  # empty, checked above
@@ -117,3 +120,62 @@ def dequantize_to_hf(
     files = sorted(p for p in out.rglob("*") if p.is_file())
     _say(log, f"wrote {len(files)} files to {out} in {time.monotonic() - start:.1f} s")
     return files
+
+
+def _tokenizer_settings(src: Path) -> dict[str, object]:
+    """Special-token ids and BOS/EOS flags as the GGUF declares them (None where absent)."""
+    from backends.gguf_meta import GGUFError, open_reader
+
+    try:
+        reader = open_reader(src)
+    except GGUFError as exc:
+        raise DequantizeError(str(exc)) from exc
+
+    def value(key: str) -> object:
+        field = reader.get_field(key)
+        return None if field is None else field.contents()
+
+    return {
+        "model": value("tokenizer.ggml.model"),
+        "ids": {
+            "bos_token": value("tokenizer.ggml.bos_token_id"),
+            "eos_token": value("tokenizer.ggml.eos_token_id"),
+            "unk_token": value("tokenizer.ggml.unknown_token_id"),
+            "pad_token": value("tokenizer.ggml.padding_token_id"),
+        },
+        "add_bos": value("tokenizer.ggml.add_bos_token"),
+        "add_eos": value("tokenizer.ggml.add_eos_token"),
+    }
+
+
+def _portable_tokenizer(gguf_tokenizer: Any, special: dict[str, Any]) -> Any:
+    """Re-wrap transformers' GGUF tokenizer as a plain tokenizers-backed one.
+
+    transformers 5.5 builds the right tokenizers pipeline from GGUF but labels llama-arch
+    files with a class (CodeLlamaTokenizer, seen with the demo's GPT-2 BPE vocabulary) whose
+    constructor replaces the pre-tokenizer and decoder on reload, and it takes special tokens
+    from that class instead of the file (eos came out as <|im_start|>). A generic
+    TokenizersBackend saves tokenizer.json verbatim; special tokens and BOS/EOS insertion are
+    set from the GGUF's own keys.
+    """
+    from tokenizers import decoders, processors
+    from transformers import PreTrainedTokenizerFast
+
+    backend = gguf_tokenizer.backend_tokenizer
+    names = {
+        role: backend.id_to_token(int(token_id))
+        for role, token_id in special["ids"].items()
+        if token_id is not None and backend.id_to_token(int(token_id)) is not None
+    }
+    if special["model"] == "gpt2":
+        backend.decoder = decoders.ByteLevel()
+    if special["add_bos"] is not None or special["add_eos"] is not None:
+        bos = names.get("bos_token") if special["add_bos"] else None
+        eos = names.get("eos_token") if special["add_eos"] else None
+        single = [t for t in (bos, "$A:0", eos) if t]
+        pair = [t for t in (bos, "$A:0", eos, bos and f"{bos}:1", "$B:1", eos and f"{eos}:1") if t]
+        backend.post_processor = processors.TemplateProcessing(
+            single=single, pair=pair,
+            special_tokens=[(t, backend.token_to_id(t)) for t in {bos, eos} if t],
+        )
+    return PreTrainedTokenizerFast(tokenizer_object=backend, chat_template=gguf_tokenizer.chat_template, **names)

@@ -23,6 +23,8 @@ from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _dist_version
 from pathlib import Path
 
+from worker.proc import die_with_parent
+
 logger = logging.getLogger(__name__)
 
 TOOLS = ("llama-quantize", "llama-imatrix", "llama-perplexity", "llama-bench")
@@ -33,10 +35,12 @@ ProgressCallback = Callable[[str], None]
 
 
 class ToolMissing(RuntimeError):
+    user_message = True  # the job shows this sentence as is
     """A llama.cpp tool, the converter or the source is not installed; the message says how to fix it."""
 
 
 class ToolFailed(RuntimeError):
+    user_message = True
     """A tool exited with an error; carries the tail of its log."""
 
     def __init__(self, message: str, *, returncode: int | None, log_path: Path, log_tail: str) -> None:
@@ -353,7 +357,9 @@ def run_tool(
     with log_file.open("ab") as log:
         log.write(f"$ {shlex.join(cmd)}\n".encode())
         log.flush()
+        # die_with_parent: a tool must not outlive its job process (supervisor killed, job cancelled).
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                preexec_fn=die_with_parent,
                                 env=None if env is None else {**os.environ, **env}, cwd=cwd)
         assert proc.stdout is not None
         sel = selectors.DefaultSelector()

@@ -1,6 +1,95 @@
-"""Convert: arrives with its issue."""
+"""Convert: pick a variant and a conversion; the form comes from the backend's declarations."""
+
+from __future__ import annotations
+
+import hashlib
 
 import streamlit as st
 
-st.title("Convert")
-st.info("Not built yet.")
+from backends import convert_job
+from backends.registry import conversions
+from catalog import config, jobs, sources, variants
+from catalog.errors import CatalogError
+from ui import fmt, nav
+from ui.forms import conversion_form
+from ui.jobs_view import render_job
+
+st.title("Convert and quantize")
+st.caption("Every conversion runs as a tracked job. Pre-flight checks answer before anything is queued; "
+           "an identical request returns the existing variant.")
+
+all_sources, _ = sources.list_sources(limit=500, sort="name")
+if not all_sources:
+    st.info("Import a model first.")
+    nav.link("import", "Open Import")
+    st.stop()
+
+ids = [s.id for s in all_sources]
+pre = st.query_params.get("source")
+source_id = st.selectbox("Source model", ids, index=ids.index(pre) if pre in ids else 0,
+                         format_func=lambda i: next(s.name for s in all_sources if s.id == i), key="cv_source")
+available = [v for v in variants.variants_of_source(source_id) if v.state == "available"]
+by_id = {v.id: v for v in available}
+pre_v = st.query_params.get("variant")
+variant_id = st.selectbox("Input variant", list(by_id), index=list(by_id).index(pre_v) if pre_v in by_id else 0,
+                          format_func=lambda i: f"{by_id[i].label} · {fmt.size(by_id[i].size_bytes)} · {i}",
+                          key="cv_variant")
+variant = by_id[variant_id]
+
+choices = [c for c in conversions(variant.format) if c.output_format != "imatrix"]
+if not choices:
+    st.info(f"No conversion takes {variant.format} input yet.")
+    st.stop()
+conv = st.selectbox("Conversion", choices, format_func=lambda c: c.title, key="cv_conv")
+st.caption(conv.help)
+
+has_calibration = any(o.name == "calibration" for o in conv.options)
+raw = conversion_form(conv, skip=("calibration",) if has_calibration else ())
+if has_calibration:
+    upload = st.file_uploader("Calibration text for importance matrices (optional; default: the shipped "
+                              "Python documentation excerpt)", type=["txt"], key="cv_calib")
+    if upload is not None:
+        data = upload.getvalue()
+        path = config.uploads_dir() / f"calibration-{hashlib.sha256(data).hexdigest()[:16]}.txt"
+        path.write_bytes(data)
+        raw["calibration"] = str(path)
+    else:
+        raw["calibration"] = "shipped"
+
+try:
+    steps, problems = convert_job.plan(conv.key, variant.id, raw)
+except CatalogError as exc:
+    steps, problems = [], []
+    st.error(str(exc))
+for p in problems:
+    (st.error if p.level == "error" else st.warning)(p.message)
+if steps:
+    st.markdown("**Plan**")
+    for s in steps:
+        state = "exists, reused" if s.existing else ("intermediate" if s.step.intermediate else "new")
+        st.markdown(f"- {s.conversion.title.split(' (')[0]} · `{s.options.get('types') or s.options}` → "
+                    f"`{s.target_variant_id}` ({state})")
+
+blocked = not steps or any(p.level == "error" for p in problems)
+if st.button("Submit", type="primary", disabled=blocked, key="cv_submit"):
+    try:
+        subs = convert_job.submit(conv.key, variant.id, raw)
+        for sub in subs:
+            st.success(sub.message)
+    except CatalogError as exc:
+        st.error(str(exc))
+
+
+@st.fragment(run_every=2.0)
+def recent() -> None:
+    rows = [j for j in jobs.list_jobs(source_id=source_id, limit=20) if j.kind == "convert"]
+    if rows:
+        st.subheader("Recent conversions of this model")
+        for job in rows[:8]:
+            with st.container(border=True):
+                render_job(job)
+                if job.state == "succeeded" and job.target_variant_id:
+                    nav.link("model", "Open the variant", id=source_id, variant=job.target_variant_id)
+
+
+recent()

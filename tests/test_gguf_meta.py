@@ -127,6 +127,10 @@ def test_dequantize_to_hf_generates(demo_gguf: Path, tmp_path: Path) -> None:
 
     tok = AutoTokenizer.from_pretrained(out, local_files_only=True)
     assert tok.chat_template
+    # As the GGUF declares: eos <|im_end|> (id 2), and no BOS is added (add_bos_token false).
+    assert (tok.eos_token, tok.eos_token_id) == ("<|im_end|>", 2)
+    assert tok.convert_ids_to_tokens(tok("The capital")["input_ids"]) == ["The", "Ġcapital"]
+    assert tok.decode(tok("The capital of France")["input_ids"]) == "The capital of France"
     model = AutoModelForCausalLM.from_pretrained(out, local_files_only=True)
     inputs = tok("The capital of France is", return_tensors="pt")
     with torch.no_grad():

@@ -1,0 +1,299 @@
+"""llama.cpp / GGUF conversions: pre-flight checks, plans and the work itself.
+
+Declarations are in llamacpp_decl.py. Toolkits (llama.cpp tools, transformers) are used only
+inside the functions below, which run in job processes; validate_* run in the app and only read
+cheap facts (the tools' own lists, GGUF metadata).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from backends import llamacpp_tools as tools
+from backends.convert_job import ConversionOutput, Step
+from backends.llamacpp_decl import FLOAT_TYPES, IQ_TYPES, K_TYPES, MIN_AGREEMENT, precision_class
+from backends.preflight import Problem
+from backends.smoke import run_smoke_test
+from catalog.config import PROJECT_DIR
+from catalog.errors import InvalidInputError
+from catalog.records import Variant
+from catalog.variants import main_file
+from worker.context import JobContext
+
+log = logging.getLogger(__name__)
+
+SHIPPED_CALIBRATION = PROJECT_DIR / "assets" / "calibration" / "python-docs-excerpt.txt"
+THREADS = max(1, min(4, os.cpu_count() or 1))
+
+
+class LlamaCppFailed(InvalidInputError):
+    pass
+
+
+# ------------------------------------------------------------------------------ pre-flight
+
+
+def _tool_problem() -> Problem | None:
+    if not tools.tools_ready():
+        return Problem("error", "The llama.cpp tools are not built on this server; run the README's setup "
+                                "command, then try again.")
+    return None
+
+
+def calibration_path(value: str) -> Path:
+    """The calibration text to use; InvalidInputError unless it is a readable UTF-8 text file."""
+    if not value or value == "shipped":
+        return SHIPPED_CALIBRATION
+    path = Path(value)
+    if not path.is_file():
+        raise InvalidInputError(f"The calibration file {path.name} does not exist; upload it again.")
+    raw = path.read_bytes()[: 2**20]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInputError(f"The calibration file {path.name} is not UTF-8 text; upload a plain .txt "
+                                "file.") from None
+    if "\x00" in text or len(text.split()) < 200:
+        raise InvalidInputError(f"The calibration file {path.name} is not usable text (binary, or fewer than "
+                                "200 words); upload a longer plain-text file.")
+    return path
+
+
+def calibration_hash(value: str) -> str:
+    return hashlib.sha256(calibration_path(value).read_bytes()).hexdigest()[:16]
+
+
+def _embedding_length(variant: Variant) -> int | None:
+    if variant.format == "gguf":
+        return variant.metadata.get("embedding_length")
+    return None
+
+
+def validate_quantize(variant: Variant, options: dict[str, Any]) -> list[Problem]:
+    if (problem := _tool_problem()) is not None:
+        return [problem]
+    problems: list[Problem] = []
+    offered = tools.quantize_types()
+    needs_matrix = tools.types_requiring_imatrix()
+    for qtype in options["types"]:
+        if qtype not in offered:
+            problems.append(Problem("error", f"The installed llama.cpp does not offer {qtype}; pick another type."))
+        if qtype in needs_matrix and options["imatrix"] == "never":
+            problems.append(Problem("error", f"{qtype} needs an importance matrix (llama.cpp refuses it "
+                                             "without one); set imatrix to auto or always."))
+    if options["imatrix"] != "never" and (options["imatrix"] == "always"
+                                          or any(t in needs_matrix for t in options["types"])):
+        try:
+            calibration_path(options["calibration"])
+        except InvalidInputError as exc:
+            problems.append(Problem("error", str(exc)))
+    if variant.format == "gguf" and variant.precision not in FLOAT_TYPES:
+        if not options["allow_requantize"]:
+            problems.append(Problem("error", f"This model is already quantized ({variant.precision}); turn on "
+                                             "allow_requantize, or start from an F16/F32 form."))
+        else:
+            problems.append(Problem("warning", f"Requantizing {variant.precision} compounds its error: expect "
+                                               "lower quality than quantizing from F16."))
+    hidden = _embedding_length(variant)
+    block_types = [t for t in options["types"] if t in K_TYPES or (t in IQ_TYPES and t != "IQ4_NL")]
+    if hidden and hidden % 256 and block_types:
+        problems.append(Problem("warning", f"Rows of {hidden} values do not divide into 256-value blocks, so "
+                                f"{', '.join(block_types)} will fall back to other types for most tensors; the "
+                                "effective types are recorded."))
+    if variant.format == "hf":
+        problems += validate_convert_hf(variant, {"outtype": "f16"})
+    return problems
+
+
+def validate_convert_hf(variant: Variant, options: dict[str, Any]) -> list[Problem]:
+    if (problem := _tool_problem()) is not None:
+        return [problem]
+    config = json.loads((main_file(variant) / "config.json").read_text())
+    archs = config.get("architectures") or []
+    supported = tools.supported_converter_architectures()
+    if not archs or archs[0] not in supported:
+        return [Problem("error", f"llama.cpp's converter does not support the architecture "
+                                 f"{archs[0] if archs else '(none given)'}; it cannot become a GGUF.")]
+    if "auto_map" in config and not variant.metadata.get("trust_remote_code"):
+        return [Problem("error", "This model ships its own code (auto_map); re-import it with remote code "
+                                 "allowed if you trust it.")]
+    return []
+
+
+def validate_imatrix(variant: Variant, options: dict[str, Any]) -> list[Problem]:
+    if (problem := _tool_problem()) is not None:
+        return [problem]
+    try:
+        calibration_path(options["calibration"])
+    except InvalidInputError as exc:
+        return [Problem("error", str(exc))]
+    return []
+
+
+def validate_dequantize(variant: Variant, options: dict[str, Any]) -> list[Problem]:
+    return []
+
+
+# ------------------------------------------------------------------------------ plans
+
+
+def plan_quantize(variant: Variant, options: dict[str, Any]) -> list[Step]:
+    """F16 first when starting from safetensors, one shared importance matrix, then one job per type."""
+    steps: list[Step] = []
+    base: dict[str, Any] = {"input_variant_id": variant.id}
+    if variant.format == "hf":
+        steps.append(Step("llamacpp.convert_hf", {"outtype": "f16"}, input_variant_id=variant.id, intermediate=True))
+        base = {"input_step": 0}
+    needs_matrix = tools.types_requiring_imatrix()
+    matrix_step: int | None = None
+    if options["imatrix"] == "always" or (options["imatrix"] == "auto" and any(t in needs_matrix
+                                                                               for t in options["types"])):
+        steps.append(Step("llamacpp.imatrix", {"calibration": calibration_hash_option(options["calibration"])},
+                          **base))
+        matrix_step = len(steps) - 1
+    for qtype in options["types"]:
+        use_matrix = matrix_step is not None and (options["imatrix"] == "always" or qtype in needs_matrix)
+        steps.append(Step("llamacpp.quantize", dict(options, types=[qtype], calibration="shipped"
+                                                    if not use_matrix else calibration_hash_option(
+                                                        options["calibration"])),
+                          extra_inputs={"imatrix": matrix_step} if use_matrix else {}, **base))
+    return steps
+
+
+def calibration_hash_option(value: str) -> str:
+    """The imatrix is keyed by its text's hash: an uploaded text is kept in the data root under
+    its hash, so the same text (whatever its upload path) makes the same variant."""
+    if value == "shipped":
+        return value
+    from catalog.config import data_root
+
+    path = calibration_path(value)
+    kept = data_root() / "calibration" / f"{calibration_hash(value)}.txt"
+    if not kept.exists():
+        kept.parent.mkdir(exist_ok=True)
+        kept.write_bytes(path.read_bytes())
+    return str(kept)
+
+
+# ------------------------------------------------------------------------------ the work
+
+
+def _provenance(ctx: JobContext, parent: Variant) -> dict[str, str]:
+    return {"modelcatalog.variant": ctx.job.target_variant_id or "", "modelcatalog.parent": parent.id,
+            "modelcatalog.recipe": f"{ctx.job.recipe['conversion']} {json.dumps(ctx.job.recipe['options'])}"[:120],
+            "modelcatalog.versions": f"llama-cpp-python {tools.llama_cpp_version()}"}
+
+
+def _progress_from_tool(ctx: JobContext, start: float, end: float):
+    seen = {"n": 0}
+
+    def on_line(line: str) -> None:
+        seen["n"] += 1
+        if line.startswith("[") and "/" in line.split("]")[0]:  # "[  12/ 272] blk.0..." from quantize
+            try:
+                done, total = line[1:].split("]")[0].split("/")
+                ctx.progress(start + (end - start) * int(done) / int(total), f"llama.cpp: {line[:70]}")
+            except ValueError:
+                pass
+    return on_line
+
+
+def _smoke(ctx: JobContext, parent: Variant, parent_path: Path, fmt: str, path: Path, precision: str
+           ) -> dict[str, Any]:
+    minimum = MIN_AGREEMENT[precision_class(precision)]
+    if parent.format == "gguf" and parent.precision not in FLOAT_TYPES and precision_class(precision) == "float":
+        minimum = MIN_AGREEMENT["8bit"]  # a float copy of a quantized parent: near-identical
+    return run_smoke_test(ctx, parent.format, parent_path, fmt, path, minimum)
+
+
+def convert_quantize(ctx: JobContext, parent: Variant, path: Path, out: Path, options: dict[str, Any],
+                     extras: dict[str, Variant]) -> ConversionOutput:
+    from backends.gguf_meta import effective_type_histogram
+
+    qtype = options["types"][0]
+    target = out / f"model-{qtype}.gguf"
+    args: list[str] = ["llama-quantize"]
+    if options["allow_requantize"]:
+        args.append("--allow-requantize")
+    if "imatrix" in extras:
+        matrix = extras["imatrix"]
+        args += ["--imatrix", str(main_file(matrix) / matrix.files[0].relpath)]
+    for key, value in _provenance(ctx, parent).items():
+        args += ["--override-kv", f"{key}=str:{value}"]
+    args += [str(path), str(target), qtype, str(THREADS)]
+    ctx.progress(0.05, f"quantizing to {qtype}")
+    tools.run_tool(args, ctx.log_path, _progress_from_tool(ctx, 0.05, 0.7))
+    histogram = effective_type_histogram(target)
+    ctx.log("effective types: " + ", ".join(f"{k} {v['share']:.0%}" for k, v in histogram.items()))
+    smoke = _smoke(ctx, parent, path, "gguf", target, qtype)
+    return ConversionOutput(qtype, {"effective_types": histogram, "smoke": smoke,
+                                    "imatrix": extras["imatrix"].id if "imatrix" in extras else None,
+                                    **_gguf_facts(target)})
+
+
+def _gguf_facts(path: Path) -> dict[str, Any]:
+    from backends.gguf_meta import read_metadata
+
+    meta = read_metadata(path).to_dict()
+    return {k: meta[k] for k in ("architecture", "embedding_length", "context_length", "parameter_count",
+                                 "quant_type", "has_chat_template")}
+
+
+def convert_convert_hf(ctx: JobContext, parent: Variant, path: Path, out: Path, options: dict[str, Any],
+                       extras: dict[str, Variant]) -> ConversionOutput:
+    from backends.gguf_meta import effective_type_histogram
+
+    outtype = options["outtype"]
+    target = out / f"model-{outtype.upper()}.gguf"
+    meta_file = ctx.work_dir / "provenance.json"
+    meta_file.write_text(json.dumps({"general.description": json.dumps(_provenance(ctx, parent))}))
+    ctx.progress(0.05, f"converting to GGUF {outtype}")
+    tools.run_tool([sys.executable, tools.converter_path(), path, "--outfile", target, "--outtype", outtype,
+                    "--metadata", meta_file], ctx.log_path, None,
+                   env={"PYTHONPATH": str(tools.source_dir() / "gguf-py"), "HF_HUB_OFFLINE": "1"})
+    meta_file.unlink()
+    precision = outtype.upper()
+    smoke = _smoke(ctx, parent, path, "gguf", target, precision)
+    return ConversionOutput(precision, {"effective_types": effective_type_histogram(target), "smoke": smoke,
+                                        **_gguf_facts(target)})
+
+
+def convert_dequantize(ctx: JobContext, parent: Variant, path: Path, out: Path, options: dict[str, Any],
+                       extras: dict[str, Variant]) -> ConversionOutput:
+    from backends.gguf_dequant import DequantizeError, dequantize_to_hf
+
+    ctx.progress(0.05, "dequantizing with transformers")
+    folder = out / "model"
+    try:
+        dequantize_to_hf(path, folder, dtype=options["dtype"], log=ctx.log)
+    except DequantizeError as exc:
+        raise LlamaCppFailed(str(exc)) from exc
+    # Flatten: the variant's folder is the Hugging Face folder itself.
+    for item in folder.iterdir():
+        item.rename(out / item.name)
+    folder.rmdir()
+    precision = {"float32": "F32", "float16": "F16", "bfloat16": "BF16"}[options["dtype"]]
+    smoke = _smoke(ctx, parent, path, "hf", out, precision)
+    return ConversionOutput(precision, {"smoke": smoke, "dtype": options["dtype"]})
+
+
+def convert_imatrix(ctx: JobContext, parent: Variant, path: Path, out: Path, options: dict[str, Any],
+                    extras: dict[str, Variant]) -> ConversionOutput:
+    text = calibration_path(options["calibration"])
+    target = out / "imatrix.gguf"
+    ctx.progress(0.05, "computing the importance matrix")
+    tools.run_tool(["llama-imatrix", "-m", path, "-f", text, "-o", target, "--chunks", str(options["chunks"]),
+                    "-c", str(options["ctx"]), "-t", str(THREADS), "--no-ppl"], ctx.log_path, None)
+    if not target.exists():
+        candidates = list(out.glob("imatrix*"))
+        if not candidates:
+            raise LlamaCppFailed("llama-imatrix wrote no matrix; see the log.")
+        candidates[0].rename(target)
+    return ConversionOutput("imatrix", {"calibration_sha256": calibration_hash(options["calibration"]),
+                                        "calibration": text.name, "chunks": options["chunks"], "ctx": options["ctx"]})

@@ -1,0 +1,1 @@
+"""Benchmarks and quality checks: runners per runtime, protocols and metrics."""

@@ -1,0 +1,31 @@
+"""The runner interface: load, tokens in -> logits out, generate, report."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+
+class Runner(Protocol):
+    """A loaded model in one runtime. Every runtime scores the same token ids the same way."""
+
+    runtime: str          # e.g. "llama.cpp CPU", "transformers FP32 CPU"
+
+    def tokenize(self, text: str) -> list[int]:
+        """Token ids of text, with the model's beginning-of-text token if it uses one."""
+        ...
+
+    def logits(self, ids: list[int]) -> np.ndarray:
+        """Next-token logits at every position: shape (len(ids), vocab), float32."""
+        ...
+
+    def generate(self, prompt: str, max_tokens: int) -> str:
+        """Greedy continuation of prompt (no sampling), as text."""
+        ...
+
+    def versions(self) -> dict[str, str]:
+        ...
+
+    def close(self) -> None:
+        ...

@@ -1,0 +1,37 @@
+"""Form widgets generated from the registry's option declarations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from backends.registry import Conversion, Option
+
+
+def option_widget(opt: Option, key_prefix: str) -> Any:
+    key = f"{key_prefix}_{opt.name}"
+    label = opt.name.replace("_", " ")
+    if opt.type == "multichoice":
+        return st.multiselect(label, opt.choices, default=opt.default, help=opt.help, key=key)
+    if opt.type == "choice":
+        return st.selectbox(label, opt.choices, index=opt.choices.index(opt.default), help=opt.help, key=key)
+    if opt.type == "bool":
+        return st.checkbox(label, value=bool(opt.default), help=opt.help, key=key)
+    if opt.type == "int":
+        return st.number_input(label, value=int(opt.default), step=1, help=opt.help, key=key,
+                               min_value=int(opt.minimum) if opt.minimum is not None else None,
+                               max_value=int(opt.maximum) if opt.maximum is not None else None)
+    if opt.type == "float":
+        return st.number_input(label, value=float(opt.default), help=opt.help, key=key)
+    return st.text_input(label, value=str(opt.default or ""), help=opt.help, key=key)
+
+
+def conversion_form(conv: Conversion, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """One widget per declared option (except `skip`); returns the raw values."""
+    values: dict[str, Any] = {}
+    cols = st.columns(2)
+    for i, opt in enumerate(o for o in conv.options if o.name not in skip):
+        with cols[i % 2]:
+            values[opt.name] = option_widget(opt, conv.key)
+    return values
