@@ -10,6 +10,7 @@ from catalog import export, sources, variants
 from catalog.errors import CatalogError
 from ui import fmt, nav
 from ui.lineage import lineage_dot
+from ui.variant_view import effective_types_chart, smoke_results
 
 source_id = st.query_params.get("id")
 if not source_id:
@@ -50,8 +51,14 @@ variant_id = st.selectbox("Variant", ids, index=ids.index(chosen) if chosen in i
                           format_func=labels.get, key="variant_pick")
 variant = variants.get_variant(variant_id)
 
-tab_files, tab_recipe, tab_meta, tab_notes, tab_export, tab_delete = st.tabs(
-    ["Files", "Recipe", "Details", "Notes & tags", "Export", "Delete"])
+tab_quality, tab_files, tab_recipe, tab_meta, tab_notes, tab_export, tab_delete = st.tabs(
+    ["Smoke test & types", "Files", "Recipe", "Details", "Notes & tags", "Export", "Delete"])
+
+with tab_quality:
+    if "smoke" not in variant.metadata and "effective_types" not in variant.metadata:
+        st.write("The source's own files: nothing to compare with.")
+    effective_types_chart(variant)
+    smoke_results(variant)
 
 with tab_files:
     st.dataframe([{"file": f.relpath, "size": fmt.size(f.size_bytes), "sha256": f.sha256}

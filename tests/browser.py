@@ -31,10 +31,11 @@ def running_app(data_root: Path) -> Iterator[str]:
     port = free_port()
     data_root.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, MODEL_CATALOG_HOME=str(data_root))
+    log = open(data_root.parent / "streamlit.log", "wb")  # noqa: SIM115 - lives as long as the server
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true"],
-        cwd=REPO, env=env, stdout=open(data_root.parent / "streamlit.log", "wb"), stderr=subprocess.STDOUT,
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
         start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -53,6 +54,7 @@ def running_app(data_root: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, 9)
             proc.wait()
+        log.close()
 
 
 @contextmanager

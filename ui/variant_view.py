@@ -1,0 +1,34 @@
+"""What a conversion learnt about a variant: effective types and smoke-test generations."""
+
+from __future__ import annotations
+
+import plotly.express as px
+import streamlit as st
+
+from catalog.records import Variant
+
+
+def effective_types_chart(variant: Variant) -> None:
+    hist = variant.metadata.get("effective_types")
+    if not hist:
+        return
+    rows = [{"type": t, "share of weights": v["share"], "tensors": v["tensors"]} for t, v in hist.items()]
+    fig = px.bar(rows, x="share of weights", y="type", orientation="h", text_auto=".0%", hover_data=["tensors"],
+                 title=f"Effective tensor types (requested {variant.precision})")
+    fig.update_layout(height=80 + 40 * len(rows), xaxis_tickformat=".0%", yaxis={"categoryorder": "total ascending"})
+    st.plotly_chart(fig, use_container_width=True)
+    if variant.precision not in hist:
+        st.caption(f"No tensor came out as {variant.precision}: llama.cpp fell back per tensor where a row "
+                   "does not divide the type's block size.")
+
+
+def smoke_results(variant: Variant) -> None:
+    smoke = variant.metadata.get("smoke")
+    if not smoke:
+        return
+    c1, c2 = st.columns(2)
+    c1.metric("Top-1 agreement with parent", f"{smoke['top1_agreement']:.1%}",
+              help=f"Over {smoke['positions']} positions; the job required {smoke['min_agreement']:.0%}.")
+    c2.metric("Identical greedy continuations", f"{smoke['identical_continuations']} / {len(smoke['generations'])}")
+    st.dataframe([{"prompt": g["prompt"], "parent": g["parent"], "this variant": g["variant"]}
+                  for g in smoke["generations"]], hide_index=True, use_container_width=True)
