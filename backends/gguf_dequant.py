@@ -158,10 +158,18 @@ def _portable_tokenizer(gguf_tokenizer: Any, special: dict[str, Any]) -> Any:
     TokenizersBackend saves tokenizer.json verbatim; special tokens and BOS/EOS insertion are
     set from the GGUF's own keys.
     """
-    from tokenizers import decoders, processors
+    import json
+
+    from tokenizers import Tokenizer, decoders, processors
     from transformers import PreTrainedTokenizerFast
 
     backend = gguf_tokenizer.backend_tokenizer
+    # The CodeLlama label also appends its infill tokens (<FILL_ME>, ...) past the GGUF's
+    # vocabulary; llama.cpp's converter then refuses the folder. Keep only the file's own tokens.
+    base_size = backend.get_vocab_size(with_added_tokens=False)
+    spec = json.loads(backend.to_str())
+    spec["added_tokens"] = [t for t in spec.get("added_tokens", []) if t["id"] < base_size]
+    backend = Tokenizer.from_str(json.dumps(spec))
     names = {
         role: backend.id_to_token(int(token_id))
         for role, token_id in special["ids"].items()
