@@ -223,7 +223,7 @@ def convert_quantize(ctx: JobContext, parent: Variant, path: Path, out: Path, op
         args.append("--allow-requantize")
     if "imatrix" in extras:
         matrix = extras["imatrix"]
-        args += ["--imatrix", str(main_file(matrix) / matrix.files[0].relpath)]
+        args += ["--imatrix", str(main_file(matrix))]
     for key, value in _provenance(ctx, parent).items():
         args += ["--override-kv", f"{key}=str:{value}"]
     args += [str(path), str(target), qtype, str(THREADS)]
