@@ -92,5 +92,5 @@ def use_shared_root(shared_root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv(config.ROOT_ENV, str(shared_root))
     db.reset_migration_cache()
     if not config.settings_path().exists():
-        config.save_settings(config.Settings(allowed_roots=[str(shared_root.parent)], lease_timeout_s=10))
+        config.save_settings(config.Settings(allowed_roots=[str(shared_root.parent.parent)], lease_timeout_s=10))
     return shared_root

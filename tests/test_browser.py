@@ -25,7 +25,8 @@ def test_import_the_demo_and_open_its_model_page(tmp_path: Path, demo_gguf: Path
                 break
             page.wait_for_timeout(1000)
         page.get_by_role("link", name="Open", exact=True).first.click()
-        page.get_by_text("Lineage").wait_for()
+        page.get_by_text("Lineage", exact=True).wait_for()
+        page.get_by_role("tab", name="Files").click()
         page.get_by_text("1 file(s), 93.8 MB").wait_for()
         # The files grid draws on a canvas; its cells exist in the DOM for accessibility.
         page.locator("td", has_text="SmolLM2-135M-Instruct.Q4_1.gguf").first.wait_for(state="attached")

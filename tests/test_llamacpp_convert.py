@@ -42,7 +42,7 @@ def chain(shared_root: Path, demo_gguf: Path, llama_tools: Path):
     mp.setenv(config.ROOT_ENV, str(shared_root))
     db.reset_migration_cache()
     if not config.settings_path().exists():
-        config.save_settings(config.Settings(allowed_roots=[str(shared_root.parent)], lease_timeout_s=10))
+        config.save_settings(config.Settings(allowed_roots=[str(shared_root.parent.parent)], lease_timeout_s=10))
     source = import_now(ImportRequest(kind="demo"))
     root = variants.get_variant(source.root_variant_id)
     [hf] = convert("llamacpp.dequantize", root.id)
