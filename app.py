@@ -18,7 +18,7 @@ ensure_running()
 
 PAGES = {
     "Models": [
-        st.Page("pages/catalog.py", title="Catalog", icon=":material/inventory_2:", default=True),
+        st.Page("pages/browse.py", title="Catalog", icon=":material/inventory_2:", default=True),
         st.Page("pages/model.py", title="Model", icon=":material/search:", url_path="model"),
         st.Page("pages/import_model.py", title="Import", icon=":material/download:", url_path="import"),
     ],

@@ -152,6 +152,25 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    if args.action == "export":
+        from catalog.results import export, latest_results
+
+        text = export(latest_results(args.ids[0], profile=args.profile, with_raw=args.format == "json"), args.format)
+        if args.out:
+            Path(args.out).write_text(text)
+        else:
+            print(text)
+        return EXIT_OK
+    from bench.job import submit_benchmarks
+
+    subs = submit_benchmarks(args.ids, args.profile or "quick")
+    if args.queue:
+        _out(args, [s.job.id for s in subs], "\n".join(s.message for s in subs))
+        return EXIT_OK
+    return max(_wait(args, s.job.id) for s in subs)
+
+
 def cmd_supervisor(args: argparse.Namespace) -> int:
     from worker.supervisor import Supervisor
 
@@ -212,6 +231,15 @@ def build_parser() -> argparse.ArgumentParser:
     jb.add_argument("--limit", type=int, default=50)
     jb.add_argument("--wait", action="store_true", help="after retry, run it here and wait")
     jb.set_defaults(fn=cmd_jobs)
+
+    be = sub.add_parser("bench", help="benchmark variants, or export a source's results")
+    be.add_argument("action", choices=["run", "export"])
+    be.add_argument("ids", nargs="+", help="variant ids to run; one source id to export")
+    be.add_argument("--profile", choices=["quick", "full"])
+    be.add_argument("--format", choices=["csv", "json"], default="csv")
+    be.add_argument("--out", help="write the export to this file")
+    be.add_argument("--queue", action="store_true", help="queue for the supervisor instead of running here")
+    be.set_defaults(fn=cmd_bench)
 
     sv = sub.add_parser("supervisor", help="run the job supervisor in the foreground")
     sv.set_defaults(fn=cmd_supervisor)

@@ -1,6 +1,91 @@
-"""Benchmarks: arrives with its issue."""
+"""Benchmarks: run variants on one protocol and compare them with the source as baseline."""
+
+from __future__ import annotations
 
 import streamlit as st
 
+from bench.charts import comparison_figure, rows_from_results
+from bench.job import reference_variant, submit_benchmarks
+from bench.protocol import PROFILES
+from bench.runners import RUNNER_MODULES
+from catalog import results, sources, variants
+from catalog.errors import CatalogError
+from ui import nav
+
 st.title("Benchmarks")
-st.info("Not built yet.")
+st.caption("Speed, memory and quality on one protocol, the source's safetensors form (transformers FP32) as the "
+           "baseline. The view's selection lives in the URL: copy it to share the chart.")
+
+all_sources, _ = sources.list_sources(limit=500, sort="name")
+if not all_sources:
+    st.info("Import a model first.")
+    nav.link("import", "Open Import")
+    st.stop()
+
+ids = [s.id for s in all_sources]
+qp = st.query_params
+source_id = st.selectbox("Source model", ids, index=ids.index(qp["source"]) if qp.get("source") in ids else 0,
+                         format_func=lambda i: next(s.name for s in all_sources if s.id == i), key="bm_source")
+profile = st.radio("Profile", list(PROFILES), horizontal=True, key="bm_profile",
+                   index=list(PROFILES).index(qp.get("profile", "quick")) if qp.get("profile") in PROFILES else 0,
+                   help="quick: for tests and CI; full: the numbers to trust (more tokens, 5 repetitions).")
+runnable = {v.id: v for v in variants.variants_of_source(source_id, include_deleted=False)
+            if v.state == "available" and v.format in RUNNER_MODULES}
+labels = {vid: f"{v.label} · {vid}" for vid, v in runnable.items()}
+baseline = reference_variant(source_id)
+
+with st.expander("Run benchmarks", expanded=not results.latest_results(source_id, profile)):
+    if baseline is None:
+        st.warning("This model has no Hugging Face (safetensors) form to serve as the baseline; make one on the "
+                   "Convert page (GGUF → Hugging Face safetensors).")
+    pick = st.multiselect("Variants", list(runnable), format_func=labels.get, key="bm_run_pick")
+    if st.button("Run", type="primary", disabled=not pick or baseline is None, key="bm_run"):
+        try:
+            for sub in submit_benchmarks(pick, profile):
+                st.success(sub.message)
+            st.caption("Benchmarks run one at a time, with no conversion beside them. Follow them on the Jobs page.")
+        except CatalogError as exc:
+            st.error(str(exc))
+
+found = results.latest_results(source_id, profile, with_raw=True)
+if not found:
+    st.info(f"No {profile} results for this model yet.")
+    st.stop()
+
+present = [r.variant_id for r in found]
+chosen_q = [v for v in qp.get("variants", "").split(",") if v in present]
+chosen = st.multiselect("Compare", present, default=chosen_q or present, key="bm_compare",
+                        format_func=lambda v: labels.get(v, v))
+st.query_params.update({"source": source_id, "profile": profile, "variants": ",".join(chosen)})
+shown = [r for r in found if r.variant_id in chosen]
+short = {vid: runnable[vid].label if vid in runnable else vid for vid in present}
+fig, warnings = comparison_figure(rows_from_results(shown, short, baseline.id if baseline else None))
+for w in warnings:
+    st.warning(w)
+st.plotly_chart(fig, width="stretch")
+
+st.subheader("Generations on the fixed prompts")
+gens = {r.variant_id: {g["prompt"]: g["text"] for g in r.raw.get("generations", [])} for r in shown}
+prompts = list(next(iter(gens.values()), {}).keys())
+st.dataframe([{"prompt": p, **{short[v]: gens[v].get(p, "") for v in gens}} for p in prompts],
+             hide_index=True, width="stretch")
+
+c1, c2 = st.columns(2)
+c1.download_button("Export CSV", results.export(shown, "csv"), file_name=f"{source_id}-{profile}.csv", key="bm_csv")
+c2.download_button("Export JSON", results.export(shown, "json"), file_name=f"{source_id}-{profile}.json",
+                   key="bm_json")
+
+st.subheader("Try a prompt")
+with st.form("try"):
+    vid = st.selectbox("Variant", list(runnable), format_func=labels.get, key="bm_try_variant")
+    prompt = st.text_area("Prompt", "The capital of France is", key="bm_try_prompt")
+    if st.form_submit_button("Generate"):
+        from bench.try_prompt import run_in_process
+
+        with st.spinner("Loading the model in a runner process…"):
+            out = run_in_process(runnable[vid].format, variants.main_file(runnable[vid]), prompt, 48)
+        if "error" in out:
+            st.error(out["error"])
+        else:
+            st.code(prompt + out["text"], language="text")
+            st.caption(f"{out['runtime']}, {out['seconds']:.1f} s")

@@ -43,7 +43,7 @@ for v in all_variants:
 
 st.subheader("Lineage")
 chosen = st.query_params.get("variant") or src.root_variant_id
-st.graphviz_chart(lineage_dot(all_variants, highlight=chosen), use_container_width=False)
+st.graphviz_chart(lineage_dot(all_variants, highlight=chosen), width="content")
 
 labels = {v.id: f"{v.label} · {v.state.replace('_', ' ')} · {v.id}" for v in all_variants}
 ids = list(labels)
@@ -62,7 +62,7 @@ with tab_quality:
 
 with tab_files:
     st.dataframe([{"file": f.relpath, "size": fmt.size(f.size_bytes), "sha256": f.sha256}
-                  for f in variant.files], hide_index=True, use_container_width=True)
+                  for f in variant.files], hide_index=True, width="stretch")
     st.caption(f"{len(variant.files)} file(s), {fmt.size(variant.size_bytes)} · state: {variant.state}")
 
 with tab_recipe:

@@ -24,7 +24,7 @@ if rows:
                     for r in rows],
                  x="MB", y="source", color="kind", barmode="overlay", orientation="h",
                  title="Disk use per source model")
-    st.plotly_chart(fig, use_container_width=True)
+    st.plotly_chart(fig, width="stretch")
 else:
     st.info("No models yet.")
 

@@ -28,7 +28,7 @@ def texts(at: AppTest) -> str:
 
 
 def test_catalog_page_offers_the_demo_on_an_empty_catalog(root: Path, demo_gguf: Path) -> None:
-    at = page("catalog")
+    at = page("browse")
     assert not at.exception
     assert "catalog is empty" in texts(at)
     at.button(key="import_demo").click().run()
@@ -37,7 +37,7 @@ def test_catalog_page_offers_the_demo_on_an_empty_catalog(root: Path, demo_gguf:
 
 
 def test_catalog_page_lists_and_filters(demo_source) -> None:
-    at = page("catalog")
+    at = page("browse")
     assert not at.exception
     assert "SmolLM2-135M-Instruct" in texts(at)
     at.text_input(key="search").input("no-such-model").run()

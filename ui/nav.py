@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-PAGES = {"catalog": ("pages/catalog.py", ""), "model": ("pages/model.py", "model"),
+PAGES = {"catalog": ("pages/browse.py", ""), "model": ("pages/model.py", "model"),
          "import": ("pages/import_model.py", "import"), "convert": ("pages/convert.py", "convert"),
          "benchmarks": ("pages/benchmarks.py", "benchmarks"), "jobs": ("pages/jobs.py", "jobs"),
          "storage": ("pages/storage.py", "storage")}

@@ -16,7 +16,7 @@ def effective_types_chart(variant: Variant) -> None:
     fig = px.bar(rows, x="share of weights", y="type", orientation="h", text_auto=".0%", hover_data=["tensors"],
                  title=f"Effective tensor types (requested {variant.precision})")
     fig.update_layout(height=80 + 40 * len(rows), xaxis_tickformat=".0%", yaxis={"categoryorder": "total ascending"})
-    st.plotly_chart(fig, use_container_width=True)
+    st.plotly_chart(fig, width="stretch")
     if variant.precision not in hist:
         st.caption(f"No tensor came out as {variant.precision}: llama.cpp fell back per tensor where a row "
                    "does not divide the type's block size.")
@@ -31,4 +31,4 @@ def smoke_results(variant: Variant) -> None:
               help=f"Over {smoke['positions']} positions; the job required {smoke['min_agreement']:.0%}.")
     c2.metric("Identical greedy continuations", f"{smoke['identical_continuations']} / {len(smoke['generations'])}")
     st.dataframe([{"prompt": g["prompt"], "parent": g["parent"], "this variant": g["variant"]}
-                  for g in smoke["generations"]], hide_index=True, use_container_width=True)
+                  for g in smoke["generations"]], hide_index=True, width="stretch")

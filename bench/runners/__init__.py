@@ -14,8 +14,10 @@ from bench.runners.base import Runner
 RUNNER_MODULES = {"gguf": "bench.runners.llamacpp", "hf": "bench.runners.reference"}
 
 
-def open_runner(fmt: str, path: Path, threads: int = 2, n_ctx: int = 1024) -> Runner:
+def open_runner(fmt: str, path: Path, threads: int = 2, n_ctx: int = 1024, all_logits: bool = True) -> Runner:
+    """all_logits=False for speed and memory runs: keeping logits for every position costs
+    n_ctx x vocab floats (200 MB for SmolLM2 at 1,024 tokens), which is not the model's cost."""
     if fmt not in RUNNER_MODULES:
         raise ValueError(f"No runner can load {fmt} models yet.")
     module = importlib.import_module(RUNNER_MODULES[fmt])
-    return module.load(path, threads=threads, n_ctx=n_ctx)
+    return module.load(path, threads=threads, n_ctx=n_ctx, all_logits=all_logits)

@@ -24,6 +24,11 @@ class Runner(Protocol):
         """Greedy continuation of prompt (no sampling), as text."""
         ...
 
+    def timed_generation(self, ids: list[int], n: int) -> tuple[float, list[float]]:
+        """Greedy decode of n tokens after prefilling ids: (time to first token, seconds per
+        later token). Uses the runtime's own cache, as an application would."""
+        ...
+
     def versions(self) -> dict[str, str]:
         ...
 

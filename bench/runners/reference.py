@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import time
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,21 @@ class ReferenceRunner:
             out = self.model.generate(self.torch.tensor([ids]), max_new_tokens=max_tokens, do_sample=False)
         return self.tok.decode(out[0][len(ids):], skip_special_tokens=True)
 
+    def timed_generation(self, ids: list[int], n: int) -> tuple[float, list[float]]:
+        torch = self.torch
+        with torch.no_grad():
+            start = time.perf_counter()
+            out = self.model(torch.tensor([ids]), use_cache=True)
+            token = int(out.logits[0, -1].argmax())
+            ttft = time.perf_counter() - start
+            past, steps = out.past_key_values, []
+            for _ in range(n - 1):
+                t = time.perf_counter()
+                out = self.model(torch.tensor([[token]]), past_key_values=past, use_cache=True)
+                past, token = out.past_key_values, int(out.logits[0, -1].argmax())
+                steps.append(time.perf_counter() - t)
+        return ttft, steps
+
     def versions(self) -> dict[str, str]:
         return {p: importlib.metadata.version(p) for p in ("torch", "transformers")}
 
@@ -43,5 +59,5 @@ class ReferenceRunner:
         del self.model
 
 
-def load(path: Path, threads: int = 2, n_ctx: int = 1024) -> ReferenceRunner:
+def load(path: Path, threads: int = 2, n_ctx: int = 1024, all_logits: bool = True) -> ReferenceRunner:
     return ReferenceRunner(path, threads)

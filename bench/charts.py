@@ -1,0 +1,95 @@
+"""Plotly charts of benchmark results. The Benchmarks page uses them; the Compare page extends them.
+
+Results are only put side by side when their protocol and fingerprint match the baseline's;
+a result that differs is drawn hatched and named in a warning, never silently compared.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+# (metric key, title, std key for error bars or None)
+METRICS: list[tuple[str, str, str | None]] = [
+    ("decode_tps_mean", "Decode tokens/s ↑", "decode_tps_std"),
+    ("prefill_tps_mean", "Prefill tokens/s ↑", "prefill_tps_std"),
+    ("ttft_s", "Time to first token, s ↓", None),
+    ("load_s", "Load time, s ↓", None),
+    ("size_mb", "Size on disk, MB ↓", None),
+    ("memory_rise_mb", "Memory rise over runtime, MB ↓", None),
+    ("perplexity", "Perplexity ↓", None),
+    ("top1_agreement", "Top-1 agreement with source ↑", None),
+    ("kl_mean", "KL divergence from source ↓", None),
+    ("quality_retention", "Quality retention (source ppl / ppl) ↑", None),
+]
+BASELINE_COLOR, VARIANT_COLOR, MISMATCH_COLOR = "#7f7f7f", "#1f77b4", "#d62728"
+
+
+@dataclass
+class ChartRow:
+    label: str
+    variant_id: str
+    metrics: dict[str, Any]
+    protocol_id: str
+    fingerprint_id: str
+    flags: list[str] = field(default_factory=list)
+    is_baseline: bool = False
+
+
+def comparability(rows: list[ChartRow]) -> tuple[set[str], list[str]]:
+    """Variant ids that cannot be compared with the baseline, and a sentence for each."""
+    base = next((r for r in rows if r.is_baseline), rows[0] if rows else None)
+    odd: set[str] = set()
+    warnings: list[str] = []
+    for r in rows:
+        if base is None or r is base:
+            continue
+        if r.protocol_id != base.protocol_id:
+            odd.add(r.variant_id)
+            warnings.append(f"{r.label} was measured with another protocol ({r.protocol_id} vs {base.protocol_id}).")
+        elif r.fingerprint_id != base.fingerprint_id:
+            odd.add(r.variant_id)
+            warnings.append(f"{r.label} was measured on another machine or runtime setting "
+                            f"({r.fingerprint_id} vs {base.fingerprint_id}); its speed is not comparable.")
+    for r in rows:
+        if "machine_loaded" in r.flags:
+            warnings.append(f"{r.label}: the machine was busy when it was measured; rerun it for trustworthy speed.")
+    return odd, warnings
+
+
+def comparison_figure(rows: list[ChartRow], metrics: list[tuple[str, str, str | None]] | None = None
+                      ) -> tuple[go.Figure, list[str]]:
+    """Grouped bars, one panel per metric, the baseline grey with a dashed line at its value."""
+    metrics = [m for m in (metrics or METRICS) if any(m[0] in r.metrics for r in rows)]
+    odd, warnings = comparability(rows)
+    cols = 2
+    fig = make_subplots(rows=max(1, math.ceil(len(metrics) / cols)), cols=cols,
+                        subplot_titles=[m[1] for m in metrics], vertical_spacing=0.08)
+    labels = [r.label + (" (baseline)" if r.is_baseline else "") + (" ⚠" if r.variant_id in odd else "")
+              for r in rows]
+    for i, (key, _title, std_key) in enumerate(metrics):
+        row, col = i // cols + 1, i % cols + 1
+        values = [r.metrics.get(key) for r in rows]
+        colors = [BASELINE_COLOR if r.is_baseline else MISMATCH_COLOR if r.variant_id in odd else VARIANT_COLOR
+                  for r in rows]
+        fig.add_trace(go.Bar(
+            x=labels, y=values, marker_color=colors, showlegend=False, name=key,
+            marker_pattern_shape=["x" if r.variant_id in odd else "" for r in rows],
+            error_y={"type": "data", "array": [r.metrics.get(std_key, 0) for r in rows]} if std_key else None,
+            hovertemplate="%{x}<br>%{y:.4g}<extra></extra>"), row=row, col=col)
+        base = next((r for r in rows if r.is_baseline), None)
+        if base is not None and base.metrics.get(key) is not None:
+            fig.add_hline(y=base.metrics[key], line_dash="dash", line_color=BASELINE_COLOR, row=row, col=col)
+    fig.update_layout(height=260 * max(1, math.ceil(len(metrics) / cols)), margin={"t": 40, "b": 20},
+                      bargap=0.3)
+    return fig, warnings
+
+
+def rows_from_results(results: list[Any], labels: dict[str, str], baseline_variant_id: str | None) -> list[ChartRow]:
+    return [ChartRow(label=labels.get(r.variant_id, r.variant_id), variant_id=r.variant_id, metrics=r.metrics,
+                     protocol_id=r.protocol_id, fingerprint_id=r.fingerprint_id, flags=r.flags,
+                     is_baseline=r.variant_id == baseline_variant_id) for r in results]

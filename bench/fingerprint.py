@@ -1,0 +1,50 @@
+"""The hardware and execution fingerprint stored with every result."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from catalog.identity import digest
+
+KEY_FLAGS = ("avx", "avx2", "avx512f", "avx512_vnni", "fma", "f16c", "amx_tile", "neon", "asimd")
+
+
+def _cpuinfo() -> tuple[str, list[str]]:
+    model, flags = platform.processor() or platform.machine(), []
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and model in ("", platform.machine(), platform.processor()):
+                model = value.strip()
+            elif key.strip() in ("flags", "Features") and not flags:
+                flags = value.split()
+    except OSError:
+        pass
+    return model, flags
+
+
+def fingerprint(threads: int, target: str) -> dict[str, Any]:
+    model, flags = _cpuinfo()
+    return {
+        "cpu": model,
+        "cpu_flags": sorted(f for f in flags if f in KEY_FLAGS),
+        "cpu_flags_sha": hashlib.sha256(" ".join(sorted(flags)).encode()).hexdigest()[:12],
+        "cores": os.cpu_count(),
+        "threads": threads,
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "target": target,
+    }
+
+
+def fingerprint_id(fp: dict[str, Any]) -> str:
+    """Results are comparable only when this id matches (machine, threads and execution target)."""
+    return "f-" + digest({k: fp[k] for k in ("cpu", "cpu_flags_sha", "cores", "threads", "memory_gb", "target")},
+                         length=12)

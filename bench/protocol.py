@@ -1,0 +1,63 @@
+"""Benchmark protocols: one per task, two profiles, each with a stable identity.
+
+Perplexity scoring, the same for every runtime: the shipped text is tokenized once with the
+source's own (reference) tokenizer; the first `ppl_tokens` ids are cut into non-overlapping
+windows of `ppl_window` tokens; inside each window every position but the first is scored
+(the model predicts token i from tokens 0..i-1 of that window). Top-1 agreement, KL divergence
+and the maximum absolute error against the source use exactly these positions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from catalog.config import PROJECT_DIR
+from catalog.identity import digest
+
+EVAL_TEXT = PROJECT_DIR / "assets" / "eval" / "apache-2.0.txt"
+PROMPTS = (
+    "The capital of France is",
+    "Edge devices run small language models because",
+    "def fibonacci(n):",
+    "<|im_start|>user\nName three colors.<|im_end|>\n<|im_start|>assistant\n",
+)
+
+
+@dataclass(frozen=True)
+class CausalLMProtocol:
+    profile: str
+    prompt_tokens: int       # prefill length for the speed runs (a prefix of the eval text)
+    gen_tokens: int          # greedy decode length for the speed runs
+    warmup: int
+    repetitions: int
+    threads: int
+    ppl_tokens: int          # how much of the eval text is scored (0: all of it)
+    ppl_window: int
+    gen_prompts: tuple[str, ...] = PROMPTS
+    generation_tokens: int = 32
+    task: str = "text-generation"
+    version: int = 1
+
+    @property
+    def id(self) -> str:
+        return "p-" + digest(asdict(self), length=12)
+
+    def windows(self, n_tokens: int) -> list[tuple[int, int]]:
+        """(start, end) of each scored window over the first ppl_tokens ids."""
+        total = min(n_tokens, self.ppl_tokens) if self.ppl_tokens else n_tokens
+        return [(s, min(s + self.ppl_window, total)) for s in range(0, total, self.ppl_window)
+                if min(s + self.ppl_window, total) - s >= 2]
+
+
+PROFILES = {
+    "quick": CausalLMProtocol(profile="quick", prompt_tokens=64, gen_tokens=16, warmup=1, repetitions=2,
+                              threads=2, ppl_tokens=512, ppl_window=256),
+    "full": CausalLMProtocol(profile="full", prompt_tokens=256, gen_tokens=64, warmup=1, repetitions=5,
+                             threads=2, ppl_tokens=0, ppl_window=512),
+}
+
+
+def protocol_for(profile: str) -> CausalLMProtocol:
+    if profile not in PROFILES:
+        raise ValueError(f"Unknown profile {profile!r}; use quick or full.")
+    return PROFILES[profile]
