@@ -40,7 +40,10 @@ choices = [c for c in conversions(variant.format) if c.output_format != "imatrix
 if not choices:
     st.info(f"No conversion takes {variant.format} input yet.")
     st.stop()
-conv = st.selectbox("Conversion", choices, format_func=lambda c: c.title, key="cv_conv")
+keys = [c.key for c in choices]
+pre_c = st.query_params.get("conversion")
+conv = st.selectbox("Conversion", choices, format_func=lambda c: c.title, key="cv_conv",
+                    index=keys.index(pre_c) if pre_c in keys else 0)
 st.caption(conv.help)
 
 has_calibration = any(o.name == "calibration" for o in conv.options)

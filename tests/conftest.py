@@ -5,12 +5,18 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+
+# Tests never wait on the network and send no telemetry.
+for _key, _value in {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
+                     "DO_NOT_TRACK": "1"}.items():
+    os.environ[_key] = _value
 
 logger = logging.getLogger(__name__)
 
@@ -94,3 +100,34 @@ def use_shared_root(shared_root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     if not config.settings_path().exists():
         config.save_settings(config.Settings(allowed_roots=[str(shared_root.parent.parent)], lease_timeout_s=10))
     return shared_root
+
+
+@pytest.fixture(scope="session")
+def chain_data(shared_root: Path, demo_gguf: Path, llama_tools: Path):
+    """demo Q4_1 -> dequantized HF F32 -> (F16, imatrix) -> Q4_K_M, Q8_0, IQ2_XXS: made once per session."""
+    from backends.importers import ImportRequest, import_now
+    from catalog import config, db, variants
+    from tests.helpers.chain import convert
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv(config.ROOT_ENV, str(shared_root))
+    db.reset_migration_cache()
+    if not config.settings_path().exists():
+        config.save_settings(config.Settings(allowed_roots=[str(shared_root.parent.parent)], lease_timeout_s=10))
+    source = import_now(ImportRequest(kind="demo"))
+    root = variants.get_variant(source.root_variant_id)
+    [hf] = convert("llamacpp.dequantize", root.id)
+    quants = convert("llamacpp.quantize", hf.id, types=["Q4_K_M", "Q8_0", "IQ2_XXS"])
+    [f16] = [v for v in variants.variants_of_source(source.id) if v.precision == "F16"]
+    yield {"source": source, "root": root, "hf": hf, "f16": f16, "quants": {v.precision: v for v in quants}}
+    mp.undo()
+
+
+@pytest.fixture
+def chain(chain_data, shared_root: Path, monkeypatch: pytest.MonkeyPatch):
+    """The session's conversion chain, with this test pointed at its data root."""
+    from catalog import config, db
+
+    monkeypatch.setenv(config.ROOT_ENV, str(shared_root))
+    db.reset_migration_cache()
+    return chain_data

@@ -12,43 +12,11 @@ from backends.llamacpp_decl import IQ_TYPES, QUANT_TYPES
 from backends.preflight import generic_checks
 from backends.registry import get_conversion
 from catalog import variants
-from catalog.records import Variant
+from tests.helpers.chain import convert
 from tests.helpers.models import tiny_hf_folder
 from worker.runner import run_to_completion
 
 pytestmark = pytest.mark.slow
-
-
-def convert(conversion: str, variant_id: str, **options) -> list[Variant]:
-    """Submit, run every job of the plan here, and return the variants made (or reused)."""
-    out = []
-    for sub in convert_job.submit(conversion, variant_id, options):
-        if sub.variant is not None:
-            out.append(sub.variant)
-            continue
-        job = run_to_completion(sub.job.id)
-        assert job.state == "succeeded", job.error
-        out.append(variants.get_variant(job.target_variant_id))
-    return out
-
-
-@pytest.fixture(scope="module")
-def chain(shared_root: Path, demo_gguf: Path, llama_tools: Path):
-    """demo Q4_1 -> dequantized HF F32 -> (F16, imatrix) -> Q4_K_M, Q8_0, IQ2_XXS; made once."""
-    from backends.importers import ImportRequest, import_now
-    from catalog import config, db
-
-    mp = pytest.MonkeyPatch()
-    mp.setenv(config.ROOT_ENV, str(shared_root))
-    db.reset_migration_cache()
-    if not config.settings_path().exists():
-        config.save_settings(config.Settings(allowed_roots=[str(shared_root.parent.parent)], lease_timeout_s=10))
-    source = import_now(ImportRequest(kind="demo"))
-    root = variants.get_variant(source.root_variant_id)
-    [hf] = convert("llamacpp.dequantize", root.id)
-    quants = convert("llamacpp.quantize", hf.id, types=["Q4_K_M", "Q8_0", "IQ2_XXS"])
-    yield {"source": source, "root": root, "hf": hf, "quants": {v.precision: v for v in quants}}
-    mp.undo()
 
 
 def test_declared_quant_types_exist_in_the_installed_llama_cpp(llama_tools: Path) -> None:
