@@ -177,3 +177,33 @@ def _no_leftover_processes():
     for proc in psutil.Process().children(recursive=True):
         proc.kill()
     remove_tree(Path("/nonexistent"))
+
+
+APP_STANDIN = """
+from worker.supervisor import ensure_running
+import time
+ensure_running()
+time.sleep(600)
+"""
+
+
+def test_killing_the_app_stops_its_supervisor_and_jobs(root: Path, tmp_path: Path) -> None:
+    """The app starts the supervisor; killing the app (even with SIGKILL) ends both, and the job
+    is left interrupted with nothing half-written."""
+    job = submit_import(ImportRequest(kind="path", path=str(big_sparse_hf_folder(tmp_path / "big")))).job
+    env = dict(os.environ, **{config.ROOT_ENV: str(root)})
+    app = subprocess.Popen([sys.executable, "-c", APP_STANDIN], cwd=config.PROJECT_DIR, env=env)
+    try:
+        wait_for(lambda: _running_with_progress(job.id), what="the import to be hashing")
+        child_pid = jobs.get_job(job.id).pid
+        app.kill()
+        app.wait()
+        wait_for(lambda: jobs.get_job(job.id).state == "interrupted", timeout=20, what="interrupted")
+        wait_for(lambda: not psutil.pid_exists(child_pid) or psutil.Process(child_pid).status() == "zombie",
+                 timeout=10, what="the job process to end")
+    finally:
+        app.kill()
+    from worker.supervisor import is_running
+
+    wait_for(lambda: not is_running(), timeout=10, what="the supervisor to exit")
+    assert_nothing_left(root, job.id)
