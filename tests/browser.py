@@ -46,6 +46,7 @@ def running_app(data_root: Path) -> Iterator[str]:
                     break
             except OSError:
                 time.sleep(0.3)
+        _warm_up(url)
         yield url
     finally:
         os.killpg(proc.pid, 15)
@@ -55,6 +56,14 @@ def running_app(data_root: Path) -> Iterator[str]:
             os.killpg(proc.pid, 9)
             proc.wait()
         log.close()
+
+
+def _warm_up(url: str) -> None:
+    """Open the root once. Until app.py has run in some session, a fresh Streamlit server routes a
+    deep link (/jobs) through its legacy pages/ discovery instead of st.navigation."""
+    with chromium_page() as page:
+        page.goto(url)
+        page.get_by_text("Data root:").wait_for()
 
 
 @contextmanager
