@@ -8,8 +8,9 @@ from catalog import jobfiles
 from catalog.records import Job
 from ui import fmt
 
-STATE_ICONS = {"queued": "⏳", "waiting": "🔗", "running": "⚙️", "succeeded": "✅",
-               "failed": "❌", "cancelled": "🚫", "interrupted": "⚠️"}
+STATE_ICONS = {"queued": ":material/schedule:", "waiting": ":material/link:", "running": ":material/autorenew:",
+               "succeeded": ":green[:material/check_circle:]", "failed": ":red[:material/error:]",
+               "cancelled": ":gray[:material/cancel:]", "interrupted": ":orange[:material/warning:]"}
 
 
 def job_line(job: Job) -> str:
