@@ -24,6 +24,7 @@ if rows:
                     for r in rows],
                  x="MB", y="source", color="kind", barmode="overlay", orientation="h",
                  title="Disk use per source model")
+    fig.update_layout(height=160 + 40 * len(rows))
     st.plotly_chart(fig, width="stretch")
 else:
     st.info("No models yet.")
