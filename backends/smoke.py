@@ -29,7 +29,8 @@ def _predictions(fmt: str, path: Path, prompts: tuple[str, ...], sequences: list
                  ) -> tuple[list[list[int]], list[np.ndarray], list[str]]:
     from bench.runners import open_runner
 
-    runner = open_runner(fmt, path)
+    # One thread: the work is tiny, and conversions share the cores (2 threads measured 3-4x slower).
+    runner = open_runner(fmt, path, threads=1)
     try:
         generations = [runner.generate(p, GEN_TOKENS) for p in prompts]
         if sequences is None:  # the parent fixes the token ids both sides are scored on

@@ -71,6 +71,8 @@ def comparison_figure(rows: list[ChartRow], metrics: list[tuple[str, str, str | 
                         subplot_titles=[m[1] for m in metrics], vertical_spacing=0.08)
     labels = [r.label + (" (baseline)" if r.is_baseline else "") + (" ⚠" if r.variant_id in odd else "")
               for r in rows]
+    base = next((r for r in rows if r.is_baseline), None)
+    lines = []  # one layout update for every baseline line: add_hline per panel is slow
     for i, (key, _title, std_key) in enumerate(metrics):
         row, col = i // cols + 1, i % cols + 1
         values = [r.metrics.get(key) for r in rows]
@@ -81,9 +83,12 @@ def comparison_figure(rows: list[ChartRow], metrics: list[tuple[str, str, str | 
             marker_pattern_shape=["x" if r.variant_id in odd else "" for r in rows],
             error_y={"type": "data", "array": [r.metrics.get(std_key, 0) for r in rows]} if std_key else None,
             hovertemplate="%{x}<br>%{y:.4g}<extra></extra>"), row=row, col=col)
-        base = next((r for r in rows if r.is_baseline), None)
         if base is not None and base.metrics.get(key) is not None:
-            fig.add_hline(y=base.metrics[key], line_dash="dash", line_color=BASELINE_COLOR, row=row, col=col)
+            axis = "" if i == 0 else str(i + 1)
+            lines.append({"type": "line", "xref": f"x{axis} domain", "yref": f"y{axis}", "x0": 0, "x1": 1,
+                          "y0": base.metrics[key], "y1": base.metrics[key],
+                          "line": {"dash": "dash", "color": BASELINE_COLOR}})
+    fig.update_layout(shapes=lines)
     fig.update_layout(height=260 * max(1, math.ceil(len(metrics) / cols)), margin={"t": 40, "b": 20},
                       bargap=0.3)
     return fig, warnings

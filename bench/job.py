@@ -30,10 +30,10 @@ log = logging.getLogger(__name__)
 LOADED_CPU_PERCENT = 50.0  # other work above this share of the CPU flags a result
 
 
-def reference_variant(source_id: str) -> Variant | None:
+def reference_variant(source_id: str, family: list[Variant] | None = None) -> Variant | None:
     """The source's Hugging Face form (FP32 preferred): the baseline every variant is scored against."""
-    forms = [v for v in variants_of_source(source_id, include_deleted=False)
-             if v.format == "hf" and v.state == "available"]
+    family = family if family is not None else variants_of_source(source_id, include_deleted=False)
+    forms = [v for v in family if v.format == "hf" and v.state == "available"]
     forms.sort(key=lambda v: (v.precision != "F32", v.created_at))
     return forms[0] if forms else None
 

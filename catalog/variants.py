@@ -114,12 +114,15 @@ def ancestors(variant_id: str) -> list[Variant]:
     """Parent, grandparent, ... up to the source's own files (nearest first)."""
     with db.connect(write=False) as conn:
         rows = conn.query(
-            """WITH RECURSIVE up(id, parent_id, depth) AS (
-                   SELECT id, parent_id, 0 FROM variants WHERE id = ?
+            # Lineage never leaves a source: recursing over its own variants keeps this fast.
+            """WITH RECURSIVE fam AS (SELECT * FROM variants WHERE source_id =
+                       (SELECT source_id FROM variants WHERE id = ?)),
+               up(id, parent_id, depth) AS (
+                   SELECT id, parent_id, 0 FROM fam WHERE id = ?
                    UNION ALL
-                   SELECT v.id, v.parent_id, up.depth + 1 FROM variants v JOIN up ON v.id = up.parent_id
-               ) SELECT v.* FROM up JOIN variants v USING (id) WHERE up.depth > 0 ORDER BY up.depth""",
-            [variant_id],
+                   SELECT f.id, f.parent_id, up.depth + 1 FROM fam f JOIN up ON f.id = up.parent_id
+               ) SELECT f.* FROM up JOIN fam f USING (id) WHERE up.depth > 0 ORDER BY up.depth""",
+            [variant_id, variant_id],
         )
     return [Variant.from_row(r) for r in rows]
 
@@ -128,13 +131,15 @@ def descendants(variant_id: str) -> list[Variant]:
     """Children, grandchildren, ... of a variant, at any depth (nearest first)."""
     with db.connect(write=False) as conn:
         rows = conn.query(
-            """WITH RECURSIVE down(id, depth) AS (
-                   SELECT id, 0 FROM variants WHERE id = ?
+            """WITH RECURSIVE fam AS (SELECT * FROM variants WHERE source_id =
+                       (SELECT source_id FROM variants WHERE id = ?)),
+               down(id, depth) AS (
+                   SELECT id, 0 FROM fam WHERE id = ?
                    UNION ALL
-                   SELECT v.id, down.depth + 1 FROM variants v JOIN down ON v.parent_id = down.id
-               ) SELECT v.* FROM down JOIN variants v USING (id) WHERE down.depth > 0
-               ORDER BY down.depth, v.created_at""",
-            [variant_id],
+                   SELECT f.id, down.depth + 1 FROM fam f JOIN down ON f.parent_id = down.id
+               ) SELECT f.* FROM down JOIN fam f USING (id) WHERE down.depth > 0
+               ORDER BY down.depth, f.created_at""",
+            [variant_id, variant_id],
         )
     return [Variant.from_row(r) for r in rows]
 

@@ -22,19 +22,26 @@ if not all_sources:
     nav.link("import", "Open Import")
     st.stop()
 
-ids = [s.id for s in all_sources]
 qp = st.query_params
+if qp.get("source") and qp["source"] not in {s.id for s in all_sources}:
+    try:  # a shared link to a source beyond the first 500 names
+        all_sources.insert(0, sources.get_source(qp["source"]))
+    except CatalogError as exc:
+        st.error(str(exc))
+names = {s.id: s.name for s in all_sources}
+ids = list(names)
 source_id = st.selectbox("Source model", ids, index=ids.index(qp["source"]) if qp.get("source") in ids else 0,
-                         format_func=lambda i: next(s.name for s in all_sources if s.id == i), key="bm_source")
+                         format_func=names.get, key="bm_source")
 profile = st.radio("Profile", list(PROFILES), horizontal=True, key="bm_profile",
                    index=list(PROFILES).index(qp.get("profile", "quick")) if qp.get("profile") in PROFILES else 0,
                    help="quick: for tests and CI; full: the numbers to trust (more tokens, 5 repetitions).")
-runnable = {v.id: v for v in variants.variants_of_source(source_id, include_deleted=False)
-            if v.state == "available" and v.format in RUNNER_MODULES}
+family = variants.variants_of_source(source_id, include_deleted=False)
+runnable = {v.id: v for v in family if v.state == "available" and v.format in RUNNER_MODULES}
 labels = {vid: f"{v.label} · {vid}" for vid, v in runnable.items()}
-baseline = reference_variant(source_id)
+baseline = reference_variant(source_id, family)
+found = results.latest_results(source_id, profile, with_raw=True)
 
-with st.expander("Run benchmarks", expanded=not results.latest_results(source_id, profile)):
+with st.expander("Run benchmarks", expanded=not found):
     if baseline is None:
         st.warning("This model has no Hugging Face (safetensors) form to serve as the baseline; make one on the "
                    "Convert page (GGUF → Hugging Face safetensors).")
@@ -47,7 +54,6 @@ with st.expander("Run benchmarks", expanded=not results.latest_results(source_id
         except CatalogError as exc:
             st.error(str(exc))
 
-found = results.latest_results(source_id, profile, with_raw=True)
 if not found:
     st.info(f"No {profile} results for this model yet.")
     st.stop()

@@ -95,11 +95,18 @@ with tab_export:
                                    mime="application/zip")
             except CatalogError as exc:
                 st.error(str(exc))
-    with st.expander("Manifest preview"):
+    if st.toggle("Show the manifest", key="show_manifest"):
         st.code(json.dumps(export.manifest(variant.id), indent=2, default=str)[:4000], language="json")
 
 with tab_delete:
-    deps = variants.descendants(variant.id)
+    children: dict[str | None, list] = {}
+    for v in all_variants:
+        children.setdefault(v.parent_id, []).append(v)
+    deps, frontier = [], [variant.id]
+    while frontier:  # descendants, from the variants already on the page
+        kids = [c for f in frontier for c in children.get(f, [])]
+        deps += kids
+        frontier = [k.id for k in kids]
     live = [d for d in deps if d.state != "deleted"]
     if variant.state == "deleted":
         st.info("This variant was deleted; its row stays so lineage still renders.")

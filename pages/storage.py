@@ -15,9 +15,13 @@ usage = shutil.disk_usage(config.data_root())
 c1, c2, c3 = st.columns(3)
 c1.metric("Data root", str(config.data_root().name))
 c2.metric("Free on disk", fmt.size(usage.free))
-c3.metric("Used by the catalog", fmt.size(sum(r["bytes"] for r in storage.disk_by_source())))
-
 rows = storage.disk_by_source()
+c3.metric("Used by the catalog", fmt.size(sum(r["bytes"] for r in rows)))
+TOP = 25
+if len(rows) > TOP:  # the biggest sources, the rest summed: a chart of 10,000 bars helps no one
+    rest = rows[TOP:]
+    rows = rows[:TOP] + [{"name": f"{len(rest)} others", "bytes": sum(r["bytes"] for r in rest),
+                          "intermediate_bytes": sum(r["intermediate_bytes"] for r in rest)}]
 if rows:
     fig = px.bar([{"source": r["name"], "MB": r["bytes"] / 2**20, "kind": "variants"} for r in rows]
                  + [{"source": r["name"], "MB": r["intermediate_bytes"] / 2**20, "kind": "of which intermediate"}
@@ -42,6 +46,9 @@ else:
     st.write("None.")
 
 st.subheader("Orphans")
+st.caption("Files in the data root that no variant or running job accounts for.")
+if not st.toggle("Scan the data root for orphans", key="scan_orphans"):
+    st.stop()
 orphans = storage.find_orphans()
 if orphans:
     st.dataframe([{"path": str(o.path.relative_to(config.data_root())), "size": fmt.size(o.size_bytes),

