@@ -839,20 +839,33 @@ def coefficient_of_variation(values: list[float]) -> float:
     return statistics.stdev(values) / statistics.mean(values)
 
 
-def measure_decode_tps_cv(repeats: int = 5) -> float | None:
-    """TODO(lead): run `repeats` full benchmarks of the demo's Q4_K_M with bench.harness and return
-    coefficient_of_variation([decode tokens/s of each run]). Returns None until it is written."""
-    return None
+def measure_decode_tps_cv(base: Path, repeats: int = 5) -> tuple[float, list[float]]:
+    """Run `repeats` full benchmarks of the demo's own Q4_1 GGUF (its dequantized form is the
+    baseline) and return the coefficient of variation of decode tokens/s, with the values."""
+    from bench.job import submit_benchmarks
+    from catalog import results, variants
+
+    root_id = import_demo(Path(tempfile.mkdtemp(prefix="cv-", dir=base)) / "data")
+    run_job("llamacpp.dequantize", root_id, {})
+    source_id = variants.get_variant(root_id).source_id
+    values = []
+    for _ in range(repeats):
+        from worker.runner import run_to_completion
+
+        job = run_to_completion(submit_benchmarks([root_id], "full")[0].job.id)
+        if job.state != "succeeded":
+            raise RuntimeError(job.error)
+        values.append(results.latest_results(source_id, "full")[0].metrics["decode_tps_mean"])
+    mean = sum(values) / len(values)
+    std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+    return std / mean, values
 
 
-def run_cv() -> None:
+def run_cv(base: Path) -> None:
     section("run-to-run coefficient of variation of decode tokens/s (5 full benchmarks)")
-    if importlib.util.find_spec("bench.harness") is None:
-        print("not available yet (bench.harness does not exist)")
-        return
-    cv = measure_decode_tps_cv()
-    print("not available yet (bench.harness exists; fill measure_decode_tps_cv in tests/bench/perf.py)"
-          if cv is None else f"CV of decode tokens/s over 5 runs: {cv:.1%}")
+    cv, values = measure_decode_tps_cv(base)
+    print("decode tokens/s per run: " + ", ".join(f"{v:.1f}" for v in values))
+    print(f"CV of decode tokens/s over {len(values)} runs: {cv:.1%}")
 
 
 # --------------------------------------------------------------------------------------------- main
@@ -889,7 +902,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.only in (None, "smoke"):
             run_smoke_threads(conversions_root)
         if args.only in (None, "cv"):
-            run_cv()
+            run_cv(base)
     finally:
         if args.data_root is None:
             shutil.rmtree(base, ignore_errors=True)
