@@ -28,10 +28,11 @@ def _wait_for_jobs(page, url: str, timeout_s: int = 600) -> None:
 
 def _submit(page, url: str, query: str, tick: str | None = None) -> None:
     page.goto(f"{url}/convert?{query}")
-    page.get_by_text("Plan", exact=True).wait_for()
-    if tick:
+    page.get_by_text("Input variant").wait_for()
+    if tick:  # e.g. allow requantize: until it is ticked, pre-flight refuses and there is no plan
+        page.get_by_text("already quantized").first.wait_for()
         page.get_by_text(tick, exact=True).click()
-        page.wait_for_timeout(1500)
+    page.get_by_text("Plan", exact=True).wait_for()
     page.get_by_role("button", name="Submit").click()
     page.get_by_text("Queued job").first.wait_for()
 
