@@ -47,6 +47,11 @@ with st.expander("Run benchmarks", expanded=not found):
                    "Convert page (GGUF → Hugging Face safetensors).")
     pick = st.multiselect("Variants", list(runnable), format_func=labels.get, key="bm_run_pick")
     if st.button("Run", type="primary", disabled=not pick or baseline is None, key="bm_run"):
+        measured = {r.variant_id for r in found}
+        if baseline is not None and baseline.id not in measured and baseline.id not in pick:
+            pick = [baseline.id, *pick]  # every chart needs its baseline, measured on the same protocol
+            st.caption("The baseline (the source's safetensors form) has no result on this profile yet; it is "
+                       "measured first.")
         try:
             for sub in submit_benchmarks(pick, profile):
                 st.success(sub.message)
