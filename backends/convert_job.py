@@ -27,7 +27,8 @@ from worker.publish import publish
 log = logging.getLogger(__name__)
 
 # What each backend's toolkit versions are read from (distribution names).
-VERSION_DISTRIBUTIONS = {"llamacpp": ("llama-cpp-python", "gguf", "transformers", "torch")}
+VERSION_DISTRIBUTIONS = {"llamacpp": ("llama-cpp-python", "gguf", "transformers", "torch"),
+                         "onnxrt": ("onnxruntime-genai", "onnxruntime", "onnx", "onnx-ir", "transformers", "torch")}
 
 
 @dataclass
@@ -134,7 +135,7 @@ def submit(conversion_key: str, input_variant_id: str, raw_options: dict[str, An
 
 def _label(p: PlannedStep) -> str:
     detail = ", ".join(f"{k}={v if not isinstance(v, list) else '+'.join(map(str, v))}"
-                       for k, v in p.options.items() if k in ("types", "outtype", "dtype", "calibration"))
+                       for k, v in p.options.items() if k in ("types", "outtype", "dtype", "calibration", "precision"))
     return f"{p.conversion.title.split(' (')[0]} [{detail}]"
 
 

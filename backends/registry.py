@@ -132,4 +132,4 @@ def _load_declarations() -> None:
         importlib.import_module(module)
 
 
-DECLARATION_MODULES = ("backends.llamacpp_decl",)
+DECLARATION_MODULES = ("backends.llamacpp_decl", "backends.onnxrt_decl")

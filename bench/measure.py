@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psutil
 
-RUNTIME_IMPORTS = {"gguf": "llama_cpp", "hf": "transformers"}
+RUNTIME_IMPORTS = {"gguf": "llama_cpp", "hf": "transformers", "onnx-genai": "onnxruntime_genai"}
 
 
 def measure(spec: dict) -> dict:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from bench.runners.base import Runner
 
-RUNNER_MODULES = {"gguf": "bench.runners.llamacpp", "hf": "bench.runners.reference"}
+RUNNER_MODULES = {"gguf": "bench.runners.llamacpp", "hf": "bench.runners.reference",
+                  "onnx-genai": "bench.runners.ortgenai"}
 
 
 def open_runner(fmt: str, path: Path, threads: int = 2, n_ctx: int = 1024, all_logits: bool = True) -> Runner:

@@ -1,0 +1,90 @@
+"""Real ONNX Runtime GenAI conversion of the demo model: build int4 with the model builder, check,
+smoke-test and benchmark it beside the GGUF chain; refuse unverified precisions in pre-flight."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from backends import convert_job
+from backends.onnxrt_decl import UNVERIFIED_PRECISIONS, VERIFIED_PRECISIONS
+from backends.preflight import errors
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def int4(chain_data, shared_root: Path):
+    """The demo model's int4 ONNX GenAI variant, built once for this module."""
+    from catalog import config, db
+    from tests.helpers.chain import convert
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv(config.ROOT_ENV, str(shared_root))
+    db.reset_migration_cache()
+    [variant] = convert("onnxrt.genai_build", chain_data["hf"].id, precision="int4")
+    yield variant
+    mp.undo()
+
+
+def test_declared_precisions_are_the_builders_own() -> None:
+    import onnxruntime_genai
+
+    from backends.onnxrt import builder_architectures
+
+    source = (Path(onnxruntime_genai.__file__).parent / "models" / "builder.py").read_text()
+    offered = set(re.findall(r'choices=\[("int4"[^\]]*)\]', source)[0].replace('"', "").replace(" ", "").split(","))
+    assert set(VERIFIED_PRECISIONS) <= offered
+    assert "LlamaForCausalLM" in builder_architectures()
+
+
+def test_int4_variant_is_a_checked_genai_folder(chain, int4) -> None:
+    from catalog.variants import variant_path
+
+    assert int4.format == "onnx-genai" and int4.precision == "INT4" and int4.parent_id == chain["hf"].id
+    files = {f.relpath for f in int4.files}
+    assert {"genai_config.json", "model.onnx", "model.onnx.data", "tokenizer.json"} <= files
+    folder = variant_path(int4)
+    assert (folder / "model.onnx").stat().st_size < 2**20  # the weights live in the external data file
+    smoke = int4.metadata["smoke"]
+    assert smoke["top1_agreement"] >= VERIFIED_PRECISIONS["int4"][1] and smoke["positions"] > 50
+    assert "MatMulNBits" in int4.metadata["ops"] and int4.metadata["opset"]["ai.onnx"] >= 14
+    assert int4.toolkit_versions["onnxruntime-genai"] == "0.14.1"
+
+
+def test_same_recipe_returns_the_same_variant(chain, int4) -> None:
+    [planned], problems = convert_job.plan("onnxrt.genai_build", chain["hf"].id, {"precision": "int4"})
+    assert not errors(problems)
+    assert planned.existing is not None and planned.existing.id == int4.id
+
+
+@pytest.mark.parametrize("precision", sorted(UNVERIFIED_PRECISIONS))
+def test_unverified_precision_is_refused_in_preflight(chain, precision: str) -> None:
+    steps, problems = convert_job.plan("onnxrt.genai_build", chain["hf"].id, {"precision": precision})
+    assert steps == []
+    [message] = errors(problems)
+    assert "not verified here" in message and precision in message
+
+
+def test_gguf_input_is_refused(chain) -> None:
+    _, problems = convert_job.plan("onnxrt.genai_build", chain["quants"]["Q4_K_M"].id, {"precision": "int4"})
+    assert any("takes hf input" in m for m in errors(problems))
+
+
+def test_quick_benchmark_is_comparable_with_the_reference(chain, int4) -> None:
+    from bench.job import submit_benchmarks
+    from catalog import results
+    from worker.runner import run_to_completion
+
+    [sub] = submit_benchmarks([int4.id], "quick")
+    job = run_to_completion(sub.job.id)
+    assert job.state == "succeeded", job.error
+    [result] = results.results_for_variant(int4.id)
+    m = result.metrics
+    assert result.runtime == "ONNX Runtime GenAI CPU"
+    # Measured here: perplexity 26.6 against 20.0 for FP32 (GGUF Q4_K_M: 22.4).
+    assert m["reference_perplexity"] < m["perplexity"] < 1.4 * m["reference_perplexity"]
+    assert m["top1_agreement"] > 0.55 and m["decode_tps_mean"] > 1
+    assert m["size_mb"] < 0.5 * chain["hf"].size_bytes / 2**20
