@@ -44,8 +44,8 @@ def submit_benchmarks(variant_ids: list[str], profile: str, submitted_by: str | 
     for vid in variant_ids:
         variant = get_variant(vid)
         if variant.format not in RUNNER_MODULES:
-            raise InvalidInputError(f"No runner can benchmark {variant.format} variants yet; pick a GGUF or "
-                                    "Hugging Face variant.")
+            raise InvalidInputError(f"No runner can benchmark {variant.format} variants yet; pick one of the "
+                                    f"formats {', '.join(RUNNER_MODULES)}.")
         if reference_variant(variant.source_id) is None:
             raise InvalidInputError("This model has no Hugging Face (safetensors) form to serve as the baseline; "
                                     "convert it with 'GGUF → Hugging Face safetensors' first.")
