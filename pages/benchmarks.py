@@ -8,30 +8,16 @@ from bench.charts import comparison_figure, rows_from_results
 from bench.job import reference_variant, submit_benchmarks
 from bench.protocol import PROFILES
 from bench.runners import RUNNER_MODULES
-from catalog import results, sources, variants
+from catalog import results, variants
 from catalog.errors import CatalogError
-from ui import nav
+from ui.pickers import source_picker
 
 st.title("Benchmarks")
 st.caption("Speed, memory and quality on one protocol, the source's safetensors form (transformers FP32) as the "
            "baseline. The view's selection lives in the URL: copy it to share the chart.")
 
-all_sources, _ = sources.list_sources(limit=500, sort="name")
-if not all_sources:
-    st.info("Import a model first.")
-    nav.link("import", "Open Import")
-    st.stop()
-
 qp = st.query_params
-if qp.get("source") and qp["source"] not in {s.id for s in all_sources}:
-    try:  # a shared link to a source beyond the first 500 names
-        all_sources.insert(0, sources.get_source(qp["source"]))
-    except CatalogError as exc:
-        st.error(str(exc))
-names = {s.id: s.name for s in all_sources}
-ids = list(names)
-source_id = st.selectbox("Source model", ids, index=ids.index(qp["source"]) if qp.get("source") in ids else 0,
-                         format_func=names.get, key="bm_source")
+source_id = source_picker("bm_source")
 profile = st.radio("Profile", list(PROFILES), horizontal=True, key="bm_profile",
                    index=list(PROFILES).index(qp.get("profile", "quick")) if qp.get("profile") in PROFILES else 0,
                    help="quick: for tests and CI; full: the numbers to trust (more tokens, 5 repetitions).")

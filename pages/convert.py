@@ -8,26 +8,18 @@ import streamlit as st
 
 from backends import convert_job
 from backends.registry import conversions
-from catalog import config, jobs, sources, variants
+from catalog import config, jobs, variants
 from catalog.errors import CatalogError
 from ui import fmt, nav
 from ui.forms import conversion_form
 from ui.jobs_view import render_job
+from ui.pickers import source_picker
 
 st.title("Convert and quantize")
 st.caption("Every conversion runs as a tracked job. Pre-flight checks answer before anything is queued; "
            "an identical request returns the existing variant.")
 
-all_sources, _ = sources.list_sources(limit=500, sort="name")
-if not all_sources:
-    st.info("Import a model first.")
-    nav.link("import", "Open Import")
-    st.stop()
-
-ids = [s.id for s in all_sources]
-pre = st.query_params.get("source")
-source_id = st.selectbox("Source model", ids, index=ids.index(pre) if pre in ids else 0,
-                         format_func=lambda i: next(s.name for s in all_sources if s.id == i), key="cv_source")
+source_id = source_picker("cv_source")
 available = [v for v in variants.variants_of_source(source_id) if v.state == "available"]
 by_id = {v.id: v for v in available}
 pre_v = st.query_params.get("variant")
