@@ -135,6 +135,15 @@ def preflight(req: ImportRequest) -> dict[str, Any]:
         recipe.update(path=str(snapshot), revision=commit)
         return recipe
     path = resolve_server_path(req.path, settings.allowed_paths)
+    if _is_onnx(path):
+        from backends.onnx_import import check_onnx
+
+        facts = check_onnx(path)  # one sentence for a truncated model or external data that escapes
+        if path.is_file() and facts["external_data"]:
+            path = path.parent  # the weights live beside the graph: import the folder
+        list_model_files(path if path.is_dir() else path.parent)
+        recipe["path"] = str(path)
+        return recipe
     if path.is_file():
         _refuse_pickle(path)
         if path.suffix.lower() != ".gguf":
@@ -148,6 +157,14 @@ def preflight(req: ImportRequest) -> dict[str, Any]:
         list_model_files(path)  # refuses links out of the folder now, not inside the job
     recipe["path"] = str(path)
     return recipe
+
+
+def _is_onnx(path: Path) -> bool:
+    """A .onnx file, an ONNX Runtime GenAI folder, or a folder of .onnx files without config.json."""
+    if path.is_file():
+        return path.suffix.lower() == ".onnx"
+    return (path / "genai_config.json").is_file() or (
+        not (path / "config.json").is_file() and any(path.glob("*.onnx")))
 
 
 def submit_import(req: ImportRequest) -> jobs.Submission:
@@ -208,8 +225,30 @@ def _snapshot_files(snapshot: Path) -> list[Path]:
     return sorted(p for p in snapshot.rglob("*") if p.is_file())
 
 
+def meta_base(recipe: dict[str, Any]) -> SourceMeta:
+    origin_kind = {"path": "server_path"}.get(recipe["kind"], recipe["kind"])
+    return SourceMeta(name=recipe.get("name") or Path(recipe.get("repo_id") or recipe["path"]).stem,
+                      origin_kind=origin_kind, origin_ref=recipe.get("repo_id") or recipe.get("path"),
+                      origin_revision=recipe.get("revision") or None, tags=tuple(recipe.get("tags") or ()),
+                      notes=recipe.get("notes") or "", added_by=recipe.get("added_by") or None)
+
+
+def _describe_onnx(staged: Path, meta: SourceMeta) -> tuple[SourceMeta, str, str, dict[str, Any]]:
+    from backends.onnx_import import describe_onnx
+
+    facts = describe_onnx(staged)
+    genai = facts.get("genai") or {}
+    meta.architecture = genai.get("type") or facts["producer"] or "onnx"
+    meta.task = "text-generation" if genai else None
+    meta.param_count = facts["parameters"]
+    meta.context_length = genai.get("context_length")
+    return meta, facts["format"], "onnx", facts
+
+
 def _describe(staged: Path, recipe: dict[str, Any]) -> tuple[SourceMeta, str, str, dict[str, Any]]:
     """Metadata, format, precision and extra facts for the staged files."""
+    if _is_onnx(staged):
+        return _describe_onnx(staged, meta_base(recipe))
     ggufs = sorted(staged.glob("*.gguf"))
     origin_kind = {"path": "server_path"}.get(recipe["kind"], recipe["kind"])
     ref = recipe.get("repo_id") or recipe.get("path")

@@ -77,7 +77,7 @@ with tab_upload:
     st.write("Small models: one .gguf file, or the files of a Hugging Face folder (config.json, "
              "*.safetensors, tokenizer files).")
     files = st.file_uploader("Files", accept_multiple_files=True, key="imp_files",
-                             type=["gguf", "safetensors", "json", "txt", "model", "jinja", "md"])
+                             type=["gguf", "safetensors", "onnx", "data", "json", "txt", "model", "jinja", "md"])
     if files and st.button("Import upload", key="upload_btn"):
         folder = config.uploads_dir() / secrets.token_hex(8)
         try:
@@ -88,7 +88,7 @@ with tab_upload:
         folder.mkdir(parents=True)
         for f, fname in zip(files, names, strict=True):
             (folder / fname).write_bytes(f.getbuffer())
-        target = folder / names[0] if len(files) == 1 and names[0].endswith(".gguf") else folder
+        target = folder / names[0] if len(files) == 1 and names[0].endswith((".gguf", ".onnx")) else folder
         req = ImportRequest(kind="upload", path=str(target), **extra)
         try:
             sub = submit_import(req)

@@ -151,3 +151,21 @@ def test_not_an_onnx_file(tmp_path: Path) -> None:
     (tmp_path / "b.onnx").write_bytes(b"")
     with pytest.raises(InvalidInputError, match="2 .onnx files"):
         describe_onnx(tmp_path)
+
+
+def test_onnx_file_import_through_the_catalog(root: Path, tmp_path: Path) -> None:
+    """The importer takes a .onnx file (and a folder with external data) and records its facts."""
+    from backends.importers import ImportRequest, import_now, submit_import
+    from catalog import variants
+
+    path = tmp_path / "tiny.onnx"
+    onnx.save(_model(), path)
+    src = import_now(ImportRequest(kind="path", path=str(path), name="tiny onnx"))
+    root_variant = variants.get_variant(src.root_variant_id)
+    assert root_variant.format == "onnx" and root_variant.metadata["inputs"]
+    folder = _external(tmp_path / "ext")
+    assert import_now(ImportRequest(kind="path", path=str(folder))).id != src.id
+    cut = tmp_path / "cut.onnx"
+    cut.write_bytes(path.read_bytes()[:20])
+    with pytest.raises(InvalidInputError):
+        submit_import(ImportRequest(kind="path", path=str(cut)))
