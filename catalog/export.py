@@ -24,6 +24,16 @@ RUN_SNIPPETS = {
            "model = AutoModelForCausalLM.from_pretrained(\".\")\n"
            "ids = tok(\"The capital of France is\", return_tensors=\"pt\")\n"
            "print(tok.decode(model.generate(**ids, max_new_tokens=32)[0]))\n"),
+    "onnx-genai": ("import onnxruntime_genai as og\n"
+                   "model = og.Model(\".\")\n"
+                   "tok = og.Tokenizer(model)\n"
+                   "params = og.GeneratorParams(model)\n"
+                   "params.set_search_options(max_length=64)\n"
+                   "gen = og.Generator(model, params)\n"
+                   "gen.append_tokens(tok.encode(\"The capital of France is\"))\n"
+                   "while not gen.is_done():\n"
+                   "    gen.generate_next_token()\n"
+                   "print(tok.decode(gen.get_sequence(0)))\n"),
     "onnx": ("import onnxruntime as ort\n"
              "session = ort.InferenceSession(\"{main}\", providers=[\"CPUExecutionProvider\"])\n"
              "print([i.name for i in session.get_inputs()])\n"),
