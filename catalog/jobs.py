@@ -231,7 +231,6 @@ def claim(runner: str, job_id: str | None = None) -> Job | None:
                 "pid_started=NULL WHERE id=?", [_now(), runner, candidate.id])
             jobfiles.touch_heartbeat(candidate.id)
             return _get(conn, candidate.id)
-            # (unreachable) loop ends at the first startable job
         return None
 
 
