@@ -32,5 +32,7 @@ PAGES = {
     ],
 }
 
-st.navigation(PAGES).run()
+page = st.navigation(PAGES)
+# Before the page runs: a page that stops early (st.stop) must not lose the sidebar.
 st.sidebar.caption(f"Data root: `{config.data_root()}`")
+page.run()
