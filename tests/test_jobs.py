@@ -9,6 +9,8 @@ import struct
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
@@ -17,6 +19,7 @@ import pytest
 from backends.importers import ImportRequest, submit_import
 from catalog import config, jobfiles, jobs, sources
 from catalog.files import remove_tree
+from catalog.records import Job
 from tests.helpers.models import tiny_hf_folder
 from worker.runner import run_to_completion
 
@@ -49,6 +52,23 @@ def start_supervisor(root: Path) -> subprocess.Popen:
     env = dict(os.environ, **{config.ROOT_ENV: str(root)})
     return subprocess.Popen([sys.executable, "-m", "worker.supervisor"], cwd=config.PROJECT_DIR, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+@contextmanager
+def hashing_under_supervisor(root: Path, tmp_path: Path) -> Iterator[tuple[Job, subprocess.Popen]]:
+    """A slow real import, running under a supervisor and caught while it hashes."""
+    job = submit_import(ImportRequest(kind="path", path=str(big_sparse_hf_folder(tmp_path / "big")))).job
+    sup = start_supervisor(root)
+    try:
+        wait_for(lambda: _running_with_progress(job.id), what="the import to be hashing")
+        yield job, sup
+    finally:
+        sup.kill()
+        sup.wait()
+
+
+def process_ended(pid: int) -> bool:
+    return not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie"
 
 
 def assert_nothing_left(root: Path, job_id: str) -> None:
@@ -115,17 +135,11 @@ def _running_with_progress(job_id: str) -> bool:
 
 
 def test_killing_the_supervisor_mid_job_leaves_a_consistent_catalog(root: Path, tmp_path: Path) -> None:
-    job = submit_import(ImportRequest(kind="path", path=str(big_sparse_hf_folder(tmp_path / "big")))).job
-    sup = start_supervisor(root)
-    try:
-        wait_for(lambda: _running_with_progress(job.id), what="the import to be hashing")
+    with hashing_under_supervisor(root, tmp_path) as (job, sup):
         child_pid = jobs.get_job(job.id).pid
         sup.send_signal(signal.SIGKILL)
         sup.wait()
-        wait_for(lambda: not psutil.pid_exists(child_pid) or psutil.Process(child_pid).status() == "zombie",
-                 timeout=10, what="the orphaned job to die")
-    finally:
-        sup.kill()
+        wait_for(lambda: process_ended(child_pid), timeout=10, what="the orphaned job to die")
     jobs.reconcile_now()
     after = jobs.get_job(job.id)
     assert after.state == "interrupted"
@@ -134,31 +148,18 @@ def test_killing_the_supervisor_mid_job_leaves_a_consistent_catalog(root: Path, 
 
 
 def test_killing_the_job_process_is_detected_by_its_lease(root: Path, tmp_path: Path) -> None:
-    job = submit_import(ImportRequest(kind="path", path=str(big_sparse_hf_folder(tmp_path / "big")))).job
-    sup = start_supervisor(root)
-    try:
-        wait_for(lambda: _running_with_progress(job.id), what="the import to be hashing")
+    with hashing_under_supervisor(root, tmp_path) as (job, _):
         os.kill(jobs.get_job(job.id).pid, signal.SIGKILL)
         # The supervisor is still alive and notices on its own, with no app restart.
         wait_for(lambda: jobs.get_job(job.id).state == "interrupted", timeout=20, what="interrupted")
-    finally:
-        sup.terminate()
-        sup.wait()
     assert_nothing_left(root, job.id)
 
 
 def test_cancel_a_running_job_kills_it_and_cleans_up(root: Path, tmp_path: Path) -> None:
-    job = submit_import(ImportRequest(kind="path", path=str(big_sparse_hf_folder(tmp_path / "big")))).job
-    sup = start_supervisor(root)
-    try:
-        wait_for(lambda: _running_with_progress(job.id), what="the import to be hashing")
+    with hashing_under_supervisor(root, tmp_path) as (job, _):
         pid = jobs.get_job(job.id).pid
         assert jobs.cancel(job.id).state == "cancelled"
-        wait_for(lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie", timeout=10,
-                 what="the job process to end")
-    finally:
-        sup.terminate()
-        sup.wait()
+        wait_for(lambda: process_ended(pid), timeout=10, what="the job process to end")
     assert jobs.get_job(job.id).state == "cancelled"
     assert_nothing_left(root, job.id)
 
@@ -199,8 +200,7 @@ def test_killing_the_app_stops_its_supervisor_and_jobs(root: Path, tmp_path: Pat
         app.kill()
         app.wait()
         wait_for(lambda: jobs.get_job(job.id).state == "interrupted", timeout=20, what="interrupted")
-        wait_for(lambda: not psutil.pid_exists(child_pid) or psutil.Process(child_pid).status() == "zombie",
-                 timeout=10, what="the job process to end")
+        wait_for(lambda: process_ended(child_pid), timeout=10, what="the job process to end")
     finally:
         app.kill()
     from worker.supervisor import is_running
