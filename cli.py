@@ -53,8 +53,8 @@ def _wait(args: argparse.Namespace, job_id: str) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     from backends.importers import ImportRequest, submit_import
 
-    if args.demo:
-        req = ImportRequest(kind="demo")
+    if args.demo or args.example:
+        req = ImportRequest(kind="demo", example=args.example or "smollm2")
     elif args.hub:
         req = ImportRequest(kind="hub", repo_id=args.hub, revision=args.revision or "")
     elif args.hf_cache:
@@ -193,6 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
     imp = sub.add_parser("import", help="import a model")
     imp.add_argument("path", nargs="?", help="a .gguf file or a Hugging Face folder on this server")
     imp.add_argument("--demo", action="store_true", help="the embedded SmolLM2-135M-Instruct GGUF")
+    imp.add_argument("--example", choices=("smollm2", "minilm", "digits-cnn"),
+                     help="an embedded example: the demo LLM, the all-MiniLM-L6-v2 encoder, or the digits CNN "
+                          "(trained here in seconds)")
     imp.add_argument("--hub", metavar="REPO_ID", help="fetch from the Hugging Face Hub")
     imp.add_argument("--hf-cache", metavar="REPO_ID", help="a model from the local Hugging Face cache")
     imp.add_argument("--cache-dir", help="the cache folder (default: HF's)")

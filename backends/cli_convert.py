@@ -21,7 +21,8 @@ def _add_option(parser: argparse.ArgumentParser, opt: Option) -> None:
         kwargs["action"] = argparse.BooleanOptionalAction
     elif opt.type == "multichoice":
         kwargs.update(nargs="+", choices=opt.choices or None, metavar=opt.name.upper())
-    elif opt.type == "choice":
+    elif opt.type == "choice" and not getattr(opt, "unverified", ()):
+        # (a verified-choice option explains a refused value itself, better than argparse's "invalid choice")
         kwargs["choices"] = opt.choices
     elif opt.type in ("int", "float"):
         kwargs["type"] = int if opt.type == "int" else float

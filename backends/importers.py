@@ -53,6 +53,7 @@ class ImportRequest:
     notes: str = ""
     added_by: str = ""
     trust_remote_code: bool = False
+    example: str = demo.DEFAULT_EXAMPLE  # for kind "demo": which embedded example
 
 
 def _refuse_pickle(path: Path) -> None:
@@ -120,8 +121,10 @@ def preflight(req: ImportRequest) -> dict[str, Any]:
     for tag in req.tags:
         validate_name(tag)
     if req.kind == "demo":
-        recipe["path"] = str(demo.demo_gguf_path())
-        recipe["name"] = recipe["name"] or demo.DEMO_NAME
+        example = demo.get_example(req.example)
+        path = demo.example_path(example.key)
+        recipe["path"] = str(path) if path is not None else ""
+        recipe["name"] = recipe["name"] or example.name
         return recipe
     if req.kind == "hub":
         if not req.repo_id or req.repo_id.count("/") != 1 or any(c in req.repo_id for c in " <>'\";"):
@@ -203,6 +206,16 @@ def _fetch_from_hub(ctx: JobContext, recipe: dict[str, Any]) -> Path:
     return target
 
 
+def _build_example(ctx: JobContext, recipe: dict[str, Any]) -> Path:
+    """An example made by this repository's code (the digits CNN, trained in seconds)."""
+    from backends import digits_cnn
+
+    ctx.progress(0.03, "training the digits CNN on scikit-learn's digits")
+    scores = digits_cnn.train(ctx.work_dir / "example")
+    ctx.log(f"trained the digits CNN: held-out accuracy {scores['test_accuracy']:.4f}")
+    return ctx.work_dir / "example"
+
+
 def _stage_files(ctx: JobContext, origin: Path, containment: Path | None = None) -> Path:
     """Place the model's files in the work folder (hard links when possible). Pickle files are
     left behind: the catalog never holds one."""
@@ -252,8 +265,9 @@ def _describe(staged: Path, recipe: dict[str, Any]) -> tuple[SourceMeta, str, st
     ggufs = sorted(staged.glob("*.gguf"))
     origin_kind = {"path": "server_path"}.get(recipe["kind"], recipe["kind"])
     ref = recipe.get("repo_id") or recipe.get("path")
-    if recipe["kind"] == "demo":
-        ref = demo.DEMO_REPO
+    example = demo.get_example(recipe.get("example") or demo.DEFAULT_EXAMPLE) if recipe["kind"] == "demo" else None
+    if example is not None:
+        ref = example.origin
     meta = SourceMeta(name="", origin_kind=origin_kind, origin_ref=ref,
                       origin_revision=recipe.get("revision") or None, tags=tuple(recipe.get("tags") or ()),
                       notes=recipe.get("notes") or "", added_by=recipe.get("added_by") or None)
@@ -269,7 +283,7 @@ def _describe(staged: Path, recipe: dict[str, Any]) -> tuple[SourceMeta, str, st
         meta.task = "text-generation"
         meta.param_count = info.parameter_count
         meta.context_length = info.context_length
-        meta.license = info.license or (demo.DEMO_LICENSE if recipe["kind"] == "demo" else None)
+        meta.license = info.license or (example.license if example else None)
         extra = {k: v for k, v in info.to_dict().items() if k not in ("path",)}
         return meta, "gguf", info.quant_type or "unknown", extra
     info = read_info(staged)
@@ -282,8 +296,13 @@ def _describe(staged: Path, recipe: dict[str, Any]) -> tuple[SourceMeta, str, st
     meta.task = info.task
     meta.param_count = info.param_count
     meta.context_length = info.context_length
-    meta.license = info.license
-    dtype = str(info.config.get("torch_dtype") or info.config.get("dtype") or "unknown")
+    meta.license = info.license or (example.license if example else None)
+    dtype = str(info.config.get("torch_dtype") or info.config.get("dtype") or "")
+    if not dtype:  # older configs name no dtype: the weights' own dtype says it
+        from backends.safetensors_check import main_dtype
+
+        dtype = {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}.get(
+            main_dtype(sorted(staged.glob("*.safetensors"))) or "", "unknown")
     extra = {"model_type": info.model_type, "needs_remote_code": info.needs_remote_code,
              "trust_remote_code": bool(recipe.get("trust_remote_code")), "note": extra_note}
     return meta, "hf", dtype, extra
@@ -302,6 +321,8 @@ def _import(ctx: JobContext, recipe: dict[str, Any]) -> dict[str, Any]:
     ctx.progress(0.02, "checking the input")
     if recipe["kind"] == "hub":
         origin, containment = _fetch_from_hub(ctx, recipe), None
+    elif recipe["kind"] == "demo" and not recipe["path"]:
+        origin, containment = _build_example(ctx, recipe), None
     else:
         origin = Path(recipe["path"])
         # A cache snapshot links into the repo's blobs folder: contain links to the repo folder.

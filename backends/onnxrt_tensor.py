@@ -1,0 +1,224 @@
+"""ONNX conversions of encoders and image classifiers: export, INT8 (dynamic, static), INT4
+weight-only and FP16. Declarations are in onnxrt_decl.py.
+
+validate_* run in the app (cheap reads only); convert_* run in job processes. Every output is
+checked with the ONNX checker, run once in ONNX Runtime and smoke-tested against its parent
+before it may become a variant.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from backends.convert_job import ConversionOutput
+from backends.onnx_export import MODEL_FILE, copy_companions, export, export_task
+from backends.preflight import Problem
+from backends.tensor_smoke import run_tensor_smoke
+from bench.datasets import (
+    IMAGE_SHAPE,
+    calibration_sentences,
+    digits,
+    read_calibration_images,
+    read_calibration_lines,
+)
+from bench.tensor_inputs import CLASSIFIER_TASK, ENCODER_TASK, TENSOR_TASKS, encode_sentences
+from catalog.errors import InvalidInputError
+from catalog.records import Variant
+from catalog.sources import get_source
+from catalog.variants import main_file
+from worker.context import JobContext
+
+log = logging.getLogger(__name__)
+
+CALIBRATION_SEQ_LEN = 128
+# Least smoke score (classifier: top-1 agreement; encoder: mean cosine) per conversion.
+MIN_SCORE = {"export": 0.999, "convert_fp16": 0.99, "quantize_dynamic": 0.9, "quantize_static": 0.85,
+             "quantize_int4": 0.85}
+QUANTIZED = ("INT8", "INT4")
+
+
+def variant_task(variant: Variant) -> str | None:
+    """The task of a variant's model: its source's, or read from an imported graph's inputs."""
+    task = get_source(variant.source_id).task
+    if task in TENSOR_TASKS or variant.format != "onnx":
+        return task
+    names = {i["name"] for i in variant.metadata.get("inputs", [])}
+    if "input_ids" in names and not any(n.startswith("past_key_values") for n in names):
+        return ENCODER_TASK
+    shapes = [i["shape"] for i in variant.metadata.get("inputs", [])]
+    return CLASSIFIER_TASK if len(shapes) == 1 and len(shapes[0]) == 4 else task
+
+
+def _model_folder(path: Path) -> Path:
+    return path.parent if path.is_file() else path
+
+
+# ------------------------------------------------------------------------------ pre-flight
+
+
+def validate_export(variant: Variant, options: dict[str, Any]) -> list[Problem]:
+    folder = main_file(variant)
+    if not (folder / "config.json").is_file():
+        return [Problem("error", "This Hugging Face form has no config.json; re-import it.")]
+    if "auto_map" in json.loads((folder / "config.json").read_text()) and not variant.metadata.get("trust_remote_code"):
+        return [Problem("error", "This model ships its own code (auto_map); re-import it with remote code allowed "
+                                 "if you trust it.")]
+    try:
+        export_task(folder)
+    except InvalidInputError as exc:
+        return [Problem("error", str(exc))]
+    return []
+
+
+def _tensor_input_problems(variant: Variant) -> list[Problem]:
+    if variant_task(variant) not in TENSOR_TASKS:
+        return [Problem("error", "This ONNX model is neither an encoder nor an image classifier the catalog knows "
+                                 "(a text-generation graph or unknown inputs); these quantizers are for encoders "
+                                 "and classifiers.")]
+    if variant.precision in QUANTIZED or str(variant.precision).startswith(QUANTIZED):
+        return [Problem("error", f"This variant is already {variant.precision}; quantize its float parent instead "
+                                 "(quantizing twice compounds the error).")]
+    return []
+
+
+def validate_quantize_dynamic(variant: Variant, options: dict[str, Any]) -> list[Problem]:
+    return _tensor_input_problems(variant)
+
+
+def validate_convert_fp16(variant: Variant, options: dict[str, Any]) -> list[Problem]:
+    problems = _tensor_input_problems(variant)
+    if not problems and variant.precision == "F16":
+        return [Problem("error", "This variant is already FP16.")]
+    return problems
+
+
+def validate_quantize_int4(variant: Variant, options: dict[str, Any]) -> list[Problem]:
+    problems = _tensor_input_problems(variant)
+    if options["algorithm"] == "HQQ" and options["symmetric"]:
+        problems.append(Problem("error", "HQQ always fits a zero point per block, so it cannot be symmetric; "
+                                         "untick 'symmetric' or choose RTN."))
+    return problems
+
+
+def validate_quantize_static(variant: Variant, options: dict[str, Any]) -> list[Problem]:
+    problems = _tensor_input_problems(variant)
+    if problems:
+        return problems
+    try:
+        calibration_feeds(variant, options)
+    except InvalidInputError as exc:
+        return [Problem("error", str(exc))]
+    return []
+
+
+# ------------------------------------------------------------------------------ calibration data
+
+
+def calibration_feeds(variant: Variant, options: dict[str, Any]) -> list[dict[str, np.ndarray]]:
+    """One feed per calibration sample, checked against the model's inputs."""
+    from backends.onnx_quant import check_feeds
+
+    task = variant_task(variant)
+    value, n = options["calibration"], options["samples"]
+    path = None if value == "shipped" else Path(value)
+    if path is not None and not path.is_file():
+        raise InvalidInputError(f"The calibration file {path.name} does not exist any more; upload it again.")
+    if task == CLASSIFIER_TASK:
+        if path is not None and path.suffix.lower() == ".txt":
+            raise InvalidInputError("This model takes images, but the calibration file is text; upload a .npy "
+                                    f"array of shape (n, {', '.join(map(str, IMAGE_SHAPE))}).")
+        images = digits().train_images if path is None else read_calibration_images(path)
+        feeds = [{"pixel_values": images[i:i + 1]} for i in range(min(n, len(images)))]
+    else:
+        if path is not None and path.suffix.lower() != ".txt":
+            raise InvalidInputError("This model takes text, but the calibration file is not a .txt file; upload "
+                                    "UTF-8 text with one sentence per line.")
+        lines = list(calibration_sentences()) if path is None else read_calibration_lines(path)
+        encoded = encode_sentences(_model_folder(main_file(variant)), lines[:n], CALIBRATION_SEQ_LEN)
+        feeds = [{k: v[i:i + 1] for k, v in encoded.items()} for i in range(len(encoded["input_ids"]))]
+    feeds = [_only_model_inputs(variant, f) for f in feeds]
+    check_feeds(main_file(variant), feeds)
+    return feeds
+
+
+def _only_model_inputs(variant: Variant, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    names = [i["name"] for i in variant.metadata.get("inputs", [])]
+    return {k: v for k, v in feed.items() if k in names} if names else feed
+
+
+# ------------------------------------------------------------------------------ the work
+
+
+def check_and_describe(model_path: Path) -> dict[str, Any]:
+    """The ONNX checker and the graph's facts, as every ONNX variant records them."""
+    from backends.onnx_import import check_onnx
+
+    try:
+        facts = check_onnx(model_path)
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"The result failed its check: {exc} It was not published.") from exc
+    return {k: facts[k] for k in ("opset", "inputs", "outputs", "ops", "parameters", "producer")}
+
+
+def _finish(ctx: JobContext, parent: Variant, parent_path: Path, out: Path, name: str, precision: str,
+            recipe_facts: dict[str, Any]) -> ConversionOutput:
+    ctx.progress(0.6, "ONNX checker")
+    facts = check_and_describe(out / MODEL_FILE)
+    task = variant_task(parent) if parent.format == "onnx" else export_task(parent_path)
+    copy_companions(_model_folder(parent_path), out)
+    smoke = run_tensor_smoke(ctx, task, parent.format, parent_path, out / MODEL_FILE, out, MIN_SCORE[name])
+    return ConversionOutput(precision, {"task": task, "smoke": smoke, **recipe_facts, **facts})
+
+
+def convert_export(ctx: JobContext, parent: Variant, path: Path, out: Path, options: dict[str, Any],
+                   extras: dict[str, Variant]) -> ConversionOutput:
+    ctx.progress(0.1, f"torch.onnx export (opset {options['opset']})")
+    facts = export(path, out, options["opset"])
+    ctx.log(f"exported {facts['task']} model; dynamic axes {facts['dynamic_axes']}")
+    return _finish(ctx, parent, path, out, "export", "F32", facts)
+
+
+def convert_quantize_dynamic(ctx: JobContext, parent: Variant, path: Path, out: Path, options: dict[str, Any],
+                             extras: dict[str, Variant]) -> ConversionOutput:
+    from backends.onnx_quant import quantize_dynamic_int8
+
+    ctx.progress(0.1, "dynamic INT8 quantization")
+    facts = quantize_dynamic_int8(path, out / MODEL_FILE, options["per_channel"])
+    return _finish(ctx, parent, path, out, "quantize_dynamic", "INT8 dynamic", facts)
+
+
+def convert_quantize_static(ctx: JobContext, parent: Variant, path: Path, out: Path, options: dict[str, Any],
+                            extras: dict[str, Variant]) -> ConversionOutput:
+    from backends.onnx_quant import quantize_static_int8
+
+    feeds = calibration_feeds(parent, options)
+    ctx.progress(0.1, f"static INT8 ({options['format']}): calibrating on {len(feeds)} samples "
+                      f"with {options['method']}")
+    facts = quantize_static_int8(path, out / MODEL_FILE, feeds, options["format"], options["method"],
+                                 options["per_channel"])
+    facts["calibration"] = "shipped" if options["calibration"] == "shipped" else Path(options["calibration"]).name
+    return _finish(ctx, parent, path, out, "quantize_static", f"INT8 static {options['format']}", facts)
+
+
+def convert_quantize_int4(ctx: JobContext, parent: Variant, path: Path, out: Path, options: dict[str, Any],
+                          extras: dict[str, Variant]) -> ConversionOutput:
+    from backends.onnx_quant import quantize_int4_weights
+
+    ctx.progress(0.1, f"INT4 weight-only ({options['algorithm']}, blocks of {options['block_size']})")
+    facts = quantize_int4_weights(path, out / MODEL_FILE, options["algorithm"], int(options["block_size"]),
+                                  options["symmetric"])
+    return _finish(ctx, parent, path, out, "quantize_int4", f"INT4 {options['algorithm']}", facts)
+
+
+def convert_convert_fp16(ctx: JobContext, parent: Variant, path: Path, out: Path, options: dict[str, Any],
+                         extras: dict[str, Variant]) -> ConversionOutput:
+    from backends.onnx_quant import convert_fp16
+
+    ctx.progress(0.1, "float16 conversion")
+    facts = convert_fp16(path, out / MODEL_FILE)
+    return _finish(ctx, parent, path, out, "convert_fp16", "F16", facts)

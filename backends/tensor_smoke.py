@@ -1,0 +1,78 @@
+"""The smoke test of encoder and classifier conversions: the result and its parent run the same
+held-out inputs; a classifier must agree on the top-1 class, an encoder's sentence embeddings
+must point the same way (cosine similarity). A result below its threshold is not published."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from backends.smoke import SmokeTestFailed
+from bench.datasets import digits, eval_sentences
+from bench.runners.tensor import open_tensor_runner, outputs
+from bench.tensor_inputs import CLASSIFIER_TASK, batches, encode_sentences
+from worker.context import JobContext
+
+log = logging.getLogger(__name__)
+
+SAMPLES = 64
+SEQ_LEN = 64
+BATCH = 16
+
+
+def eval_feeds(task: str, tokenizer_folder: Path, n: int, seq_len: int = SEQ_LEN) -> dict[str, np.ndarray]:
+    """The first n held-out inputs of the task: digits test images, or benchmark-text sentences."""
+    if task == CLASSIFIER_TASK:
+        return {"pixel_values": digits().test_images[:n]}
+    return encode_sentences(tokenizer_folder, eval_sentences()[:n], seq_len)
+
+
+def predict(fmt: str, path: Path, task: str, feeds: dict[str, np.ndarray], threads: int = 1) -> np.ndarray:
+    runner = open_tensor_runner(fmt, path, task, threads)
+    try:
+        return np.concatenate([outputs(runner, b) for b in batches(feeds, BATCH)])
+    finally:
+        runner.close()
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a * b).sum(-1) / np.maximum(np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1), 1e-12)
+
+
+def compare(task: str, parent: np.ndarray, child: np.ndarray) -> dict[str, float]:
+    """The smoke score (top-1 agreement or mean cosine) and the other figures shown with it."""
+    if task == CLASSIFIER_TASK:
+        return {"score": float((parent.argmax(-1) == child.argmax(-1)).mean()),
+                "max_abs_error": float(np.abs(parent - child).max())}
+    cos = cosine(parent, child)
+    return {"score": float(cos.mean()), "cosine_min": float(cos.min()),
+            "max_abs_error": float(np.abs(parent - child).max())}
+
+
+def run_tensor_smoke(ctx: JobContext, task: str, parent_format: str, parent_path: Path, child_path: Path,
+                     tokenizer_folder: Path, min_score: float) -> dict[str, Any]:
+    feeds = eval_feeds(task, tokenizer_folder, SAMPLES)
+    ctx.progress(0.75, "smoke test: parent outputs")
+    expected = predict(parent_format, parent_path, task, feeds)
+    ctx.progress(0.82, "smoke test: the result's outputs")
+    try:
+        got = predict("onnx", child_path, task, feeds)
+    except Exception as exc:  # onnxruntime raises its own exception types for unrunnable graphs
+        raise SmokeTestFailed(f"The converted model does not run in ONNX Runtime ({type(exc).__name__}: "
+                              f"{str(exc).strip()[:140]}); it was not published.") from exc
+    if not np.isfinite(got).all():
+        raise SmokeTestFailed("The converted model produces NaN or infinite outputs; it was not published.")
+    figures = compare(task, expected, got)
+    what = "top-1 agreement" if task == CLASSIFIER_TASK else "mean cosine similarity"
+    ctx.log(f"smoke test: {what} {figures['score']:.4f} over {len(got)} held-out inputs "
+            f"(max abs error {figures['max_abs_error']:.4g})")
+    result = {"metric": what, **{k: round(v, 5) for k, v in figures.items()}, "samples": len(got),
+              "min_score": min_score}
+    if figures["score"] < min_score:
+        raise SmokeTestFailed(f"The result's {what} with its parent is {figures['score']:.3f}, below the "
+                              f"{min_score} this conversion must reach; try per-channel scales, another "
+                              "calibration method, or a larger block size.")
+    return result

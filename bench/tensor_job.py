@@ -1,0 +1,118 @@
+"""Benchmarks of encoders and image classifiers: latency and memory of one fixed batch in a
+fresh process, then quality over held-out inputs against the source's FP32 PyTorch form.
+
+Quality, per task (the reference is the source run in PyTorch FP32 on the same inputs):
+- classifier: top-1 agreement with the reference, accuracy on the digits labels (and the
+  reference's accuracy beside it), maximum absolute error of the class probabilities;
+  retention = accuracy / reference accuracy.
+- encoder: cosine similarity of the mean-pooled sentence embeddings (mean and minimum), maximum
+  absolute error of the embeddings; retention = mean cosine. Random-weight encoders get
+  "agreement with FP32" only: no accuracy is claimed without labels.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import psutil
+
+from backends.tensor_smoke import compare, cosine, eval_feeds, predict
+from bench.datasets import digits, eval_sentences
+from bench.fingerprint import fingerprint, fingerprint_id
+from bench.metrics import summary
+from bench.protocol import TensorProtocol
+from bench.tensor_inputs import CLASSIFIER_TASK, softmax
+from catalog import db
+from catalog.records import Variant
+from catalog.results import add_result
+from catalog.variants import main_file
+from worker.context import JobContext
+
+
+def _folder(variant: Variant):
+    path = main_file(variant)
+    return path.parent if path.is_file() else path
+
+
+def _feeds(protocol: TensorProtocol, reference: Variant) -> dict[str, np.ndarray]:
+    if protocol.task == CLASSIFIER_TASK:
+        n = protocol.eval_samples or len(digits().test_images)
+    else:
+        n = protocol.eval_samples or len(eval_sentences())
+    return eval_feeds(protocol.task, _folder(reference), n, protocol.seq_len)
+
+
+def quality(task: str, expected: np.ndarray, got: np.ndarray) -> dict[str, Any]:
+    if task == CLASSIFIER_TASK:
+        labels = digits().test_labels[: len(got)]
+        accuracy = float((got.argmax(-1) == labels).mean())
+        reference_accuracy = float((expected.argmax(-1) == labels).mean())
+        return {"accuracy": accuracy, "reference_accuracy": reference_accuracy,
+                "top1_agreement": compare(task, expected, got)["score"],
+                "max_abs_error": float(np.abs(softmax(expected) - softmax(got)).max()),
+                "quality_retention": accuracy / reference_accuracy if reference_accuracy else None,
+                "scored_samples": len(got)}
+    figures = compare(task, expected, got)
+    return {"cosine_mean": figures["score"], "cosine_min": figures["cosine_min"],
+            "max_abs_error": figures["max_abs_error"], "quality_retention": figures["score"],
+            "scored_samples": len(got)}
+
+
+def run_tensor_benchmark(ctx: JobContext, variant: Variant, reference: Variant,
+                         protocol: TensorProtocol) -> dict[str, Any]:
+    from bench.job import LOADED_CPU_PERCENT, run_measure
+
+    feeds = _feeds(protocol, reference)
+    batch = {k: v[: protocol.batch_size] for k, v in feeds.items()}
+    batch_file = ctx.work_dir / "batch.npz"
+    np.savez(batch_file, **batch)
+    cpu_before = psutil.cpu_percent(interval=1.0)
+    load_before = os.getloadavg()
+    ctx.progress(0.15, f"measuring latency ({protocol.repetitions} batches of {protocol.batch_size}) in a fresh "
+                       "process")
+    speed = run_measure(ctx, {"kind": "tensor", "format": variant.format, "path": str(main_file(variant)),
+                              "task": protocol.task, "threads": protocol.threads, "batch_file": str(batch_file),
+                              "warmup": protocol.warmup, "repetitions": protocol.repetitions})
+    load_after = os.getloadavg()
+    ctx.progress(0.6, f"quality: reference outputs on {len(next(iter(feeds.values())))} held-out inputs")
+    expected = predict(reference.format, _folder(reference), protocol.task, feeds, threads=protocol.threads)
+    ctx.progress(0.8, "quality: the variant's outputs")
+    got = predict(variant.format, main_file(variant), protocol.task, feeds, threads=protocol.threads)
+    latencies_ms = [1000 * t for t in speed["latencies_s"]]
+    lat = summary(latencies_ms)
+    metrics = {
+        "size_mb": variant.size_bytes / 2**20,
+        "load_s": speed["load_s"],
+        **{f"latency_ms_{k}": v for k, v in lat.items()},
+        "latency_ms_p99": float(np.percentile(latencies_ms, 99)),
+        "throughput_per_s": protocol.batch_size / (lat["mean"] / 1000),
+        "peak_rss_mb": speed["peak_rss"] / 2**20,
+        "memory_rise_mb": speed["memory_rise"] / 2**20,
+        **quality(protocol.task, expected, got),
+    }
+    flags = ["machine_loaded"] if cpu_before > LOADED_CPU_PERCENT else []
+    fp = fingerprint(protocol.threads, speed["runtime"])
+    raw = {"speed": speed, "protocol": protocol.__dict__ | {"id": protocol.id}, "cpu_percent_before": cpu_before,
+           "loadavg_before": load_before, "loadavg_after": load_after, "reference_variant": reference.id,
+           "examples": _examples(protocol.task, expected, got)}
+    with db.connect() as conn:
+        rid = add_result(conn, variant_id=variant.id, source_id=variant.source_id, job_id=ctx.job.id,
+                         protocol_id=protocol.id, profile=protocol.profile, runtime=speed["runtime"],
+                         fingerprint_id=fingerprint_id(fp), fingerprint=fp, metrics=metrics, raw=raw,
+                         toolkit_versions=speed["versions"], flags=flags)
+    ctx.log(f"latency p50 {metrics['latency_ms_p50']:.2f} ms per batch of {protocol.batch_size}; retention "
+            f"{metrics['quality_retention']:.4f}")
+    return {"result_id": rid, "latency_ms_p50": metrics["latency_ms_p50"],
+            "quality_retention": metrics["quality_retention"]}
+
+
+def _examples(task: str, expected: np.ndarray, got: np.ndarray, n: int = 12) -> list[dict[str, Any]]:
+    """A few held-out inputs with both answers, shown on the Benchmarks page."""
+    if task == CLASSIFIER_TASK:
+        labels = digits().test_labels
+        return [{"input": f"test image {i}", "label": int(labels[i]), "reference": int(expected[i].argmax()),
+                 "variant": int(got[i].argmax())} for i in range(min(n, len(got)))]
+    cos = cosine(expected[:n], got[:n])
+    return [{"input": eval_sentences()[i][:120], "cosine": round(float(cos[i]), 5)} for i in range(min(n, len(got)))]

@@ -1,0 +1,131 @@
+"""Encoders and image classifiers through ONNX Runtime, for real: the digits CNN (trained here on
+scikit-learn's digits) and the real all-MiniLM-L6-v2 encoder are imported, exported to ONNX,
+quantized three ways (dynamic INT8, static INT8 QDQ, INT4 weight-only) plus FP16, smoke-tested
+and benchmarked on the quick protocol against their FP32 PyTorch form."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from backends import convert_job
+from backends.preflight import errors
+
+pytestmark = pytest.mark.slow
+
+QUANTIZATIONS = {
+    "dynamic": ("onnxrt.quantize_dynamic", {"per_channel": True}),
+    "static": ("onnxrt.quantize_static", {"format": "QDQ", "method": "MinMax", "samples": 32}),
+    "int4": ("onnxrt.quantize_int4", {"algorithm": "RTN", "block_size": "32", "symmetric": True}),
+    "fp16": ("onnxrt.convert_fp16", {}),
+}
+
+
+@pytest.fixture(scope="module")
+def tensor_models(tmp_path_factory: pytest.TempPathFactory):
+    """Both examples imported, exported, quantized and benchmarked once (quick profile) in one data root."""
+    from backends.importers import ImportRequest, import_now
+    from bench.job import submit_benchmarks
+    from catalog import config, db, results, sources
+    from tests.helpers.chain import convert
+    from worker.runner import run_to_completion
+
+    mp = pytest.MonkeyPatch()
+    data = tmp_path_factory.mktemp("tensor") / "data"
+    mp.setenv(config.ROOT_ENV, str(data))
+    db.reset_migration_cache()
+    config.save_settings(config.Settings(allowed_roots=[str(data.parent)], lease_timeout_s=10))
+    out = {}
+    for example in ("digits-cnn", "minilm"):
+        source = import_now(ImportRequest(kind="demo", example=example))
+        [fp32] = convert("onnxrt.export", source.root_variant_id)
+        made = {"source": source, "root": sources.get_source(source.id).root_variant_id, "fp32": fp32}
+        for name, (conversion, options) in QUANTIZATIONS.items():
+            [made[name]] = convert(conversion, fp32.id, **options)
+        ids = [made["root"], fp32.id, made["dynamic"].id, made["static"].id, made["int4"].id]
+        for sub in submit_benchmarks(ids, "quick"):
+            job = run_to_completion(sub.job.id)
+            assert job.state == "succeeded", job.error
+        made["results"] = {r.variant_id: r for r in results.latest_results(source.id, "quick")}
+        out[example] = made
+    yield out
+    mp.undo()
+
+
+def test_digits_cnn_is_a_real_classifier(tensor_models) -> None:
+    made = tensor_models["digits-cnn"]
+    assert made["source"].task == "image-classification" and made["source"].license == "bsd-3-clause"
+    fp32 = made["fp32"]
+    assert fp32.format == "onnx" and fp32.precision == "F32"
+    assert fp32.metadata["inputs"][0]["shape"][0] == "batch"  # dynamic batch axis
+    base = made["results"][made["root"]].metrics
+    assert base["accuracy"] > 0.95 and base["top1_agreement"] == 1.0
+
+
+@pytest.mark.parametrize("example", ["digits-cnn", "minilm"])
+def test_quantized_variants_are_smaller_and_agree(tensor_models, example: str) -> None:
+    made = tensor_models[example]
+    fp32 = made["fp32"]
+    assert made["int4"].metadata["matmul_nbits_nodes"] > 0 and "MatMulNBits" in made["int4"].metadata["ops"]
+    assert "QuantizeLinear" in made["static"].metadata["ops"]
+    assert {"DynamicQuantizeLinear", "MatMulInteger"} & set(made["dynamic"].metadata["ops"])
+    for name in ("dynamic", "static", "int4", "fp16"):
+        variant = made[name]
+        assert variant.parent_id == fp32.id and variant.size_bytes < fp32.size_bytes, name
+        assert variant.metadata["smoke"]["score"] >= variant.metadata["smoke"]["min_score"], name
+    results = made["results"]
+    for name in ("fp32", "dynamic", "static", "int4"):
+        metrics = results[made[name].id].metrics
+        assert metrics["latency_ms_p50"] > 0 and metrics["memory_rise_mb"] > 0 and metrics["size_mb"] > 0
+        assert 0.5 < metrics["quality_retention"] <= 1.0 + 1e-6
+    assert results[fp32.id].metrics["quality_retention"] > 0.999  # the export is exact
+
+
+def test_encoder_quality_is_cosine_similarity(tensor_models) -> None:
+    made = tensor_models["minilm"]
+    assert made["source"].task == "feature-extraction"
+    shape = made["fp32"].metadata["inputs"][0]["shape"]
+    assert shape == ["batch", "sequence"]
+    metrics = made["results"][made["dynamic"].id].metrics
+    assert 0.9 < metrics["cosine_min"] <= metrics["cosine_mean"] < 1.0
+    assert "accuracy" not in metrics  # no labels: agreement with FP32 only
+
+
+def test_bad_calibration_shape_is_refused(tensor_models, tmp_path: Path) -> None:
+    from catalog import config
+
+    fp32 = tensor_models["digits-cnn"]["fp32"]
+    bad = config.uploads_dir() / "calibration-bad.npy"
+    np.save(bad, np.zeros((16, 3, 28, 28), dtype=np.float32))
+    _, problems = convert_job.plan("onnxrt.quantize_static", fp32.id, {"calibration": str(bad)})
+    [message] = errors(problems)
+    assert "shape (16, 3, 28, 28)" in message and "(n, 1, 8, 8)" in message
+    text = config.uploads_dir() / "calibration-lines.txt"
+    text.write_text("one\ntwo\n" * 8)
+    [message] = errors(convert_job.plan("onnxrt.quantize_static", fp32.id, {"calibration": str(text)})[1])
+    assert "takes images" in message
+    pickled = config.uploads_dir() / "calibration-pickle.npy"
+    np.save(pickled, np.array([{"a": 1}] * 10, dtype=object))
+    [message] = errors(convert_job.plan("onnxrt.quantize_static", fp32.id, {"calibration": str(pickled)})[1])
+    assert "not a readable NumPy array" in message
+
+
+def test_impossible_and_repeated_quantization_are_refused(tensor_models) -> None:
+    made = tensor_models["minilm"]
+    [message] = errors(convert_job.plan("onnxrt.quantize_int4", made["fp32"].id,
+                                        {"algorithm": "HQQ", "symmetric": True})[1])
+    assert "HQQ" in message and "symmetric" in message
+    [message] = errors(convert_job.plan("onnxrt.quantize_dynamic", made["static"].id, {})[1])
+    assert "already INT8" in message
+
+
+def test_export_refuses_a_causal_lm(root: Path) -> None:
+    from backends.onnx_export import export_task
+    from catalog.errors import InvalidInputError
+    from tests.helpers.models import tiny_hf_folder
+
+    folder = tiny_hf_folder(root.parent / "tiny")
+    with pytest.raises(InvalidInputError, match="ONNX Runtime GenAI"):
+        export_task(folder)
