@@ -26,6 +26,12 @@ def smoke_results(variant: Variant) -> None:
     smoke = variant.metadata.get("smoke")
     if not smoke:
         return
+    if "score" in smoke:  # an encoder or classifier: agreement or cosine over held-out inputs
+        c1, c2 = st.columns(2)
+        c1.metric(f"{smoke['metric'].capitalize()} with parent", f"{smoke['score']:.4f}",
+                  help=f"Over {smoke['samples']} held-out inputs; the job required {smoke['min_score']}.")
+        c2.metric("Max abs error vs parent", f"{smoke['max_abs_error']:.4g}")
+        return
     c1, c2 = st.columns(2)
     c1.metric("Top-1 agreement with parent", f"{smoke['top1_agreement']:.1%}",
               help=f"Over {smoke['positions']} positions; the job required {smoke['min_agreement']:.0%}.")

@@ -3,7 +3,7 @@
 Run from the repository root (the app need not be running; every section makes its own data root):
 
     .venv/bin/python -m tests.bench.perf                        # every section
-    .venv/bin/python -m tests.bench.perf --only pages           # or: conversions | resubmit | smoke | cv
+    .venv/bin/python -m tests.bench.perf --only pages           # or: conversions | resubmit | smoke | tensor | cv
     .venv/bin/python -m tests.bench.perf --data-root /tmp/perf  # keep the data roots; reuse the synthetic one
 
 Sections:
@@ -18,7 +18,9 @@ Sections:
   + run to completion, smoke test included) is timed next to the bare tool on the same input.
 - resubmit: an identical resubmit of an existing variant's recipe (returns the variant).
 - smoke: one side of a smoke test (load, generate, logits) per runtime with 2 threads and with 1.
-- cv: run-to-run variation of decode tokens/s (placeholder until bench.harness exists).
+- tensor: the digits CNN and all-MiniLM-L6-v2 exported to ONNX and quantized six ways as jobs,
+  then benchmarked (quick profile): job and smoke times, size, latency, memory and quality.
+- cv: run-to-run variation of decode tokens/s over 5 full benchmarks of the demo's Q4_1 GGUF.
 
 The file is named perf.py and has no test_ functions, so pytest never collects it.
 """
@@ -868,12 +870,69 @@ def run_cv(base: Path) -> None:
     print(f"CV of decode tokens/s over {len(values)} runs: {cv:.1%}")
 
 
+# ------------------------------------------------------------------------------- encoders and CNNs
+
+TENSOR_CONVERSIONS = [
+    ("dynamic INT8 per-channel", "onnxrt.quantize_dynamic", {"per_channel": True}),
+    ("static INT8 QDQ MinMax", "onnxrt.quantize_static", {"format": "QDQ", "method": "MinMax"}),
+    ("static INT8 QOperator Percentile", "onnxrt.quantize_static", {"format": "QOperator", "method": "Percentile",
+                                                                     "per_channel": True}),
+    ("INT4 RTN b32", "onnxrt.quantize_int4", {"algorithm": "RTN", "block_size": "32"}),
+    ("INT4 HQQ b32", "onnxrt.quantize_int4", {"algorithm": "HQQ", "block_size": "32", "symmetric": False}),
+    ("FP16", "onnxrt.convert_fp16", {}),
+]
+
+
+def run_tensor(base: Path, profile: str = "quick") -> None:
+    """Both examples exported and quantized as jobs, then benchmarked: job time, smoke score,
+    size, latency and quality per variant."""
+    from backends.importers import ImportRequest, import_now
+    from bench.job import submit_benchmarks
+    from catalog import results, variants
+    from worker.runner import run_to_completion
+
+    section(f"encoders and classifiers: ONNX conversions and {profile} benchmarks")
+    use_data_root(Path(tempfile.mkdtemp(prefix="tensor-", dir=base)) / "data")
+    for example in ("digits-cnn", "minilm"):
+        source, import_s = timed(lambda example=example: import_now(ImportRequest(kind="demo", example=example)))
+        print(f"\n{example}: import job {import_s:.1f} s")
+        export = run_job("onnxrt.export", source.root_variant_id or "", {})
+        made = [("ONNX FP32 export", export)]
+        made += [(name, run_job(conv, export.variant_id, opts)) for name, conv, opts in TENSOR_CONVERSIONS]
+        for sub in submit_benchmarks([source.root_variant_id or ""] + [j.variant_id for _, j in made], profile):
+            run_to_completion(sub.job.id)
+        by_variant = {r.variant_id: r.metrics for r in results.latest_results(source.id, profile)}
+        quality = "accuracy" if example == "digits-cnn" else "cosine_mean"
+        rows = [["PyTorch FP32 (baseline)", "", "", "", ms_or_blank(by_variant, source.root_variant_id, "size_mb"),
+                 *bench_cells(by_variant.get(source.root_variant_id or "", {}), quality)]]
+        for name, job in made:
+            smoke = variants.get_variant(job.variant_id).metadata["smoke"]
+            rows.append([name, secs(job.wall_s), secs(job.smoke_s), f"{smoke['score']:.4f}",
+                         ms_or_blank(by_variant, job.variant_id, "size_mb"),
+                         *bench_cells(by_variant.get(job.variant_id, {}), quality)])
+        print_table(["variant", "job s", "smoke s", "smoke score", "size MB", "p50 ms/batch", "p90 ms/batch",
+                     "inputs/s", "mem rise MB", quality, "agreement/cos min", "max abs err"], rows)
+
+
+def ms_or_blank(by_variant: dict[str, dict[str, Any]], vid: str | None, key: str) -> str:
+    value = by_variant.get(vid or "", {}).get(key)
+    return "" if value is None else f"{value:.2f}"
+
+
+def bench_cells(m: dict[str, Any], quality: str) -> list[str]:
+    if not m:
+        return ["(no result)"] + [""] * 6
+    second = m.get("top1_agreement", m.get("cosine_min"))
+    return [f"{m['latency_ms_p50']:.2f}", f"{m['latency_ms_p90']:.2f}", f"{m['throughput_per_s']:.0f}",
+            f"{m['memory_rise_mb']:.1f}", f"{m[quality]:.4f}", f"{second:.4f}", f"{m['max_abs_error']:.4g}"]
+
+
 # --------------------------------------------------------------------------------------------- main
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tests.bench.perf", description=__doc__.split("\n")[0])
-    parser.add_argument("--only", choices=("pages", "conversions", "resubmit", "smoke", "cv"),
+    parser.add_argument("--only", choices=("pages", "conversions", "resubmit", "smoke", "cv", "tensor"),
                         help="run one section")
     parser.add_argument("--data-root", type=Path, help="folder for the data roots (kept; the synthetic catalog "
                                                       "under DIR/pages is reused); default: a temp folder, removed")
@@ -901,6 +960,8 @@ def main(argv: list[str] | None = None) -> None:
             run_resubmit(base, conversions_root)
         if args.only in (None, "smoke"):
             run_smoke_threads(conversions_root)
+        if args.only in (None, "tensor"):
+            run_tensor(base)
         if args.only in (None, "cv"):
             run_cv(base)
     finally:

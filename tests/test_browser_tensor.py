@@ -1,0 +1,62 @@
+"""Real browser, encoder/classifier path: import the digits CNN with its button, export it to
+ONNX, quantize it three ways from the Convert page, benchmark all from the Benchmarks page, and
+see latency and accuracy side by side."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.browser import chromium_page, running_app
+from tests.test_browser_convert_bench import _submit, _wait_for_jobs
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+SHOTS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def test_digits_cnn_quantized_three_ways_from_the_browser(tmp_path: Path) -> None:
+    from catalog import config, db, sources, variants
+
+    data = tmp_path / "data"
+    mp = pytest.MonkeyPatch()
+    mp.setenv(config.ROOT_ENV, str(data))
+    db.reset_migration_cache()
+    with running_app(data) as url, chromium_page() as page:
+        page.goto(f"{url}/import")
+        page.get_by_role("button", name="Train and import the digits CNN").click()
+        page.get_by_text("Queued job").first.wait_for()
+        _wait_for_jobs(page, url)
+        [src], _ = sources.list_sources()
+        assert src.task == "image-classification"
+
+        _submit(page, url, f"source={src.id}&variant={src.root_variant_id}&conversion=onnxrt.export")
+        _wait_for_jobs(page, url)
+        fp32 = next(v for v in variants.variants_of_source(src.id) if v.format == "onnx")
+        for conversion in ("onnxrt.quantize_dynamic", "onnxrt.quantize_static", "onnxrt.quantize_int4"):
+            _submit(page, url, f"source={src.id}&variant={fp32.id}&conversion={conversion}")
+        _wait_for_jobs(page, url)
+        made = [v for v in variants.variants_of_source(src.id) if v.parent_id == fp32.id]
+        assert sorted(v.precision for v in made) == ["INT4 RTN", "INT8 dynamic", "INT8 static QDQ"]
+
+        page.goto(f"{url}/model?id={src.id}&variant={made[0].id}")
+        page.get_by_text("with parent").first.wait_for()
+
+        page.goto(f"{url}/benchmarks?source={src.id}")
+        page.get_by_role("button", name="Run", exact=True).wait_for()
+        picker = page.locator("[data-testid='stMultiSelect']").first
+        for v in [fp32, *made]:
+            picker.click()
+            page.get_by_role("option", name=f"{v.label} · {v.id}").click()
+            page.keyboard.press("Escape")
+        page.get_by_role("button", name="Run", exact=True).click()
+        page.get_by_text("Queued job").first.wait_for()
+        _wait_for_jobs(page, url)
+
+        page.goto(f"{url}/benchmarks?source={src.id}")
+        page.get_by_text("Held-out examples").wait_for()
+        page.locator("[data-testid='stPlotlyChart']").first.wait_for()
+        body = page.inner_text("body")
+        assert "Accuracy on held-out labels" in body and "Latency per batch" in body
+        page.screenshot(path=str(SHOTS / "benchmarks-digits-cnn.png"), full_page=True)
+    mp.undo()
