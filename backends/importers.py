@@ -247,15 +247,15 @@ def meta_base(recipe: dict[str, Any]) -> SourceMeta:
 
 
 def _describe_onnx(staged: Path, meta: SourceMeta) -> tuple[SourceMeta, str, str, dict[str, Any]]:
-    from backends.onnx_import import describe_onnx
+    from backends.onnx_import import describe_onnx, guess_precision, guess_task
 
     facts = describe_onnx(staged)
     genai = facts.get("genai") or {}
     meta.architecture = genai.get("type") or facts["producer"] or "onnx"
-    meta.task = "text-generation" if genai else None
+    meta.task = "text-generation" if genai else guess_task(facts["inputs"])
     meta.param_count = facts["parameters"]
     meta.context_length = genai.get("context_length")
-    return meta, facts["format"], "onnx", facts
+    return meta, facts["format"], guess_precision(facts["ops"]), facts
 
 
 def _describe(staged: Path, recipe: dict[str, Any]) -> tuple[SourceMeta, str, str, dict[str, Any]]:

@@ -160,6 +160,28 @@ def describe_onnx(path: Path) -> dict[str, Any]:
     return facts
 
 
+def guess_task(inputs: list[dict[str, Any]]) -> str | None:
+    """The task of a plain ONNX graph, from its inputs: token ids without a KV cache is an encoder,
+    one 4-D input an image classifier; anything else stays unknown."""
+    names = {i["name"] for i in inputs}
+    if "input_ids" in names and not any(n.startswith("past_key_values") for n in names):
+        return "feature-extraction"
+    if len(inputs) == 1 and len(inputs[0]["shape"]) == 4:
+        return "image-classification"
+    return None
+
+
+QUANTIZED_INT8_OPS = {"QuantizeLinear", "DynamicQuantizeLinear", "QLinearConv", "QLinearMatMul", "MatMulInteger",
+                      "ConvInteger"}
+
+
+def guess_precision(ops: list[str]) -> str:
+    """INT4 (MatMulNBits), INT8 (quantized ops) or float, from the graph's operators."""
+    if "MatMulNBits" in ops:
+        return "INT4"
+    return "INT8" if QUANTIZED_INT8_OPS & set(ops) else "float"
+
+
 def check_onnx(path: Path) -> dict[str, Any]:
     """describe_onnx, then the ONNX checker over the file (by path, so external data is read too)."""
     import onnx

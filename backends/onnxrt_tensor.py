@@ -26,7 +26,7 @@ from bench.datasets import (
     read_calibration_images,
     read_calibration_lines,
 )
-from bench.tensor_inputs import CLASSIFIER_TASK, ENCODER_TASK, TENSOR_TASKS, encode_sentences
+from bench.tensor_inputs import CLASSIFIER_TASK, TENSOR_TASKS, encode_sentences
 from catalog.errors import InvalidInputError
 from catalog.records import Variant
 from catalog.sources import get_source
@@ -44,14 +44,12 @@ QUANTIZED = ("INT8", "INT4")
 
 def variant_task(variant: Variant) -> str | None:
     """The task of a variant's model: its source's, or read from an imported graph's inputs."""
+    from backends.onnx_import import guess_task
+
     task = get_source(variant.source_id).task
     if task in TENSOR_TASKS or variant.format != "onnx":
         return task
-    names = {i["name"] for i in variant.metadata.get("inputs", [])}
-    if "input_ids" in names and not any(n.startswith("past_key_values") for n in names):
-        return ENCODER_TASK
-    shapes = [i["shape"] for i in variant.metadata.get("inputs", [])]
-    return CLASSIFIER_TASK if len(shapes) == 1 and len(shapes[0]) == 4 else task
+    return guess_task(variant.metadata.get("inputs", [])) or task
 
 
 def _model_folder(path: Path) -> Path:

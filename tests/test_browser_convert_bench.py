@@ -1,5 +1,6 @@
-"""Real browser, the whole path: import the demo, make its safetensors form, quantize it to Q4_K_M
-from the form, see its effective types, benchmark it, and see the chart and the generations."""
+"""Real browser, the whole path: import the demo, make its safetensors form, quantize it to Q4_K_M,
+build an int4 ONNX Runtime GenAI variant from the form, see the effective types, benchmark both,
+and see them charted side by side with the generations."""
 
 from __future__ import annotations
 
@@ -55,6 +56,10 @@ def test_convert_and_benchmark_from_the_browser(tmp_path: Path, demo_gguf: Path,
         from catalog import variants
 
         q4 = next(v for v in variants.variants_of_source(src.id) if v.precision == "Q4_K_M")
+        hf = next(v for v in variants.variants_of_source(src.id) if v.format == "hf")
+        _submit(page, url, f"source={src.id}&variant={hf.id}&conversion=onnxrt.genai_build")
+        _wait_for_jobs(page, url)
+        int4 = next(v for v in variants.variants_of_source(src.id) if v.format == "onnx-genai")
         page.goto(f"{url}/model?id={src.id}&variant={q4.id}")
         page.get_by_text("Effective tensor types (requested Q4_K_M)").wait_for()
         page.get_by_text("Top-1 agreement with parent").wait_for()
@@ -64,9 +69,10 @@ def test_convert_and_benchmark_from_the_browser(tmp_path: Path, demo_gguf: Path,
         page.get_by_text("Run benchmarks").wait_for()
         page.get_by_role("button", name="Run", exact=True).wait_for()
         picker = page.locator("[data-testid='stMultiSelect']").first
-        picker.click()
-        page.get_by_role("option", name=f"gguf Q4_K_M · {q4.id}").click()
-        page.keyboard.press("Escape")
+        for v in (q4, int4):
+            picker.click()
+            page.get_by_role("option", name=f"{v.label} · {v.id}").click()
+            page.keyboard.press("Escape")
         page.get_by_role("button", name="Run", exact=True).click()
         page.get_by_text("Queued job").first.wait_for()
         _wait_for_jobs(page, url)
@@ -74,6 +80,7 @@ def test_convert_and_benchmark_from_the_browser(tmp_path: Path, demo_gguf: Path,
         page.goto(f"{url}/benchmarks?source={src.id}")
         page.get_by_text("Generations on the fixed prompts").wait_for()
         page.locator("[data-testid='stPlotlyChart']").first.wait_for()
-        assert "Perplexity" in page.inner_text("body")
+        body = page.inner_text("body")
+        assert "Perplexity" in body and "onnx-genai INT4" in body  # the ONNX variant beside the GGUF one
         page.screenshot(path=str(SHOTS / "benchmarks-page.png"), full_page=True)
     mp.undo()

@@ -129,3 +129,28 @@ def test_export_refuses_a_causal_lm(root: Path) -> None:
     folder = tiny_hf_folder(root.parent / "tiny")
     with pytest.raises(InvalidInputError, match="ONNX Runtime GenAI"):
         export_task(folder)
+
+
+def test_imported_onnx_classifier_is_quantized_and_benchmarked_against_itself(tensor_models) -> None:
+    """A plain .onnx file (here the CNN's export, copied out) is imported with its task and precision
+    read from the graph, quantized, and benchmarked with the imported float model as its baseline."""
+    import shutil
+
+    from backends.importers import ImportRequest, import_now
+    from bench.job import reference_variant, submit_benchmarks
+    from catalog import config, results, variants
+    from tests.helpers.chain import convert
+    from worker.runner import run_to_completion
+
+    outside = config.data_root().parent / "outside" / "digits.onnx"
+    outside.parent.mkdir(exist_ok=True)
+    shutil.copy(variants.main_file(tensor_models["digits-cnn"]["fp32"]), outside)
+    source = import_now(ImportRequest(kind="path", path=str(outside), name="digits-onnx"))
+    root = variants.get_variant(source.root_variant_id)
+    assert source.task == "image-classification" and root.precision == "float"
+    [int8] = convert("onnxrt.quantize_dynamic", root.id)
+    assert reference_variant(source.id).id == root.id
+    for sub in submit_benchmarks([root.id, int8.id], "quick"):
+        assert run_to_completion(sub.job.id).state == "succeeded"
+    found = {r.variant_id: r.metrics for r in results.latest_results(source.id, "quick")}
+    assert found[root.id]["top1_agreement"] == 1.0 and found[int8.id]["accuracy"] > 0.9

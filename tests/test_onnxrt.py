@@ -88,3 +88,26 @@ def test_quick_benchmark_is_comparable_with_the_reference(chain, int4) -> None:
     assert m["reference_perplexity"] < m["perplexity"] < 1.4 * m["reference_perplexity"]
     assert m["top1_agreement"] > 0.55 and m["decode_tps_mean"] > 1
     assert m["size_mb"] < 0.5 * chain["hf"].size_bytes / 2**20
+
+
+@pytest.mark.parametrize("provider", ["cuda", "qnn", "tensorrt"])
+def test_unverified_provider_is_refused(provider: str) -> None:
+    from backends.registry import get_conversion
+    from catalog.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match=f"execution provider {provider} is not verified here"):
+        get_conversion("onnxrt.genai_build").normalize({"execution_provider": provider})
+
+
+def test_cli_explains_an_unverified_precision(chain, shared_root: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parent.parent
+    proc = subprocess.run([sys.executable, "cli.py", "convert", "onnxrt.genai_build", chain["hf"].id,
+                           "--precision", "fp16", "--check"], cwd=repo, capture_output=True, text=True,
+                          env={**os.environ, "MODEL_CATALOG_HOME": str(shared_root)}, timeout=120, check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert "fp16 is not verified here" in proc.stderr and "Cast buffer" in proc.stderr
+    assert "invalid choice" not in proc.stderr
