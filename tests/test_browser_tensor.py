@@ -1,6 +1,6 @@
-"""Real browser, encoder/classifier path: import the digits CNN with its button, export it to
-ONNX, quantize it three ways from the Convert page, benchmark all from the Benchmarks page, and
-see latency and accuracy side by side."""
+"""Real browser, encoder and classifier path: import the digits CNN (and all-MiniLM-L6-v2) with its
+button, export it to ONNX, quantize it three ways from the Convert page, benchmark all from the
+Benchmarks page, and see latency and accuracy (or cosine agreement) side by side."""
 
 from __future__ import annotations
 
@@ -15,7 +15,12 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 SHOTS = Path(__file__).resolve().parent.parent / "docs"
 
 
-def test_digits_cnn_quantized_three_ways_from_the_browser(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("button", "task", "quality"), [
+    ("Train and import the digits CNN", "image-classification", "Accuracy on held-out labels"),
+    ("Import all-MiniLM-L6-v2", "feature-extraction", "Cosine similarity with source, mean"),
+], ids=["digits-cnn", "minilm"])
+def test_quantized_three_ways_and_compared_from_the_browser(tmp_path: Path, button: str, task: str,
+                                                            quality: str) -> None:
     from catalog import config, db, sources, variants
 
     data = tmp_path / "data"
@@ -24,11 +29,11 @@ def test_digits_cnn_quantized_three_ways_from_the_browser(tmp_path: Path) -> Non
     db.reset_migration_cache()
     with running_app(data) as url, chromium_page() as page:
         page.goto(f"{url}/import")
-        page.get_by_role("button", name="Train and import the digits CNN").click()
+        page.get_by_role("button", name=button).click()
         page.get_by_text("Queued job").first.wait_for()
         _wait_for_jobs(page, url)
         [src], _ = sources.list_sources()
-        assert src.task == "image-classification"
+        assert src.task == task
 
         _submit(page, url, f"source={src.id}&variant={src.root_variant_id}&conversion=onnxrt.export")
         _wait_for_jobs(page, url)
@@ -57,6 +62,6 @@ def test_digits_cnn_quantized_three_ways_from_the_browser(tmp_path: Path) -> Non
         page.get_by_text("Held-out examples").wait_for()
         page.locator("[data-testid='stPlotlyChart']").first.wait_for()
         body = page.inner_text("body")
-        assert "Accuracy on held-out labels" in body and "Latency per batch" in body
-        page.screenshot(path=str(SHOTS / "benchmarks-digits-cnn.png"), full_page=True)
+        assert quality in body and "Latency per batch" in body
+        page.screenshot(path=str(SHOTS / f"benchmarks-{src.name.lower()}.png"), full_page=True)
     mp.undo()

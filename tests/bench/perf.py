@@ -857,7 +857,12 @@ def measure_decode_tps_cv(base: Path, repeats: int = 5) -> tuple[float, list[flo
         job = run_to_completion(submit_benchmarks([root_id], "full")[0].job.id)
         if job.state != "succeeded":
             raise RuntimeError(job.error)
-        values.append(results.latest_results(source_id, "full")[0].metrics["decode_tps_mean"])
+        latest = results.latest_results(source_id, "full", with_raw=True)[0]
+        values.append(latest.metrics["decode_tps_mean"])
+        print(f"  run {len(values)}: decode {values[-1]:.1f} tok/s, "
+              f"CPU busy before {latest.raw['cpu_percent_before']:.0f}%, "
+              f"load {latest.raw['loadavg_before'][0]:.2f} -> {latest.raw['loadavg_after'][0]:.2f}"
+              + (" (flagged machine_loaded)" if "machine_loaded" in latest.flags else ""), flush=True)
     mean = sum(values) / len(values)
     std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
     return std / mean, values
