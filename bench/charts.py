@@ -13,6 +13,8 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from bench.fingerprint import fingerprint_id
+
 # (metric key, title, std key for error bars or None)
 METRICS: list[tuple[str, str, str | None]] = [
     ("decode_tps_mean", "Decode tokens/s ↑", "decode_tps_std"),
@@ -116,5 +118,7 @@ def comparison_figure(rows: list[ChartRow], metrics: list[tuple[str, str, str | 
 
 def rows_from_results(results: list[Any], labels: dict[str, str], baseline_variant_id: str | None) -> list[ChartRow]:
     return [ChartRow(label=labels.get(r.variant_id, r.variant_id), variant_id=r.variant_id, metrics=r.metrics,
-                     protocol_id=r.protocol_id, fingerprint_id=r.fingerprint_id, flags=r.flags,
+                     protocol_id=r.protocol_id, flags=r.flags,
+                     # recomputed, so results stored before the id's definition changed still compare
+                     fingerprint_id=fingerprint_id(r.fingerprint) if r.fingerprint else r.fingerprint_id,
                      is_baseline=r.variant_id == baseline_variant_id) for r in results]

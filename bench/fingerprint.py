@@ -44,7 +44,16 @@ def fingerprint(threads: int, target: str) -> dict[str, Any]:
     }
 
 
+def device_class(target: str) -> str:
+    """The kind of device a target runs on: every runtime on this CPU is "CPU"; a simulator or an
+    accelerator ("QNN HTP simulator", "MLX GPU") stays itself."""
+    return "CPU" if target.endswith(" CPU") or target == "CPU" else target
+
+
 def fingerprint_id(fp: dict[str, Any]) -> str:
-    """Results are comparable only when this id matches (machine, threads and execution target)."""
-    return "f-" + digest({k: fp[k] for k in ("cpu", "cpu_flags_sha", "cores", "threads", "memory_gb", "target")},
-                         length=12)
+    """Results are comparable only when this id matches: the same machine, threads and device class.
+
+    The runtime itself (llama.cpp, ONNX Runtime, transformers...) is not part of it: comparing
+    runtimes on one machine is what the charts are for. A simulated or different device is."""
+    fields = {k: fp[k] for k in ("cpu", "cpu_flags_sha", "cores", "threads", "memory_gb")}
+    return "f-" + digest(dict(fields, device=device_class(str(fp.get("target", "")))), length=12)

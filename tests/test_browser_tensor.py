@@ -50,10 +50,12 @@ def test_quantized_three_ways_and_compared_from_the_browser(tmp_path: Path, butt
         page.goto(f"{url}/benchmarks?source={src.id}")
         page.get_by_role("button", name="Run", exact=True).wait_for()
         picker = page.locator("[data-testid='stMultiSelect']").first
-        for v in [fp32, *made]:
-            picker.click()
-            page.get_by_role("option", name=f"{v.label} · {v.id}").click()
-            page.keyboard.press("Escape")
+        for v in [fp32, *made]:  # typing the id filters the options to one; Enter picks it
+            picker.locator("input").fill(v.id)
+            page.get_by_role("option", name=f"{v.label} · {v.id}").wait_for()
+            page.keyboard.press("Enter")
+            picker.get_by_text(f"{v.label} · {v.id}").wait_for()
+        page.keyboard.press("Escape")
         page.get_by_role("button", name="Run", exact=True).click()
         page.get_by_text("Queued job").first.wait_for()
         _wait_for_jobs(page, url)
