@@ -154,3 +154,25 @@ def test_imported_onnx_classifier_is_quantized_and_benchmarked_against_itself(te
         assert run_to_completion(sub.job.id).state == "succeeded"
     found = {r.variant_id: r.metrics for r in results.latest_results(source.id, "quick")}
     assert found[root.id]["top1_agreement"] == 1.0 and found[int8.id]["accuracy"] > 0.9
+
+
+def test_entropy_calibration_chooses_its_own_ranges(tensor_models) -> None:
+    """quantize_static alone would build its Entropy calibrator with one candidate range (= MinMax);
+    ours searches 2,048 bins, so at least some activation scales must differ from MinMax's."""
+    import onnx
+    from onnx import numpy_helper
+
+    from catalog.variants import main_file
+    from tests.helpers.chain import convert
+
+    made = tensor_models["digits-cnn"]
+    [entropy] = convert("onnxrt.quantize_static", made["fp32"].id, format="QDQ", method="Entropy", samples=32)
+
+    def scales(variant) -> dict[str, np.ndarray]:
+        graph = onnx.load(str(main_file(variant))).graph
+        return {i.name: numpy_helper.to_array(i) for i in graph.initializer if i.name.endswith("_scale")}
+
+    minmax, kl = scales(made["static"]), scales(entropy)
+    assert minmax.keys() == kl.keys()
+    assert any(not np.allclose(minmax[k], kl[k]) for k in minmax)
+    assert entropy.metadata["calibration_method"] == "Entropy"
