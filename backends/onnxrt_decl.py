@@ -86,17 +86,22 @@ EXPORT = Conversion(
     options=(Option("opset", "int", 17, help="ONNX opset of the exported graph.", minimum=14, maximum=20),),
     disk_factor=1.5, memory_factor=4.0)
 
-QUANTIZE_DYNAMIC = Conversion(
-    backend="onnxrt", name="quantize_dynamic", title="ONNX → dynamic INT8 (onnxruntime.quantization)",
-    input_formats=("onnx",), output_format="onnx", module=TENSOR_MODULE, packages=TENSOR_PACKAGES,
+def onnx_to_onnx(name: str, title: str, help: str, options: tuple[Option, ...], memory_factor: float = 3.0,
+                 disk_factor: float = 1.5) -> Conversion:
+    """An onnxruntime.quantization step: an ONNX encoder or classifier in, the same graph quantized out."""
+    return Conversion(backend="onnxrt", name=name, title=title, input_formats=("onnx",), output_format="onnx",
+                      module=TENSOR_MODULE, packages=TENSOR_PACKAGES, help=help, options=options,
+                      disk_factor=disk_factor, memory_factor=memory_factor)
+
+
+QUANTIZE_DYNAMIC = onnx_to_onnx(
+    "quantize_dynamic", "ONNX → dynamic INT8 (onnxruntime.quantization)",
     help="Weights of MatMul/Gemm/Gather stored as int8; activations quantized at run time, so no calibration "
          "data is needed. Convolutions stay float.",
-    options=(Option("per_channel", "bool", False, help="One scale per output channel instead of per tensor."),),
-    disk_factor=1.5, memory_factor=3.0)
+    options=(Option("per_channel", "bool", False, help="One scale per output channel instead of per tensor."),))
 
-QUANTIZE_STATIC = Conversion(
-    backend="onnxrt", name="quantize_static", title="ONNX → static INT8, calibrated (onnxruntime.quantization)",
-    input_formats=("onnx",), output_format="onnx", module=TENSOR_MODULE, packages=TENSOR_PACKAGES,
+QUANTIZE_STATIC = onnx_to_onnx(
+    "quantize_static", "ONNX → static INT8, calibrated (onnxruntime.quantization)",
     help="Weights int8 and activations uint8 with ranges fixed from calibration data. QDQ keeps float ops between "
          "QuantizeLinear/DequantizeLinear pairs (what NPUs and the QNN tools expect); QOperator uses quantized "
          "operators (QLinearConv, QLinearMatMul...).",
@@ -107,25 +112,22 @@ QUANTIZE_STATIC = Conversion(
              Option("per_channel", "bool", False, help="One weight scale per output channel."),
              Option("samples", "int", 64, help="Calibration samples to run.", minimum=8, maximum=2048),
              Option("calibration", "file", "shipped", help=CALIBRATION_HELP)),
-    disk_factor=1.5, memory_factor=6.0)
+    memory_factor=6.0)
 
-QUANTIZE_INT4 = Conversion(
-    backend="onnxrt", name="quantize_int4", title="ONNX → INT4 weight-only, MatMulNBits (onnxruntime.quantization)",
-    input_formats=("onnx",), output_format="onnx", module=TENSOR_MODULE, packages=TENSOR_PACKAGES,
+QUANTIZE_INT4 = onnx_to_onnx(
+    "quantize_int4", "ONNX → INT4 weight-only, MatMulNBits (onnxruntime.quantization)",
     help="MatMul weights in 4-bit blocks (MatMulNBits); activations stay float. RTN rounds each block to the nearest "
          "level; HQQ (half-quadratic) optimises scale and zero point per block. Other ops are unchanged.",
     options=(Option("algorithm", "choice", "RTN", ("RTN", "HQQ"), "Block quantization algorithm."),
              Option("block_size", "choice", "32", ("16", "32", "64", "128"), "Weights per 4-bit block."),
              Option("symmetric", "bool", True, help="Symmetric blocks (no zero point). HQQ always uses zero "
-                                                   "points, so it needs this off.")),
-    disk_factor=1.5, memory_factor=3.0)
+                                                   "points, so it needs this off.")))
 
-CONVERT_FP16 = Conversion(
-    backend="onnxrt", name="convert_fp16", title="ONNX → FP16 weights (onnxruntime float16 converter)",
-    input_formats=("onnx",), output_format="onnx", module=TENSOR_MODULE, packages=TENSOR_PACKAGES,
+CONVERT_FP16 = onnx_to_onnx(
+    "convert_fp16", "ONNX → FP16 weights (onnxruntime float16 converter)",
     help="Float tensors stored and computed as float16; inputs and outputs stay float32. Halves the size; on CPUs "
          "without float16 arithmetic ONNX Runtime converts back at run time, so it is rarely faster here.",
-    options=(), disk_factor=1.0, memory_factor=3.0)
+    options=(), disk_factor=1.0)
 
 ONNXRT = register(Backend(
     name="onnxrt", title="ONNX Runtime", runtime="ONNX Runtime CPU", packages=PACKAGES,

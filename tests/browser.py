@@ -80,3 +80,50 @@ def chromium_page(width: int = 1400, height: int = 1000) -> Iterator:
             yield page
         finally:
             browser.close()
+
+
+# --------------------------------------------------------------------------- page actions
+
+
+def wait_for_jobs(page, url: str, timeout_s: int = 600) -> None:
+    """Reload the Jobs page until nothing is queued, waiting or running; no job may have failed."""
+    for _ in range(timeout_s // 2):
+        page.goto(f"{url}/jobs")
+        page.get_by_text("Jobs run in their own processes").wait_for()
+        page.wait_for_timeout(1500)
+        body = page.inner_text("body")
+        if not any(s in body for s in (" · queued ·", " · running ·", " · waiting on parent job ·")):
+            assert " · failed ·" not in body, body[-2000:]
+            return
+    raise AssertionError("jobs did not finish")
+
+
+def submit_conversion(page, url: str, query: str, tick: str | None = None) -> None:
+    """Open the Convert page preset by query, optionally tick a box pre-flight asks for, submit."""
+    page.goto(f"{url}/convert?{query}")
+    page.get_by_text("Input variant").wait_for()
+    if tick:  # e.g. allow requantize: until it is ticked, pre-flight refuses and there is no plan
+        page.get_by_text("already quantized").first.wait_for()
+        page.get_by_text(tick, exact=True).click()
+    page.get_by_text("Plan", exact=True).wait_for()
+    page.get_by_role("button", name="Submit").click()
+    page.get_by_text("Queued job").first.wait_for()
+
+
+def run_benchmarks(page, url: str, source_id: str, variants: list) -> None:
+    """Pick variants on the Benchmarks page (typing each id filters the options to one), run them,
+    wait for the jobs, and reopen the page on the results."""
+    page.goto(f"{url}/benchmarks?source={source_id}")
+    page.get_by_role("button", name="Run", exact=True).wait_for()
+    picker = page.locator("[data-testid='stMultiSelect']").first
+    for v in variants:
+        picker.locator("input").fill(v.id)
+        page.get_by_role("option", name=f"{v.label} · {v.id}").wait_for()
+        page.keyboard.press("Enter")
+        picker.get_by_text(f"{v.label} · {v.id}").wait_for()
+    page.keyboard.press("Escape")
+    page.get_by_role("button", name="Run", exact=True).click()
+    page.get_by_text("Queued job").first.wait_for()
+    wait_for_jobs(page, url)
+    page.goto(f"{url}/benchmarks?source={source_id}")
+    page.locator("[data-testid='stPlotlyChart']").first.wait_for()

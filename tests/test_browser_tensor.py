@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import chromium_page, running_app
-from tests.test_browser_convert_bench import _submit, _wait_for_jobs
+from tests.browser import chromium_page, run_benchmarks, running_app, submit_conversion, wait_for_jobs
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 SHOTS = Path(__file__).resolve().parent.parent / "docs"
@@ -31,38 +30,24 @@ def test_quantized_three_ways_and_compared_from_the_browser(tmp_path: Path, butt
         page.goto(f"{url}/import")
         page.get_by_role("button", name=button).click()
         page.get_by_text("Queued job").first.wait_for()
-        _wait_for_jobs(page, url)
+        wait_for_jobs(page, url)
         [src], _ = sources.list_sources()
         assert src.task == task
 
-        _submit(page, url, f"source={src.id}&variant={src.root_variant_id}&conversion=onnxrt.export")
-        _wait_for_jobs(page, url)
+        submit_conversion(page, url, f"source={src.id}&variant={src.root_variant_id}&conversion=onnxrt.export")
+        wait_for_jobs(page, url)
         fp32 = next(v for v in variants.variants_of_source(src.id) if v.format == "onnx")
         for conversion in ("onnxrt.quantize_dynamic", "onnxrt.quantize_static", "onnxrt.quantize_int4"):
-            _submit(page, url, f"source={src.id}&variant={fp32.id}&conversion={conversion}")
-        _wait_for_jobs(page, url)
+            submit_conversion(page, url, f"source={src.id}&variant={fp32.id}&conversion={conversion}")
+        wait_for_jobs(page, url)
         made = [v for v in variants.variants_of_source(src.id) if v.parent_id == fp32.id]
         assert sorted(v.precision for v in made) == ["INT4 RTN", "INT8 dynamic", "INT8 static QDQ"]
 
         page.goto(f"{url}/model?id={src.id}&variant={made[0].id}")
         page.get_by_text("with parent").first.wait_for()
 
-        page.goto(f"{url}/benchmarks?source={src.id}")
-        page.get_by_role("button", name="Run", exact=True).wait_for()
-        picker = page.locator("[data-testid='stMultiSelect']").first
-        for v in [fp32, *made]:  # typing the id filters the options to one; Enter picks it
-            picker.locator("input").fill(v.id)
-            page.get_by_role("option", name=f"{v.label} · {v.id}").wait_for()
-            page.keyboard.press("Enter")
-            picker.get_by_text(f"{v.label} · {v.id}").wait_for()
-        page.keyboard.press("Escape")
-        page.get_by_role("button", name="Run", exact=True).click()
-        page.get_by_text("Queued job").first.wait_for()
-        _wait_for_jobs(page, url)
-
-        page.goto(f"{url}/benchmarks?source={src.id}")
+        run_benchmarks(page, url, src.id, [fp32, *made])
         page.get_by_text("Held-out examples").wait_for()
-        page.locator("[data-testid='stPlotlyChart']").first.wait_for()
         body = page.inner_text("body")
         assert quality in body and "Latency per batch" in body
         page.screenshot(path=str(SHOTS / f"benchmarks-{src.name.lower()}.png"), full_page=True)
