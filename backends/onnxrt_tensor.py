@@ -8,14 +8,16 @@ before it may become a variant.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from backends.convert_job import ConversionOutput
+from backends.convert_job import ConversionOutput, Step
 from backends.onnx_export import MODEL_FILE, copy_companions, export, export_task
 from backends.preflight import Problem
 from backends.tensor_smoke import run_tensor_smoke
@@ -27,6 +29,7 @@ from bench.datasets import (
     read_calibration_lines,
 )
 from bench.tensor_inputs import CLASSIFIER_TASK, TENSOR_TASKS, encode_sentences
+from catalog.config import data_root
 from catalog.errors import InvalidInputError
 from catalog.records import Variant
 from catalog.sources import get_source
@@ -112,6 +115,20 @@ def validate_quantize_static(variant: Variant, options: dict[str, Any]) -> list[
     except InvalidInputError as exc:
         return [Problem("error", str(exc))]
     return []
+
+
+def plan_quantize_static(variant: Variant, options: dict[str, Any]) -> list[Step]:
+    """One step; an uploaded calibration file is kept in the data root under its content hash,
+    so the variant's identity follows the data, not the upload's name."""
+    value = options["calibration"]
+    if value != "shipped":
+        path = Path(value)
+        kept = data_root() / "calibration" / f"{hashlib.sha256(path.read_bytes()).hexdigest()[:16]}{path.suffix}"
+        if not kept.exists():
+            kept.parent.mkdir(exist_ok=True)
+            shutil.copyfile(path, kept)
+        value = str(kept)
+    return [Step("onnxrt.quantize_static", dict(options, calibration=value), input_variant_id=variant.id)]
 
 
 # ------------------------------------------------------------------------------ calibration data

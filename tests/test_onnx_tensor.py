@@ -176,3 +176,19 @@ def test_entropy_calibration_chooses_its_own_ranges(tensor_models) -> None:
     assert minmax.keys() == kl.keys()
     assert any(not np.allclose(minmax[k], kl[k]) for k in minmax)
     assert entropy.metadata["calibration_method"] == "Entropy"
+
+
+def test_uploaded_calibration_images_are_used_and_keyed_by_content(tensor_models) -> None:
+    from bench.datasets import digits
+    from catalog import config
+    from tests.helpers.chain import convert
+
+    fp32 = tensor_models["digits-cnn"]["fp32"]
+    first, second = config.uploads_dir() / "first.npy", config.uploads_dir() / "second.npy"
+    for path in (first, second):  # raw 0-16 pixels, (n, 8, 8): scaled and given a channel axis
+        np.save(path, (digits().train_images[:16, 0] * 16).astype(np.uint8))
+    [a], _ = convert_job.plan("onnxrt.quantize_static", fp32.id, {"calibration": str(first), "samples": 16})
+    [b], _ = convert_job.plan("onnxrt.quantize_static", fp32.id, {"calibration": str(second), "samples": 16})
+    assert a.target_variant_id == b.target_variant_id  # the same bytes under two names: one recipe
+    [variant] = convert("onnxrt.quantize_static", fp32.id, calibration=str(first), samples=16)
+    assert variant.metadata["calibration_samples"] == 16 and variant.metadata["calibration"].endswith(".npy")
