@@ -37,6 +37,27 @@ RUN_SNIPPETS = {
     "onnx": ("import onnxruntime as ort\n"
              "session = ort.InferenceSession(\"{main}\", providers=[\"CPUExecutionProvider\"])\n"
              "print([i.name for i in session.get_inputs()])\n"),
+    # ONNX encoders and classifiers, by their source's task
+    "onnx:feature-extraction": (
+        "import numpy as np, onnxruntime as ort\n"
+        "from tokenizers import Tokenizer\n"
+        "tok = Tokenizer.from_file(\"tokenizer.json\"); tok.enable_padding(); tok.enable_truncation(128)\n"
+        "session = ort.InferenceSession(\"{main}\", providers=[\"CPUExecutionProvider\"])\n"
+        "enc = tok.encode_batch([\"Edge devices run small models.\", \"Phones run compact networks.\"])\n"
+        "feeds = {{\"input_ids\": np.array([e.ids for e in enc]),\n"
+        "         \"attention_mask\": np.array([e.attention_mask for e in enc]),\n"
+        "         \"token_type_ids\": np.array([e.type_ids for e in enc])}}\n"
+        "names = [i.name for i in session.get_inputs()]\n"
+        "hidden = session.run(None, {{k: v for k, v in feeds.items() if k in names}})[0]\n"
+        "mask = feeds[\"attention_mask\"][..., None]\n"
+        "emb = (hidden * mask).sum(1) / mask.sum(1)  # mean pooling, as sentence-transformers does\n"
+        "emb /= np.linalg.norm(emb, axis=1, keepdims=True)\n"
+        "print(\"cosine similarity:\", float(emb[0] @ emb[1]))\n"),
+    "onnx:image-classification": (
+        "import numpy as np, onnxruntime as ort\n"
+        "session = ort.InferenceSession(\"{main}\", providers=[\"CPUExecutionProvider\"])\n"
+        "images = np.zeros((1, 1, 8, 8), dtype=np.float32)  # pixel values / 16, shape (batch, 1, 8, 8)\n"
+        "print(\"predicted class:\", session.run(None, {{\"pixel_values\": images}})[0].argmax(-1))\n"),
 }
 
 
@@ -60,7 +81,8 @@ def export_variant(variant_id: str, dest: Path, as_zip: bool = False) -> Path:
         raise ConflictError(f"Variant {variant_id} is {variant.state.replace('_', ' ')}; only an "
                             "available variant can be exported.")
     source_dir = variant_path(variant)
-    name = f"{get_source(variant.source_id).name}-{variant.precision or variant.format}-{variant.id}".replace(" ", "_")
+    source = get_source(variant.source_id)
+    name = f"{source.name}-{variant.precision or variant.format}-{variant.id}".replace(" ", "_")
     folder = dest / name
     tmp = dest / f".{name}.partial"
     remove_tree(tmp)
@@ -74,7 +96,8 @@ def export_variant(variant_id: str, dest: Path, as_zip: bool = False) -> Path:
                 raise ConflictError(f"{f.relpath} no longer matches its recorded sha256; the stored "
                                     "copy is damaged, re-create the variant.")
         main = next((f.relpath for f in variant.files if f.relpath.endswith((".gguf", ".onnx"))), ".")
-        snippet = RUN_SNIPPETS.get(variant.format, "").format(main=main)
+        snippet = RUN_SNIPPETS.get(f"{variant.format}:{source.task}", RUN_SNIPPETS.get(variant.format, "")).format(
+            main=main)
         (tmp / "manifest.json").write_text(json.dumps(manifest(variant_id), indent=2, default=str))
         (tmp / "RUN.md").write_text(f"# {name}\n\nRun it:\n\n```python\n{snippet}```\n")
         if as_zip:

@@ -192,3 +192,20 @@ def test_uploaded_calibration_images_are_used_and_keyed_by_content(tensor_models
     assert a.target_variant_id == b.target_variant_id  # the same bytes under two names: one recipe
     [variant] = convert("onnxrt.quantize_static", fp32.id, calibration=str(first), samples=16)
     assert variant.metadata["calibration_samples"] == 16 and variant.metadata["calibration"].endswith(".npy")
+
+
+@pytest.mark.parametrize("example", ["digits-cnn", "minilm"])
+def test_exported_run_snippet_runs(tensor_models, example: str, tmp_path: Path) -> None:
+    """The RUN.md of an exported ONNX variant is code a user can paste: it runs in the folder."""
+    import re
+    import subprocess
+    import sys
+
+    from catalog.export import export_variant
+
+    folder = export_variant(tensor_models[example]["dynamic"].id, tmp_path)
+    code = re.search(r"```python\n(.*?)```", (folder / "RUN.md").read_text(), re.S).group(1)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=folder, capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert ("cosine similarity:" if example == "minilm" else "predicted class:") in proc.stdout
