@@ -77,9 +77,10 @@ def comparability(rows: list[ChartRow]) -> tuple[set[str], list[str]]:
             odd.add(r.variant_id)
             warnings.append(f"{r.label} was measured on another machine or runtime setting "
                             f"({r.fingerprint_id} vs {base.fingerprint_id}); its speed is not comparable.")
-    for r in rows:
-        if "machine_loaded" in r.flags:
-            warnings.append(f"{r.label}: the machine was busy when it was measured; rerun it for trustworthy speed.")
+    busy = [r.label for r in rows if "machine_loaded" in r.flags]
+    if busy:  # one sentence for all of them: a list of identical warnings hides the ones that differ
+        warnings.append(f"Measured while the machine was busy: {', '.join(busy)}; rerun "
+                        f"{'it' if len(busy) == 1 else 'them'} for trustworthy speed (quality is unaffected).")
     return odd, warnings
 
 

@@ -97,3 +97,13 @@ def test_benchmarks_page_shows_chart_and_generations(measured, chain) -> None:
     gens = at.dataframe[0].value
     assert "Paris" in " ".join(gens.iloc[0].astype(str))
     assert at.query_params["variants"]  # the selection is in the URL, so the view can be shared
+
+
+def test_busy_runs_share_one_warning() -> None:
+    rows = [ChartRow("source", "v-a", {"size_mb": 1.0}, "p-1", "f-1", flags=["machine_loaded"], is_baseline=True),
+            ChartRow("Q8_0", "v-b", {"size_mb": 0.5}, "p-1", "f-1", flags=["machine_loaded"]),
+            ChartRow("Q4_K_M", "v-c", {"size_mb": 0.3}, "p-1", "f-1")]
+    odd, warnings = comparability(rows)
+    assert odd == set()
+    assert warnings == ["Measured while the machine was busy: source, Q8_0; rerun them for trustworthy speed "
+                        "(quality is unaffected)."]
