@@ -11,6 +11,7 @@ from bench.tensor_inputs import TENSOR_TASKS
 from catalog import results, sources, variants
 from catalog.errors import CatalogError
 from ui.pickers import source_picker
+from ui.try_tensor import try_tensor_input
 
 st.title("Benchmarks")
 st.caption("Speed, memory and quality on one protocol, the source's safetensors form (FP32 in transformers or "
@@ -87,6 +88,7 @@ c2.download_button("Export JSON", results.export(shown, "json"), file_name=f"{so
                    key="bm_json")
 
 if not is_llm:
+    try_tensor_input(task, [runnable[v] for v in chosen if v in runnable], baseline)
     st.stop()
 st.subheader("Try a prompt")
 with st.form("try"):

@@ -209,3 +209,24 @@ def test_exported_run_snippet_runs(tensor_models, example: str, tmp_path: Path) 
                           check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert ("cosine similarity:" if example == "minilm" else "predicted class:") in proc.stdout
+
+
+@pytest.mark.parametrize("example", ["digits-cnn", "minilm"])
+def test_benchmarks_page_compares_and_tries_an_input(tensor_models, example: str) -> None:
+    """AppTest of the Benchmarks page on a tensor model: task metrics, held-out examples, and the
+    try-it box answered by a runner process for every compared variant."""
+    from tests.test_pages import page, texts
+
+    made = tensor_models[example]
+    at = page("benchmarks", source=made["source"].id)
+    assert not at.exception, at.exception
+    assert "Held-out examples" in [s.value for s in at.subheader]
+    at.button(key="bm_try_run").click().run()
+    assert not at.exception and not at.error, texts(at)
+    rows = at.dataframe[-1].value
+    assert len(rows) == 5  # the baseline and the four benchmarked ONNX variants
+    column = "class" if example == "digits-cnn" else "cosine of the two sentences"
+    if example == "digits-cnn":
+        assert rows[column].nunique() == 1  # they all read the first held-out digit the same way
+    else:
+        assert ((rows[column] > 0) & (rows[column] < 1)).all()
