@@ -102,7 +102,7 @@ def validate_quantize_int4(variant: Variant, options: dict[str, Any]) -> list[Pr
     problems = _tensor_input_problems(variant)
     if options["algorithm"] == "HQQ" and options["symmetric"]:
         problems.append(Problem("error", "HQQ always fits a zero point per block, so it cannot be symmetric; "
-                                         "untick 'symmetric' or choose RTN."))
+                                         "turn 'symmetric' off (--no-symmetric on the CLI) or choose RTN."))
     return problems
 
 
