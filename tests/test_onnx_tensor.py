@@ -230,3 +230,16 @@ def test_benchmarks_page_compares_and_tries_an_input(tensor_models, example: str
         assert rows[column].nunique() == 1  # they all read the first held-out digit the same way
     else:
         assert ((rows[column] > 0) & (rows[column] < 1)).all()
+
+
+def test_convert_page_shows_what_is_not_offered_and_why(tensor_models) -> None:
+    from tests.test_pages import page, texts
+
+    made = tensor_models["minilm"]
+    at = page("convert", source=made["source"].id, variant=made["root"], conversion="onnxrt.genai_build")
+    assert not at.exception, at.exception
+    shown = texts(at)
+    assert "Not offered here" in shown and "**fp16**" in shown and "**cuda**" in shown
+    assert "does not support the architecture BertModel" in shown  # pre-flight, before any job
+    at = page("convert", source=made["source"].id, variant=made["fp32"].id, conversion="onnxrt.quantize_static")
+    assert not at.exception and "Plan" in texts(at)

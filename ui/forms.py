@@ -34,4 +34,7 @@ def conversion_form(conv: Conversion, skip: tuple[str, ...] = ()) -> dict[str, A
     for i, opt in enumerate(o for o in conv.options if o.name not in skip):
         with cols[i % 2]:
             values[opt.name] = option_widget(opt, conv.key)
+            refused = getattr(opt, "unverified", ())
+            if refused:  # what this machine cannot do is shown, with what it would take
+                st.caption("Not offered here: " + "; ".join(f"**{value}**: {why}" for value, why in refused) + ".")
     return values
