@@ -60,6 +60,22 @@ def test_same_recipe_returns_the_same_variant(chain, int4) -> None:
     assert planned.existing is not None and planned.existing.id == int4.id
 
 
+@pytest.mark.parametrize("precision", sorted(set(VERIFIED_PRECISIONS) - {"int4"}))
+def test_every_offered_precision_builds_and_runs_here(chain, shared_root: Path, precision: str) -> None:
+    """The allow-list is exercised: each precision offered (int4 has its own fixture) builds, passes
+    the checker, runs and meets its smoke-test agreement on this CPU."""
+    from catalog import config, db
+    from tests.helpers.chain import convert
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv(config.ROOT_ENV, str(shared_root))
+    db.reset_migration_cache()
+    [variant] = convert("onnxrt.genai_build", chain["hf"].id, precision=precision)
+    mp.undo()
+    label, least = VERIFIED_PRECISIONS[precision]
+    assert variant.precision == label and variant.metadata["smoke"]["top1_agreement"] >= least
+
+
 @pytest.mark.parametrize("precision", sorted(UNVERIFIED_PRECISIONS))
 def test_unverified_precision_is_refused_in_preflight(chain, precision: str) -> None:
     steps, problems = convert_job.plan("onnxrt.genai_build", chain["hf"].id, {"precision": precision})
