@@ -49,6 +49,8 @@ def metrics_for(task: str | None) -> list[tuple[str, str, str | None]]:
 
     return TENSOR_METRICS if task in TENSOR_TASKS else METRICS
 BASELINE_COLOR, VARIANT_COLOR, MISMATCH_COLOR = "#7f7f7f", "#1f77b4", "#d62728"
+# Ratios near 1 where a zero-based axis hides the differences that matter.
+ZOOMED_METRICS = {"top1_agreement", "accuracy", "cosine_mean", "cosine_min", "quality_retention"}
 
 
 @dataclass
@@ -84,6 +86,16 @@ def comparability(rows: list[ChartRow]) -> tuple[set[str], list[str]]:
     return odd, warnings
 
 
+def zoomed_range(key: str, values: list[float]) -> list[float] | None:
+    """A y range for a ratio metric whose values all sit near 1 (agreement, accuracy, cosine,
+    retention), where bars from zero would all look alike; None to keep the axis from zero."""
+    if key not in ZOOMED_METRICS or not values or min(values) < 0.5:
+        return None
+    low, high = min(values), max(max(values), 1.0)
+    pad = max((high - low) * 0.15, 0.002)
+    return [low - pad, high + pad / 3]
+
+
 def comparison_figure(rows: list[ChartRow], metrics: list[tuple[str, str, str | None]] | None = None
                       ) -> tuple[go.Figure, list[str]]:
     """Grouped bars, one panel per metric, the baseline grey with a dashed line at its value."""
@@ -96,6 +108,7 @@ def comparison_figure(rows: list[ChartRow], metrics: list[tuple[str, str, str | 
               for r in rows]
     base = next((r for r in rows if r.is_baseline), None)
     lines = []  # one layout update for every baseline line: add_hline per panel is slow
+    axes: dict[str, Any] = {}
     for i, (key, _title, std_key) in enumerate(metrics):
         row, col = i // cols + 1, i % cols + 1
         values = [r.metrics.get(key) for r in rows]
@@ -106,12 +119,15 @@ def comparison_figure(rows: list[ChartRow], metrics: list[tuple[str, str, str | 
             marker_pattern_shape=["x" if r.variant_id in odd else "" for r in rows],
             error_y={"type": "data", "array": [r.metrics.get(std_key, 0) for r in rows]} if std_key else None,
             hovertemplate="%{x}<br>%{y:.4g}<extra></extra>"), row=row, col=col)
+        axis = "" if i == 0 else str(i + 1)
+        zoom = zoomed_range(key, [v for v in values if isinstance(v, int | float)])
+        if zoom:
+            axes[f"yaxis{axis}"] = {"range": zoom, "title": {"text": "zoomed", "font": {"size": 10}}}
         if base is not None and base.metrics.get(key) is not None:
-            axis = "" if i == 0 else str(i + 1)
             lines.append({"type": "line", "xref": f"x{axis} domain", "yref": f"y{axis}", "x0": 0, "x1": 1,
                           "y0": base.metrics[key], "y1": base.metrics[key],
                           "line": {"dash": "dash", "color": BASELINE_COLOR}})
-    fig.update_layout(shapes=lines)
+    fig.update_layout(shapes=lines, **axes)
     fig.update_layout(height=260 * max(1, math.ceil(len(metrics) / cols)), margin={"t": 40, "b": 20},
                       bargap=0.3)
     return fig, warnings

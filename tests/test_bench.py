@@ -107,3 +107,16 @@ def test_busy_runs_share_one_warning() -> None:
     assert odd == set()
     assert warnings == ["Measured while the machine was busy: source, Q8_0; rerun them for trustworthy speed "
                         "(quality is unaffected)."]
+
+
+def test_ratio_axes_near_one_are_zoomed() -> None:
+    from bench.charts import zoomed_range
+
+    low, high = zoomed_range("accuracy", [0.9889, 0.9866, 0.9889])
+    assert 0.98 < low < 0.9866 and 1.0 <= high < 1.01
+    assert zoomed_range("accuracy", [0.3, 0.99]) is None  # a collapse stays visible from zero
+    assert zoomed_range("latency_ms_p50", [0.11, 0.12]) is None
+    rows = [ChartRow("source", "v-a", {"accuracy": 0.99}, "p-1", "f-1", is_baseline=True),
+            ChartRow("int8", "v-b", {"accuracy": 0.98}, "p-1", "f-1")]
+    fig, _ = comparison_figure(rows, [("accuracy", "Accuracy", None)])
+    assert fig.layout.yaxis.range[0] > 0.9
