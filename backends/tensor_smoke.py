@@ -11,45 +11,13 @@ from typing import Any
 import numpy as np
 
 from backends.smoke import SmokeTestFailed
-from bench.datasets import digits, eval_sentences
-from bench.runners.tensor import open_tensor_runner, outputs
-from bench.tensor_inputs import CLASSIFIER_TASK, batches, encode_sentences
+from bench.tensor_inputs import CLASSIFIER_TASK
+from bench.tensor_quality import compare, eval_feeds, predict
 from worker.context import JobContext
 
 log = logging.getLogger(__name__)
 
 SAMPLES = 64
-SEQ_LEN = 64
-BATCH = 16
-
-
-def eval_feeds(task: str, tokenizer_folder: Path, n: int, seq_len: int = SEQ_LEN) -> dict[str, np.ndarray]:
-    """The first n held-out inputs of the task: digits test images, or benchmark-text sentences."""
-    if task == CLASSIFIER_TASK:
-        return {"pixel_values": digits().test_images[:n]}
-    return encode_sentences(tokenizer_folder, eval_sentences()[:n], seq_len)
-
-
-def predict(fmt: str, path: Path, task: str, feeds: dict[str, np.ndarray], threads: int = 1) -> np.ndarray:
-    runner = open_tensor_runner(fmt, path, task, threads)
-    try:
-        return np.concatenate([outputs(runner, b) for b in batches(feeds, BATCH)])
-    finally:
-        runner.close()
-
-
-def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return (a * b).sum(-1) / np.maximum(np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1), 1e-12)
-
-
-def compare(task: str, parent: np.ndarray, child: np.ndarray) -> dict[str, float]:
-    """The smoke score (top-1 agreement or mean cosine) and the other figures shown with it."""
-    if task == CLASSIFIER_TASK:
-        return {"score": float((parent.argmax(-1) == child.argmax(-1)).mean()),
-                "max_abs_error": float(np.abs(parent - child).max())}
-    cos = cosine(parent, child)
-    return {"score": float(cos.mean()), "cosine_min": float(cos.min()),
-            "max_abs_error": float(np.abs(parent - child).max())}
 
 
 def run_tensor_smoke(ctx: JobContext, task: str, parent_format: str, parent_path: Path, child_path: Path,

@@ -18,12 +18,12 @@ from typing import Any
 import numpy as np
 import psutil
 
-from backends.tensor_smoke import compare, cosine, eval_feeds, predict
 from bench.datasets import digits, eval_sentences
 from bench.fingerprint import fingerprint, fingerprint_id
 from bench.metrics import summary
 from bench.protocol import TensorProtocol
 from bench.tensor_inputs import CLASSIFIER_TASK, softmax
+from bench.tensor_quality import compare, cosine, eval_feeds, predict
 from catalog import db
 from catalog.records import Variant
 from catalog.results import add_result

@@ -32,10 +32,10 @@ def run_in_process(spec: dict[str, Any], timeout: float = 180) -> dict[str, Any]
 
 
 def answer(spec: dict[str, Any]) -> list[dict[str, Any]]:
-    from backends.tensor_smoke import cosine
     from bench.datasets import digits
     from bench.runners.tensor import open_tensor_runner, outputs
     from bench.tensor_inputs import CLASSIFIER_TASK, encode_sentences, softmax
+    from bench.tensor_quality import cosine
 
     task = spec["task"]
     if task == CLASSIFIER_TASK:
