@@ -20,15 +20,16 @@ from backends.convert_job import ConversionOutput, Step
 from backends.llamacpp_decl import FLOAT_TYPES, IQ_TYPES, K_TYPES, MIN_AGREEMENT, precision_class
 from backends.preflight import Problem
 from backends.smoke import run_smoke_test
-from catalog.config import PROJECT_DIR
+from bench.datasets import CALIBRATION_TEXT
 from catalog.errors import InvalidInputError
+from catalog.files import keep_by_content
 from catalog.records import Variant
 from catalog.variants import main_file
 from worker.context import JobContext
 
 log = logging.getLogger(__name__)
 
-SHIPPED_CALIBRATION = PROJECT_DIR / "assets" / "calibration" / "python-docs-excerpt.txt"
+SHIPPED_CALIBRATION = CALIBRATION_TEXT
 THREADS = max(1, min(4, os.cpu_count() or 1))
 
 
@@ -173,12 +174,7 @@ def calibration_hash_option(value: str) -> str:
         return value
     from catalog.config import data_root
 
-    path = calibration_path(value)
-    kept = data_root() / "calibration" / f"{calibration_hash(value)}.txt"
-    if not kept.exists():
-        kept.parent.mkdir(exist_ok=True)
-        kept.write_bytes(path.read_bytes())
-    return str(kept)
+    return str(keep_by_content(calibration_path(value), data_root() / "calibration", suffix=".txt"))
 
 
 # ------------------------------------------------------------------------------ the work

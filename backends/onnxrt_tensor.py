@@ -8,10 +8,8 @@ before it may become a variant.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +29,7 @@ from bench.datasets import (
 from bench.tensor_inputs import CLASSIFIER_TASK, TENSOR_TASKS, encode_sentences
 from catalog.config import data_root
 from catalog.errors import InvalidInputError
+from catalog.files import keep_by_content
 from catalog.records import Variant
 from catalog.sources import get_source
 from catalog.variants import main_file
@@ -122,12 +121,7 @@ def plan_quantize_static(variant: Variant, options: dict[str, Any]) -> list[Step
     so the variant's identity follows the data, not the upload's name."""
     value = options["calibration"]
     if value != "shipped":
-        path = Path(value)
-        kept = data_root() / "calibration" / f"{hashlib.sha256(path.read_bytes()).hexdigest()[:16]}{path.suffix}"
-        if not kept.exists():
-            kept.parent.mkdir(exist_ok=True)
-            shutil.copyfile(path, kept)
-        value = str(kept)
+        value = str(keep_by_content(Path(value), data_root() / "calibration"))
     return [Step("onnxrt.quantize_static", dict(options, calibration=value), input_variant_id=variant.id)]
 
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.protocol import EVAL_TEXT
 from catalog.config import PROJECT_DIR
 from catalog.errors import InvalidInputError
 
-EVAL_TEXT = PROJECT_DIR / "assets" / "eval" / "apache-2.0.txt"
 CALIBRATION_TEXT = PROJECT_DIR / "assets" / "calibration" / "python-docs-excerpt.txt"
 DIGITS_SEED = 0
 DIGITS_TEST_SHARE = 0.25

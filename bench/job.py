@@ -38,12 +38,12 @@ def reference_variant(source_id: str, family: list[Variant] | None = None) -> Va
     family = family if family is not None else variants_of_source(source_id, include_deleted=False)
     forms = [v for v in family if v.format == "hf" and v.state == "available"]
     forms.sort(key=lambda v: (v.precision != "F32", v.created_at))
-    if not forms:
-        # An imported float ONNX encoder or classifier is its own baseline (run in ONNX Runtime).
-        roots = [v for v in family if v.parent_id is None and v.format == "onnx" and v.state == "available"
-                 and v.precision == "float" and get_source(source_id).task in TENSOR_TASKS]
-        return roots[0] if roots else None
-    return forms[0]
+    if forms:
+        return forms[0]
+    # An imported float ONNX encoder or classifier is its own baseline (run in ONNX Runtime).
+    roots = [v for v in family if v.parent_id is None and v.format == "onnx" and v.state == "available"
+             and v.precision == "float"]
+    return roots[0] if roots and get_source(source_id).task in TENSOR_TASKS else None
 
 
 def benchmark_formats(task: str | None) -> tuple[str, ...]:
