@@ -1,7 +1,8 @@
 """Locate and run the llama.cpp command-line tools built by scripts/build_llama_tools.sh.
 
-The tools live in a per-version cache (MODEL_CATALOG_CACHE/llama.cpp/<version>/), keyed by the
-installed llama-cpp-python version so that tools, converter and runtime share one llama.cpp.
+The tools live in a cache (MODEL_CATALOG_CACHE/llama.cpp/<version>-<level key>/), keyed by the
+installed llama-cpp-python version and this CPU's build level (backends/cpu_level.py), so that
+tools, converter and runtime share one llama.cpp built with one set of flags.
 Nothing here imports llama_cpp: importing it loads a large shared library, and the catalog must
 start (and explain what is missing) even when the runtime is absent.
 """
@@ -23,6 +24,7 @@ from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _dist_version
 from pathlib import Path
 
+from backends import cpu_level
 from worker.proc import die_with_parent
 
 logger = logging.getLogger(__name__)
@@ -76,8 +78,13 @@ def llama_cpp_version() -> str:
         ) from exc
 
 
+def build_key() -> str:
+    """The instruction-set level and flags hash this machine's llama.cpp is built with."""
+    return cpu_level.this_machine().key
+
+
 def version_dir() -> Path:
-    return cache_root() / "llama.cpp" / llama_cpp_version()
+    return cache_root() / "llama.cpp" / f"{llama_cpp_version()}-{build_key()}"
 
 
 def tools_dir() -> Path:

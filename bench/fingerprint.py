@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,19 @@ def _cpuinfo() -> tuple[str, list[str]]:
     return model, flags
 
 
+# Written by scripts/build_llama_tools.sh when it installs the binding: "<version>-<level>-<flags hash>".
+LLAMA_BUILD_MARK = ".llama_cpp_build"
+
+
+def llama_cpp_build() -> str:
+    """How the installed llama.cpp binding (and the tools beside it) was built: results measured
+    with differently built runtimes must never be mixed silently."""
+    try:
+        return (Path(sys.prefix) / LLAMA_BUILD_MARK).read_text().strip() or "unknown"
+    except OSError:
+        return "unknown (not built by setup)"
+
+
 def fingerprint(threads: int, target: str) -> dict[str, Any]:
     model, flags = _cpuinfo()
     return {
@@ -41,6 +55,7 @@ def fingerprint(threads: int, target: str) -> dict[str, Any]:
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
         "target": target,
+        "llama_cpp_build": llama_cpp_build(),
     }
 
 
@@ -51,9 +66,13 @@ def device_class(target: str) -> str:
 
 
 def fingerprint_id(fp: dict[str, Any]) -> str:
-    """Results are comparable only when this id matches: the same machine, threads and device class.
+    """Results are comparable only when this id matches: the same machine, threads, device class
+    and llama.cpp build (its instruction-set level).
 
     The runtime itself (llama.cpp, ONNX Runtime, transformers...) is not part of it: comparing
-    runtimes on one machine is what the charts are for. A simulated or different device is."""
+    runtimes on one machine is what the charts are for. A simulated or different device is.
+    Results stored before the build was recorded keep their id (the key is added only if present)."""
     fields = {k: fp[k] for k in ("cpu", "cpu_flags_sha", "cores", "threads", "memory_gb")}
+    if "llama_cpp_build" in fp:
+        fields["llama_cpp_build"] = fp["llama_cpp_build"]
     return "f-" + digest(dict(fields, device=device_class(str(fp.get("target", "")))), length=12)

