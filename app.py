@@ -11,7 +11,10 @@ from worker.supervisor import ensure_running
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 config.apply_offline_environment()
-st.set_page_config(page_title="Model Catalog", page_icon=":material/inventory_2:", layout="wide")
+# The tab icon is a local file: a ":material/...:" page_icon makes every browser fetch an SVG from
+# a Google font host, and nothing may leave the machine.
+st.set_page_config(page_title="Model Catalog", page_icon=str(config.PROJECT_DIR / "assets" / "icon.png"),
+                   layout="wide")
 
 # One supervisor per data root runs queued jobs whether or not a browser is open.
 ensure_running()

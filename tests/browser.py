@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -66,20 +67,37 @@ def _warm_up(url: str) -> None:
         page.get_by_text("Data root:").wait_for()
 
 
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+def leaves_machine(url: str) -> bool:
+    """True for a request to anything but this machine (data:, blob: and about: stay local)."""
+    parts = urlsplit(url)
+    if parts.scheme in ("data", "blob", "about", "chrome", "chrome-extension"):
+        return False
+    return (parts.hostname or "") not in LOCAL_HOSTS
+
+
 @contextmanager
 def chromium_page(width: int = 1400, height: int = 1000) -> Iterator:
+    """A page in headless Chromium. Every request the page makes is recorded, and the test fails
+    if any of them leaves the machine (a font, an icon, usage statistics...)."""
     if not Path(CHROMIUM).exists():
         pytest.fail("Debian's chromium is missing; run scripts/setup.sh")
     from playwright.sync_api import sync_playwright
 
+    outside: list[str] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": width, "height": height})
+        context = browser.new_context(viewport={"width": width, "height": height})
+        context.on("request", lambda request: outside.append(request.url) if leaves_machine(request.url) else None)
+        page = context.new_page()
         page.set_default_timeout(60_000)
         try:
             yield page
         finally:
             browser.close()
+    assert not outside, f"the page made {len(outside)} request(s) that leave the machine: {outside[:5]}"
 
 
 # --------------------------------------------------------------------------- page actions
