@@ -17,13 +17,14 @@ from bench.fingerprint import fingerprint_id
 
 # (metric key, title, std key for error bars or None)
 METRICS: list[tuple[str, str, str | None]] = [
-    ("decode_tps_mean", "Decode tokens/s ↑", "decode_tps_std"),
-    ("prefill_tps_mean", "Prefill tokens/s ↑", "prefill_tps_std"),
+    ("decode_tps_p50", "Decode tokens/s, median ↑", "decode_tps_std"),
+    ("prefill_tps_p50", "Prefill tokens/s, median ↑", "prefill_tps_std"),
     ("ttft_s", "Time to first token, s ↓", None),
     ("load_s", "Load time, s ↓", None),
     ("size_mb", "Size on disk, MB ↓", None),
     ("memory_rise_mb", "Memory rise over runtime, MB ↓", None),
-    ("perplexity", "Perplexity ↓", None),
+    ("perplexity", "Perplexity, source token ids (cross-runtime) ↓", None),
+    ("llamacpp_perplexity", "Perplexity, llama.cpp-compatible (own tokenizer, c=512) ↓", None),
     ("top1_agreement", "Top-1 agreement with source ↑", None),
     ("kl_mean", "KL divergence from source ↓", None),
     ("quality_retention", "Quality retention (source ppl / ppl) ↑", None),
@@ -83,6 +84,10 @@ def comparability(rows: list[ChartRow]) -> tuple[set[str], list[str]]:
     if busy:  # one sentence for all of them: a list of identical warnings hides the ones that differ
         warnings.append(f"Measured while the machine was busy: {', '.join(busy)}; rerun "
                         f"{'it' if len(busy) == 1 else 'them'} for trustworthy speed (quality is unaffected).")
+    unsteady = [f"{r.label} ({100 * r.metrics.get('decode_tps_cv', 0):.0f}%)" for r in rows if "unsteady" in r.flags]
+    if unsteady:
+        warnings.append(f"Decode speed varied between repetitions by more than 5% (CV): {', '.join(unsteady)}; "
+                        "rerun on a quiet machine.")
     return odd, warnings
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import psutil
 
 from bench.fingerprint import fingerprint, fingerprint_id
-from bench.metrics import causal_lm_quality, summary
+from bench.metrics import causal_lm_quality, cv, llamacpp_perplexity, steady_runs, summary
 from bench.protocol import EVAL_TEXT, CausalLMProtocol, protocol_for
 from bench.runners import RUNNER_MODULES, open_runner
 from bench.tensor_inputs import TENSOR_TASKS
@@ -29,7 +29,11 @@ from worker.proc import child_environment, die_with_parent
 
 log = logging.getLogger(__name__)
 
-LOADED_CPU_PERCENT = 50.0  # other work above this share of the CPU flags a result
+LOADED_CPU_PERCENT = 50.0  # other work above this share of the CPU before the run flags a result
+# A repetition during which other processes used more than this share of the CPU is set aside.
+MAX_OTHER_SHARE = 0.10
+# Repetitions whose decode tok/s vary more than this (sample std / mean) flag the result unsteady.
+UNSTEADY_CV = 0.05
 TENSOR_FORMATS = ("hf", "onnx")  # encoders and classifiers: the PyTorch reference and ONNX Runtime
 
 
@@ -138,12 +142,16 @@ def run_benchmark_job(ctx: JobContext) -> dict[str, Any]:
     ref_runner.close()
     ctx.progress(0.75, "quality: variant logits and generations")
     var_logits, runner = _window_logits(variant.format, main_file(variant), ids, windows)
+    ctx.progress(0.85, "quality: llama.cpp-compatible perplexity with the variant's own tokenizer")
+    compatible = llamacpp_perplexity(runner.tokenize, runner.logits, EVAL_TEXT.read_text(),
+                                     protocol.compat_ctx, protocol.compat_chunks)
     generations = [{"prompt": p, "text": runner.generate(p, protocol.generation_tokens)} for p in protocol.gen_prompts]
     runtime = runner.runtime
     runner.close()
-    quality = causal_lm_quality(ids, windows, var_logits, ref_logits)
+    quality = causal_lm_quality(ids, windows, var_logits, ref_logits) | compatible
 
-    runs = speed["runs"]
+    runs, busy = steady_runs(speed["runs"], MAX_OTHER_SHARE)
+    decode_cv = cv([r["decode_tps"] for r in runs])
     metrics = {
         "size_mb": variant.size_bytes / 2**20,
         "load_s": speed["load_s"],
@@ -154,9 +162,13 @@ def run_benchmark_job(ctx: JobContext) -> dict[str, Any]:
         "token_latency_ms_p90": 1000 * float(np.percentile([t for r in runs for t in r["token_s"]], 90)),
         "peak_rss_mb": speed["peak_rss"] / 2**20,
         "memory_rise_mb": speed["memory_rise"] / 2**20,
+        "decode_tps_cv": decode_cv,
+        "repetitions_kept": len(runs),
         **quality,
     }
-    flags = ["machine_loaded"] if cpu_before > LOADED_CPU_PERCENT else []
+    flags = ["machine_loaded"] if busy or cpu_before > LOADED_CPU_PERCENT else []
+    if decode_cv > UNSTEADY_CV:
+        flags.append("unsteady")
     fp = fingerprint(protocol.threads, runtime)
     raw = {"speed": speed, "generations": generations, "windows": windows, "eval_tokens": len(ids),
            "protocol": protocol.__dict__ | {"id": protocol.id}, "cpu_percent_before": cpu_before,
@@ -166,6 +178,6 @@ def run_benchmark_job(ctx: JobContext) -> dict[str, Any]:
                          protocol_id=protocol.id, profile=protocol.profile, runtime=runtime,
                          fingerprint_id=fingerprint_id(fp), fingerprint=fp, metrics=metrics, raw=raw,
                          toolkit_versions=speed["versions"], flags=flags)
-    ctx.log(f"decode {metrics['decode_tps_mean']:.1f} tok/s, perplexity {metrics['perplexity']:.3f} "
+    ctx.log(f"decode {metrics['decode_tps_p50']:.1f} tok/s, perplexity {metrics['perplexity']:.3f} "
             f"(source {metrics['reference_perplexity']:.3f}), agreement {metrics['top1_agreement']:.3f}")
-    return {"result_id": rid, "decode_tps": metrics["decode_tps_mean"], "perplexity": metrics["perplexity"]}
+    return {"result_id": rid, "decode_tps": metrics["decode_tps_p50"], "perplexity": metrics["perplexity"]}

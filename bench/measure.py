@@ -49,7 +49,40 @@ def measure_tensor(spec: dict) -> dict:
             "batch_size": len(next(iter(feeds.values()))), "versions": versions, "runtime": runtime}
 
 
+class OtherLoad:
+    """Share of the machine's CPU that other processes used while a block ran (0..1).
+
+    Busy time of all cores (psutil.cpu_times) minus this process's own CPU time, over the wall
+    time times the core count: a repetition measured while something else ran is known as such.
+    """
+
+    def __init__(self) -> None:
+        self.proc = psutil.Process()
+
+    @staticmethod
+    def _busy() -> float:
+        t = psutil.cpu_times()
+        return sum(t) - t.idle - getattr(t, "iowait", 0.0)
+
+    def _own(self) -> float:
+        t = self.proc.cpu_times()
+        return t.user + t.system + t.children_user + t.children_system
+
+    def __enter__(self) -> OtherLoad:
+        self.start = (time.perf_counter(), self._busy(), self._own())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        wall = time.perf_counter() - self.start[0]
+        others = (self._busy() - self.start[1]) - (self._own() - self.start[2])
+        self.share = max(0.0, others) / (wall * (psutil.cpu_count() or 1)) if wall > 0 else 0.0
+
+
 def measure(spec: dict) -> dict:
+    """Prefill and decode as llama-bench measures them, for every runtime alike:
+    prefill = the prompt's tokens in one batch from an empty cache (llama-bench "pp");
+    decode = gen_tokens greedy tokens one at a time, starting from the prompt's first token in an
+    empty cache (llama-bench "tg"). Each repetition records the other processes' CPU share."""
     proc = psutil.Process()
     rss_start = proc.memory_info().rss
     __import__(RUNTIME_IMPORTS[spec["format"]])
@@ -66,10 +99,14 @@ def measure(spec: dict) -> dict:
     ids = spec["prompt_ids"]
     runs = []
     for rep in range(spec["warmup"] + spec["repetitions"]):
-        ttft, steps = runner.timed_generation(ids, spec["gen_tokens"])
+        with OtherLoad() as prefill_load:
+            ttft, _ = runner.timed_generation(ids, 1)
+        with OtherLoad() as decode_load:
+            _, steps = runner.timed_generation(ids[:1], spec["gen_tokens"] + 1)
         if rep >= spec["warmup"]:
             runs.append({"ttft_s": ttft, "prefill_tps": len(ids) / ttft,
-                         "decode_tps": len(steps) / sum(steps) if steps else 0.0, "token_s": steps})
+                         "decode_tps": len(steps) / sum(steps) if steps else 0.0, "token_s": steps,
+                         "others_cpu_share": max(prefill_load.share, decode_load.share)})
     versions = runner.versions()
     runtime = runner.runtime
     runner.close()

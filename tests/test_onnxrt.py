@@ -102,7 +102,7 @@ def test_quick_benchmark_is_comparable_with_the_reference(chain, int4) -> None:
     assert result.runtime == "ONNX Runtime GenAI CPU"
     # Measured here: perplexity 26.6 against 20.0 for FP32 (GGUF Q4_K_M: 22.4).
     assert m["reference_perplexity"] < m["perplexity"] < 1.4 * m["reference_perplexity"]
-    assert m["top1_agreement"] > 0.55 and m["decode_tps_mean"] > 1
+    assert m["top1_agreement"] > 0.55 and m["decode_tps_p50"] > 1
     assert m["size_mb"] < 0.5 * chain["hf"].size_bytes / 2**20
 
 

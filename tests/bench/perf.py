@@ -3,7 +3,7 @@
 Run from the repository root (the app need not be running; every section makes its own data root):
 
     .venv/bin/python -m tests.bench.perf                        # every section
-    .venv/bin/python -m tests.bench.perf --only pages           # or: conversions | resubmit | smoke | tensor | cv
+    .venv/bin/python -m tests.bench.perf --only pages  # or: conversions|resubmit|smoke|tensor|cv|upstream
     .venv/bin/python -m tests.bench.perf --data-root /tmp/perf  # keep the data roots; reuse the synthetic one
 
 Sections:
@@ -21,6 +21,8 @@ Sections:
 - tensor: the digits CNN and all-MiniLM-L6-v2 exported to ONNX and quantized six ways as jobs,
   then benchmarked (quick profile): job and smoke times, size, latency, memory and quality.
 - cv: run-to-run variation of decode tokens/s over 5 full benchmarks of the demo's Q4_1 GGUF.
+- upstream: each GGUF variant of the demo benchmarked by the catalog next to llama-bench and
+  llama-perplexity on the same file (tests/bench/upstream.py), with the ratios.
 
 The file is named perf.py and has no test_ functions, so pytest never collects it.
 """
@@ -242,7 +244,7 @@ def _synthetic_result_texts() -> list[str]:
     fingerprint = {"cpu": "AMD EPYC 7B13", "cpu_flags": ["avx", "avx2", "fma"], "cpu_flags_sha": "__MACHINE__",
                    "cores": 2, "threads": 2, "memory_gb": 23.4, "os": "Linux 6.1", "python": "3.11.7",
                    "target": "cpu"}
-    metric_keys = ("decode_tps_mean", "decode_tps_std", "prefill_tps_mean", "prefill_tps_std", "ttft_s", "load_s",
+    metric_keys = ("decode_tps_p50", "decode_tps_std", "prefill_tps_p50", "prefill_tps_std", "ttft_s", "load_s",
                    "size_mb", "memory_rise_mb", "perplexity", "reference_perplexity", "top1_agreement", "kl_mean",
                    "max_abs_error", "quality_retention", "peak_rss_mb")
     raw = {"speed": {"runs": [{"decode_tps": FLOAT}, {"decode_tps": FLOAT}, {"decode_tps": FLOAT}],
@@ -858,7 +860,7 @@ def measure_decode_tps_cv(base: Path, repeats: int = 5) -> tuple[float, list[flo
         if job.state != "succeeded":
             raise RuntimeError(job.error)
         latest = results.latest_results(source_id, "full", with_raw=True)[0]
-        values.append(latest.metrics["decode_tps_mean"])
+        values.append(latest.metrics["decode_tps_p50"])
         print(f"  run {len(values)}: decode {values[-1]:.1f} tok/s, "
               f"CPU busy before {latest.raw['cpu_percent_before']:.0f}%, "
               f"load {latest.raw['loadavg_before'][0]:.2f} -> {latest.raw['loadavg_after'][0]:.2f}"
@@ -937,7 +939,7 @@ def bench_cells(m: dict[str, Any], quality: str) -> list[str]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tests.bench.perf", description=__doc__.split("\n")[0])
-    parser.add_argument("--only", choices=("pages", "conversions", "resubmit", "smoke", "cv", "tensor"),
+    parser.add_argument("--only", choices=("pages", "conversions", "resubmit", "smoke", "cv", "tensor", "upstream"),
                         help="run one section")
     parser.add_argument("--data-root", type=Path, help="folder for the data roots (kept; the synthetic catalog "
                                                       "under DIR/pages is reused); default: a temp folder, removed")
@@ -969,6 +971,10 @@ def main(argv: list[str] | None = None) -> None:
             run_tensor(base)
         if args.only in (None, "cv"):
             run_cv(base)
+        if args.only in (None, "upstream"):
+            from tests.bench.upstream import run_upstream
+
+            run_upstream(base)
     finally:
         if args.data_root is None:
             shutil.rmtree(base, ignore_errors=True)
