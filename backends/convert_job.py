@@ -15,14 +15,14 @@ from typing import Any
 
 from backends.preflight import Problem, errors, run_preflight
 from backends.registry import BACKENDS, Conversion, get_conversion
-from catalog import jobs
+from catalog import db, jobs
 from catalog.errors import InvalidInputError
 from catalog.files import hash_folder
 from catalog.identity import variant_id
 from catalog.records import Variant
-from catalog.variants import NewVariant, get_variant, insert_variant, main_file, variant_dir
+from catalog.variants import NewVariant, find_variant, get_variant, insert_variant, main_file, variant_dir
 from worker.context import JobContext
-from worker.publish import publish
+from worker.publish import Placement, publish
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +96,6 @@ def plan(conversion_key: str, input_variant_id: str, raw_options: dict[str, Any]
 
 
 def _existing(target: str) -> Variant | None:
-    from catalog.variants import find_variant
-
     found = find_variant(target)
     return found if found is not None and found.state == "available" else None
 
@@ -167,9 +165,17 @@ def run_convert_job(ctx: JobContext) -> dict[str, Any]:
                      intermediate=bool(recipe.get("intermediate")), files=hashed)
     result = {"variant_id": target, "precision": output.precision,
               "size_bytes": sum(h[1] for h in hashed)}
-    publish(ctx, out_dir, variant_dir(parent.source_id, target), lambda conn: insert_variant(conn, new), result)
+
+    def record(conn: db.Database) -> Placement:
+        stored = find_variant(target)
+        if stored is not None and stored.state == "available":  # a retry of a job whose twin finished
+            return Placement(dict(result, existing=True), notes=[f"variant {target} was already stored"])
+        insert_variant(conn, new)
+        return Placement(result, final=variant_dir(parent.source_id, target))
+
+    published = publish(ctx, out_dir, record)
     ctx.log(f"recorded variant {target} ({output.precision}, {result['size_bytes'] / 2**20:.1f} MB)")
-    return result
+    return published
 
 
 def backends_available() -> list[str]:

@@ -7,10 +7,11 @@ and what the user can do, because these messages are shown as-is in the app.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _dist_version
 from pathlib import Path
@@ -50,6 +51,8 @@ class GGUFMetadata:
     has_chat_template: bool
     chat_template: str | None
     license: str | None
+    # modelcatalog.* keys a catalog wrote (variant, parent, recipe, versions): where it came from
+    provenance: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -234,7 +237,29 @@ def _metadata(reader: gguf.GGUFReader, p: Path) -> GGUFMetadata:
         has_chat_template=bool(chat_template),
         chat_template=chat_template or None,
         license=_value(reader, "general.license"),
+        provenance=_provenance(reader),
     )
+
+
+PROVENANCE_PREFIX = "modelcatalog."
+
+
+def _provenance(reader: gguf.GGUFReader) -> dict[str, str]:
+    """The catalog's provenance keys: its own GGUF keys (llama-quantize writes them), else the
+    JSON in general.description (convert_hf_to_gguf.py writes only general.* keys)."""
+    found: dict[str, str] = {}
+    description = _value(reader, "general.description")
+    if isinstance(description, str) and description.startswith("{"):
+        try:
+            parsed = json.loads(description)
+        except ValueError:
+            parsed = {}
+        if isinstance(parsed, dict):
+            found.update({k: str(v) for k, v in parsed.items() if k.startswith(PROVENANCE_PREFIX)})
+    for key in reader.fields:
+        if key.startswith(PROVENANCE_PREFIX) and isinstance(value := _value(reader, key), str):
+            found[key] = value
+    return found
 
 
 def _histogram(reader: gguf.GGUFReader) -> dict[str, dict[str, float | int]]:

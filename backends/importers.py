@@ -2,13 +2,16 @@
 the Hub, uploads and the demo model.
 
 `submit_import` checks the request at once (cheap checks, one sentence on failure) and queues
-an import job. `run_import_job` runs in the job's process: it copies or hard-links the files
-into the job's work folder, hashes them with progress, reads metadata, and records the source
-with its root variant in one transaction. The same bytes imported twice give the same source.
+an import job. `run_import_job` runs in the job's process: it copies the files into the job's
+work folder (reflinks where the file system can; never hard links, which would share later
+changes to the original), hashes the copy with progress, reads metadata, and records the source
+with its root variant in one transaction. Bytes already stored, as a source or any variant,
+give that variant back, also when two imports of them run at once.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -19,22 +22,30 @@ from typing import Any
 from backends import demo
 from backends.hf_folder import check_folder, read_info
 from catalog import config, db, jobs
-from catalog.errors import InvalidInputError
+from catalog.errors import ConflictError, InvalidInputError
 from catalog.files import (
     PICKLE_SUFFIXES,
+    copy_file,
     hash_folder,
     list_model_files,
-    place_file,
     remove_tree,
     resolve_server_path,
     validate_name,
 )
 from catalog.identity import content_hash, source_id, variant_id
-from catalog.records import Source
-from catalog.sources import SourceMeta, find_by_hash, get_source, insert_source
-from catalog.variants import NewVariant, insert_variant, variant_dir
+from catalog.records import Source, Variant
+from catalog.sources import SourceMeta, get_source, insert_source, merge_into_source
+from catalog.variants import (
+    NewVariant,
+    files_present,
+    find_by_content,
+    insert_variant,
+    mark_restored,
+    variant_dir,
+    variant_path,
+)
 from worker.context import JobContext
-from worker.publish import publish
+from worker.publish import Placement, publish
 
 log = logging.getLogger(__name__)
 
@@ -217,20 +228,38 @@ def _build_example(ctx: JobContext, recipe: dict[str, Any]) -> Path:
 
 
 def _stage_files(ctx: JobContext, origin: Path, containment: Path | None = None) -> Path:
-    """Place the model's files in the work folder (hard links when possible). Pickle files are
-    left behind: the catalog never holds one."""
+    """Copy the model's files into the work folder (reflinks where the file system can), so the
+    catalog's bytes never change when the user's original does. Pickle files are left behind:
+    the catalog never holds one."""
     staged = ctx.work_dir / "files"
     staged.mkdir(parents=True, exist_ok=True)
     if origin.is_file():
-        place_file(origin, staged / origin.name)
+        ctx.log(f"{copy_file(origin, staged / origin.name)} of {origin.name}")
         return staged
     list_model_files(containment or origin)  # refuses links that escape the allowed folder
+    methods: set[str] = set()
     for path in list_model_files(origin) if containment is None else _snapshot_files(origin):
         if path.suffix.lower() in PICKLE_SUFFIXES:
             ctx.log(f"skipped pickle file {path.name}")
             continue
-        place_file(path, staged / path.relative_to(origin))
+        methods.add(copy_file(path, staged / path.relative_to(origin)))
+    ctx.log(f"stored the files as {' and '.join(sorted(methods)) or 'nothing'}")
+    _drop_export_extras(ctx, staged)
     return staged
+
+
+def _drop_export_extras(ctx: JobContext, staged: Path) -> None:
+    """A folder this catalog exported holds manifest.json and RUN.md beside the variant's files;
+    leave them out so that its bytes are recognised as the variant they came from."""
+    manifest = staged / "manifest.json"
+    try:
+        data = json.loads(manifest.read_text()) if manifest.is_file() else None
+    except (OSError, ValueError):
+        return
+    if isinstance(data, dict) and {"variant", "lineage", "files"} <= data.keys():
+        manifest.unlink()
+        (staged / "RUN.md").unlink(missing_ok=True)
+        ctx.log("left out manifest.json and RUN.md, written by a catalog export")
 
 
 def _snapshot_files(snapshot: Path) -> list[Path]:
@@ -333,30 +362,62 @@ def _import(ctx: JobContext, recipe: dict[str, Any]) -> dict[str, Any]:
     def hashing(done: int, total: int) -> None:
         ctx.progress(0.1 + 0.7 * done / max(total, 1), f"hashing {done / 2**20:.0f} of {total / 2**20:.0f} MB")
 
-    hashed = hash_folder(staged, hashing)
+    hashed = hash_folder(staged, hashing)  # the stored copy's bytes, not what was read
     chash = content_hash([(rel, sha) for rel, _, sha in hashed])
-    existing = find_by_hash(chash)
-    if existing is not None:
-        ctx.log(f"the same files are already source {existing.id}; nothing new was stored")
-        return {"source_id": existing.id, "existing": True}
-    ctx.progress(0.85, "reading metadata")
-    meta, fmt, precision, extra = _describe(staged, recipe)
     sid = source_id(chash)
     vid = variant_id(None, "import", recipe["kind"], {"content_hash": chash}, {})
-    result = {"source_id": sid, "variant_id": vid, "existing": False}
+    # Before anything is placed, so that cleanup after a kill knows which folder is this job's.
+    jobs.set_target(ctx.job.id, sid, vid)
+    described = None
+    if _stored(hashed) is None:  # skip reading metadata for known bytes; publish asks again under the lock
+        ctx.progress(0.85, "reading metadata")
+        described = _describe(staged, recipe)
 
-    def record(conn: db.Database) -> None:
+    def record(conn: db.Database) -> Placement:
+        stored = find_by_content(conn, hashed)
+        if stored is not None:
+            return _known_bytes(conn, ctx, stored, staged)
+        if described is None:  # rows are never removed, so this cannot happen
+            raise ConflictError("The catalog changed while this import ran; retry it.")
+        meta, fmt, precision, extra = described
         insert_source(conn, sid, meta, chash, vid)
         insert_variant(conn, NewVariant(
             id=vid, source_id=sid, parent_id=None, format=fmt, precision=precision,
             backend="import", conversion=recipe["kind"], options={"content_hash": chash},
             job_id=ctx.job.id, metadata=extra, files=hashed))
-        conn.execute("UPDATE jobs SET source_id = ?, target_variant_id = ? WHERE id = ?",
-                     [sid, vid, ctx.job.id])
+        size = sum(h[1] for h in hashed) / 2**20
+        return Placement({"source_id": sid, "variant_id": vid, "existing": False},
+                         final=variant_dir(sid, vid), notes=[f"imported {meta.name} as source {sid} ({size:.1f} MB)"])
 
-    publish(ctx, staged, variant_dir(sid, vid), record, result)
-    ctx.log(f"imported {meta.name} as source {sid} ({sum(h[1] for h in hashed) / 2**20:.1f} MB)")
-    return result
+    return publish(ctx, staged, record)
+
+
+def _stored(hashed: list[tuple[str, int, str]]) -> Variant | None:
+    with db.connect(write=False) as conn:
+        return find_by_content(conn, hashed)
+
+
+def _known_bytes(conn: db.Database, ctx: JobContext, stored: Variant, staged: Path) -> Placement:
+    """These bytes are a stored variant (a source's own files, or a derived one exported and
+    brought back): return it, add this import's tags and notes to its source, and put its files
+    back if they went missing."""
+    recipe = ctx.job.recipe
+    jobs.set_target(ctx.job.id, stored.source_id, stored.id)
+    what = "the source's own files" if stored.parent_id is None else f"variant {stored.id} ({stored.label})"
+    notes = [f"these bytes are already stored as {what} of {stored.source_id}; nothing new was stored"]
+    notes += merge_into_source(conn, stored.source_id, recipe.get("tags") or [], recipe.get("notes") or "")
+    name = get_source(stored.source_id).name
+    if recipe.get("name") and recipe["name"] != name:
+        notes.append(f"the source keeps its name {name}; rename it on its Model page")
+    result = {"source_id": stored.source_id, "variant_id": stored.id, "existing": True}
+    if stored.state == "available" and files_present(stored):
+        return Placement(result, notes=notes)
+    if len(stored.files) == 1:  # one file is known by its bytes alone: give it the recorded name
+        [only] = [p for p in staged.rglob("*") if p.is_file()]
+        only.rename(staged / stored.files[0].relpath)
+    mark_restored(conn, stored.id)
+    notes.append(f"restored the missing files of {stored.id}")
+    return Placement(dict(result, restored=True), restore=variant_path(stored), notes=notes)
 
 
 def import_now(req: ImportRequest) -> Source:

@@ -153,8 +153,20 @@ def lease_alive(job: Job, timeout_s: float | None = None) -> bool:
 def _cleanup_leftovers(job: Job) -> None:
     """Remove what a dead or cancelled job may have left: its work area and unrecorded output."""
     remove_tree(jobfiles.work_dir(job.id))
-    if job.target_variant_id and job.source_id and find_variant(job.target_variant_id) is None:
-        remove_tree(variant_dir(job.source_id, job.target_variant_id))
+    if job.target_variant_id and job.source_id:
+        # Check and remove under the catalog lock: another job that made the same bytes (two
+        # imports of one model) may be recording this very folder, and once it has, it is its.
+        with db.connect(write=False):
+            if find_variant(job.target_variant_id) is None:
+                remove_tree(variant_dir(job.source_id, job.target_variant_id))
+
+
+def set_target(job_id: str, source_id: str, variant_id: str) -> None:
+    """Record what a job will place before it places anything (an import learns it only once it
+    has hashed its input), so that cleanup after a kill knows which folder is the job's."""
+    with db.connect() as conn:
+        conn.execute("UPDATE jobs SET source_id = ?, target_variant_id = ? WHERE id = ?",
+                     [source_id, variant_id, job_id])
 
 
 def _fail_dependents(conn: db.Database, job_id: str, reason: str) -> None:
@@ -289,21 +301,34 @@ def cancel(job_id: str) -> Job:
 
 def retry(job_id: str) -> Job:
     """Queue a failed, cancelled or interrupted job again, with the same recipe."""
+    ended_badly = ("failed", "cancelled", "interrupted")
     with db.connect() as conn:
         job = _get(conn, job_id)
-        if job.state not in ("failed", "cancelled", "interrupted"):
+        if job.state not in ended_badly:
             raise ConflictError(f"Job {job_id} is {job.state}; only a job that ended badly can be retried.")
-        pending = [d for d in job.depends_on if _get(conn, d).state != "succeeded"]
-        for dep in pending:  # retry failed parents too, so the chain can complete
-            if _get(conn, dep).state in ("failed", "cancelled", "interrupted"):
-                retry(dep)
-        jobfiles.rotate_log(job_id, job.attempt)
-        conn.execute(
-            "UPDATE jobs SET state=?, attempt=attempt+1, error=NULL, result=NULL, started_at=NULL, "
-            "ended_at=NULL, pid=NULL, pid_started=NULL, runner=NULL WHERE id=?",
-            ["waiting" if pending else "queued", job_id])
-        jobfiles.append_log(job_id, f"retry: attempt {job.attempt + 1}")
+        for dep in job.depends_on:  # retry failed parents too, so the chain can complete
+            if _get(conn, dep).state in ended_badly:
+                retry(dep)  # which re-queues this job with them, unless a user cancelled it
+        job = _get(conn, job_id)
+        if job.state in ended_badly:
+            _requeue(conn, job, "retry")
         return _get(conn, job_id)
+
+
+def _requeue(conn: db.Database, job: Job, why: str) -> None:
+    """Queue a job again (waiting while a parent is unfinished), and with it every dependent that
+    failed only because this job did, at any depth. A dependent a user cancelled stays so."""
+    pending = [d for d in job.depends_on if _get(conn, d).state != "succeeded"]
+    jobfiles.rotate_log(job.id, job.attempt)
+    conn.execute(
+        "UPDATE jobs SET state=?, attempt=attempt+1, error=NULL, result=NULL, started_at=NULL, "
+        "ended_at=NULL, pid=NULL, pid_started=NULL, runner=NULL WHERE id=?",
+        ["waiting" if pending else "queued", job.id])
+    jobfiles.append_log(job.id, f"{why}: attempt {job.attempt + 1}")
+    # A dependent never runs before its parents succeed, so a failed one failed for its parent.
+    for row in conn.query("SELECT d.job_id FROM job_deps d JOIN jobs j ON j.id = d.job_id "
+                          "WHERE d.depends_on = ? AND j.state = 'failed'", [job.id]):
+        _requeue(conn, _get(conn, row["job_id"]), f"re-queued with its parent job {job.id}")
 
 
 def reconcile_now() -> list[str]:

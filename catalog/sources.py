@@ -51,6 +51,25 @@ def insert_source(conn: db.Database, source_id: str, meta: SourceMeta, content_h
     )
 
 
+def merge_into_source(conn: db.Database, source_id: str, tags: list[str] | tuple[str, ...],
+                      notes: str) -> list[str]:
+    """Add a later import's tags and notes to the source its bytes turned out to be (rather than
+    dropping them); returns what was added, as sentences for the job's log."""
+    row = conn.one("SELECT tags, notes FROM sources WHERE id = ?", [source_id])
+    if row is None:
+        raise NotFoundError(f"No source model has the id {source_id!r}; it may have been removed.")
+    had = json.loads(row["tags"] or "[]")
+    added = sorted({validate_name(t) for t in tags} - set(had))
+    old_notes = row["notes"] or ""
+    new_notes = notes.strip() if notes.strip() and notes.strip() not in old_notes else ""
+    if added or new_notes:
+        merged_notes = f"{old_notes.rstrip()}\n\n{new_notes}".strip() if new_notes else old_notes
+        conn.execute("UPDATE sources SET tags = ?, notes = ? WHERE id = ?",
+                     [json.dumps(sorted(set(had) | set(added))), merged_notes, source_id])
+    return ([f"added the tags {', '.join(added)} to {source_id}"] if added else []) + (
+        [f"added the notes to {source_id}"] if new_notes else [])
+
+
 def find_by_hash(content_hash: str) -> Source | None:
     with db.connect(write=False) as conn:
         row = conn.one("SELECT * FROM sources WHERE content_hash = ?", [content_hash])

@@ -12,6 +12,7 @@ from typing import Any
 from catalog import config, db
 from catalog.errors import ConflictError, NotFoundError
 from catalog.files import remove_tree
+from catalog.identity import content_hash
 from catalog.records import ACTIVE_JOB_STATES, Variant, VariantFile
 
 log = logging.getLogger(__name__)
@@ -62,10 +63,48 @@ def find_variant(variant_id: str) -> Variant | None:
         if not row:
             return None
         variant = Variant.from_row(row)
-        variant.files = [VariantFile(**f) for f in conn.query(
-            "SELECT relpath, size_bytes, sha256 FROM variant_files WHERE variant_id = ? "
-            "ORDER BY relpath", [variant_id])]
+        variant.files = _files(conn, variant_id)
     return variant
+
+
+def _files(conn: db.Database, variant_id: str) -> list[VariantFile]:
+    return [VariantFile(**f) for f in conn.query(
+        "SELECT relpath, size_bytes, sha256 FROM variant_files WHERE variant_id = ? ORDER BY relpath",
+        [variant_id])]
+
+
+def find_by_content(conn: db.Database, files: list[tuple[str, int, str]]) -> Variant | None:
+    """The stored variant holding exactly these files (relpath, size, sha256), counted as a
+    source's content hash counts them (one file by its bytes alone, whatever its name): an
+    available one first, then a source's own files, then the oldest. Deleted ones count too,
+    so that importing their bytes again restores them."""
+    if not files:
+        return None
+    wanted = content_hash([(rel, sha) for rel, _, sha in files])
+    rows = conn.query(
+        "SELECT * FROM variants WHERE id IN (SELECT variant_id FROM variant_files WHERE sha256 = ?) "
+        "ORDER BY state = 'available' DESC, parent_id IS NULL DESC, created_at", [files[0][2]])
+    for row in rows:
+        stored = _files(conn, row["id"])
+        if len(stored) == len(files) and content_hash([(f.relpath, f.sha256) for f in stored]) == wanted:
+            variant = Variant.from_row(row)
+            variant.files = stored
+            return variant
+    return None
+
+
+def files_present(variant: Variant) -> bool:
+    """Every recorded file is on disk with its recorded size (a cheap check: no hashing)."""
+    folder = variant_path(variant)
+    try:
+        return all((folder / f.relpath).stat().st_size == f.size_bytes for f in variant.files)
+    except OSError:
+        return False
+
+
+def mark_restored(conn: db.Database, variant_id: str) -> None:
+    """Its files are back in place (the same bytes, imported again)."""
+    conn.execute("UPDATE variants SET state = 'available', deleted_at = NULL WHERE id = ?", [variant_id])
 
 
 def get_variant(variant_id: str) -> Variant:

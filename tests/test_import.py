@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
+import signal
 import struct
 from pathlib import Path
 
@@ -13,14 +15,20 @@ import pytest
 from backends.importers import ImportRequest, cached_models, import_now, submit_import
 from catalog import config, jobs, sources, variants
 from catalog.errors import InvalidInputError
+from catalog.export import export_variant
+from catalog.files import copy_file, sha256_file
 from tests.helpers.models import tiny_hf_folder
 
 
 def assert_clean(root: Path) -> None:
     """No source, no variant file, no job: a refused import leaves nothing behind."""
+    assert_no_source_and_no_file(root)
+    assert jobs.list_jobs() == []
+
+
+def assert_no_source_and_no_file(root: Path) -> None:
     assert sources.count_sources() == 0
     assert not [p for p in (root / "artifacts").rglob("*") if p.is_file()]
-    assert jobs.list_jobs() == []
 
 
 def test_demo_import_reads_gguf_metadata(demo_source) -> None:
@@ -45,13 +53,90 @@ def test_same_bytes_twice_give_the_same_source(demo_source, tmp_path: Path, demo
     assert sources.count_sources() == 1
 
 
-def test_server_folder_import_hard_links(root: Path, tmp_path: Path) -> None:
+def test_server_folder_import_copies(root: Path, tmp_path: Path) -> None:
     folder = tiny_hf_folder(tmp_path / "tiny")
     src = import_now(ImportRequest(kind="path", path=str(folder), tags=["test"], added_by="ana"))
     assert src.architecture == "LlamaForCausalLM" and src.param_count == 2 * 32 * 16
     assert src.license == "mit" and src.tags == ["test"] and src.added_by == "ana"
     stored = variants.variant_path(variants.get_variant(src.root_variant_id)) / "model.safetensors"
-    assert os.stat(stored).st_ino == os.stat(folder / "model.safetensors").st_ino
+    assert os.stat(stored).st_ino != os.stat(folder / "model.safetensors").st_ino
+
+
+def test_overwriting_the_original_never_changes_the_stored_copy(root: Path, tmp_path: Path) -> None:
+    folder = tiny_hf_folder(tmp_path / "tiny")
+    src = import_now(ImportRequest(kind="path", path=str(folder)))
+    variant = variants.get_variant(src.root_variant_id)
+    [weights] = [f for f in variant.files if f.relpath == "model.safetensors"]
+    with open(folder / "model.safetensors", "r+b") as fh:  # in place, as `cp other.safetensors` onto it does
+        fh.seek(-64, os.SEEK_END)
+        fh.write(os.urandom(64))
+    assert sha256_file(variants.variant_path(variant) / "model.safetensors") == weights.sha256
+    assert export_variant(variant.id, tmp_path / "out").is_dir()  # not "the stored copy is damaged"
+
+
+def test_copy_keeps_sparse_holes_and_names_its_method(tmp_path: Path) -> None:
+    sparse = tmp_path / "sparse.bin"
+    with open(sparse, "wb") as fh:
+        fh.write(b"head")
+        fh.seek(64 * 2**20)
+        fh.write(b"tail")
+    method = copy_file(sparse, tmp_path / "copy" / "sparse.bin")
+    copy = tmp_path / "copy" / "sparse.bin"
+    assert method in ("reflink", "copy")
+    assert sha256_file(copy) == sha256_file(sparse)
+    assert copy.stat().st_blocks * 512 < 2**20, "the 64 MB hole was written out"
+
+
+def test_a_later_import_of_the_same_bytes_adds_its_tags_and_notes(root: Path, tmp_path: Path,
+                                                                   demo_gguf: Path) -> None:
+    first = import_now(ImportRequest(kind="demo", tags=["team-a"], notes="Our baseline."))
+    copy = tmp_path / "copy.gguf"
+    copy.write_bytes(demo_gguf.read_bytes())
+    job = submit_import(ImportRequest(kind="path", path=str(copy), tags=["edge", "team-a"],
+                                      notes="Ships on the kiosk.")).job
+    from worker.runner import run_to_completion
+
+    assert run_to_completion(job.id).state == "succeeded"
+    after = sources.get_source(first.id)
+    assert after.tags == ["edge", "team-a"]
+    assert after.notes == "Our baseline.\n\nShips on the kiosk."
+    assert "added the tags edge" in jobs_log(job.id)
+    assert sources.count_sources() == 1
+
+
+def jobs_log(job_id: str) -> str:
+    from catalog import jobfiles
+
+    return jobfiles.log_path(job_id).read_text()
+
+
+def test_an_import_killed_while_publishing_leaves_no_file_without_a_row(root: Path, tmp_path: Path) -> None:
+    job = submit_import(ImportRequest(kind="path", path=str(tiny_hf_folder(tmp_path / "tiny")))).job
+    assert jobs.claim("test", job_id=job.id) is not None
+    child = multiprocessing.get_context("fork").Process(target=_run_and_die_after_placing, args=(job.id,))
+    child.start()
+    child.join(120)
+    assert child.exitcode == -signal.SIGKILL
+    assert [p for p in (root / "artifacts").rglob("*") if p.is_file()], "the kill came after the move"
+    jobs.reconcile_now()
+    assert jobs.get_job(job.id).state == "interrupted"
+    assert_no_source_and_no_file(root)
+
+
+def _run_and_die_after_placing(job_id: str) -> None:
+    """The job process, killed (failure injection) right after its files moved into place and
+    before the transaction that records them commits."""
+    from worker import child, publish
+
+    place = publish._place
+
+    def place_then_die(*args: object) -> None:
+        place(*args)  # type: ignore[arg-type]
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    publish._place = place_then_die  # type: ignore[assignment]
+    jobs.set_process(job_id, os.getpid())
+    child.run(job_id)
 
 
 def make_hf_cache(cache: Path, repo_id: str, source: Path) -> str:

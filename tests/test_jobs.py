@@ -123,6 +123,28 @@ def test_parent_failure_fails_dependents_and_retry_recovers(root: Path, tmp_path
     assert (root / "jobs" / parent.id / "log.attempt1.txt").exists()
 
 
+def test_retrying_an_interrupted_parent_requeues_its_dependents(root: Path, tmp_path: Path) -> None:
+    parent = submit_import(ImportRequest(kind="path", path=str(tiny_hf_folder(tmp_path / "tiny")))).job
+    child = jobs.submit("import", parent.recipe, title="child", depends_on=[parent.id]).job
+    grandchild = jobs.submit("import", parent.recipe, title="grandchild", depends_on=[child.id]).job
+    cancelled = jobs.submit("import", parent.recipe, title="cancelled", depends_on=[parent.id]).job
+    jobs.cancel(cancelled.id)
+    assert jobs.claim("test", job_id=parent.id) is not None
+    gone = subprocess.Popen(["sleep", "60"])  # stands in for the job's process, then vanishes
+    jobs.set_process(parent.id, gone.pid)
+    gone.kill()
+    gone.wait()
+    jobs.reconcile_now()
+    assert jobs.get_job(parent.id).state == "interrupted"
+    assert [jobs.get_job(j.id).state for j in (child, grandchild)] == ["failed", "failed"]
+    assert jobs.retry(parent.id).state == "queued"
+    assert [jobs.get_job(j.id).state for j in (child, grandchild)] == ["waiting", "waiting"]
+    assert jobs.get_job(cancelled.id).state == "cancelled", "a user's cancel is not undone"
+    assert run_to_completion(grandchild.id).state == "succeeded"
+    assert [jobs.get_job(j.id).state for j in (parent, child)] == ["succeeded", "succeeded"]
+    assert jobs.get_job(child.id).attempt == 2
+
+
 def test_cancel_a_queued_job(root: Path, tmp_path: Path) -> None:
     job = submit_import(ImportRequest(kind="path", path=str(tiny_hf_folder(tmp_path / "m")))).job
     assert jobs.cancel(job.id).state == "cancelled"
