@@ -147,7 +147,8 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         if not args.json:
             from catalog import jobfiles
 
-            print(jobfiles.read_log(job.id, tail_lines=40))
+            # A crash shows what the parent kept: the log's last lines and the process's own output.
+            print(job.crash["log_tail"] if job.crash else jobfiles.read_log(job.id, tail_lines=40))
     _out(args, job, f"job {job.id} {job.state}" + (f": {job.error}" if job.error else ""))
     return EXIT_OK
 

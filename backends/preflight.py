@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from typing import Any
 
 import psutil
 
 from backends.registry import Conversion
-from catalog import config
+from catalog import diskspace
 from catalog.errors import InvalidInputError
 from catalog.records import Variant
 
@@ -33,16 +32,18 @@ def generic_checks(conv: Conversion, variant: Variant, free_disk: int | None = N
     if missing:
         problems.append(Problem("error", f"The toolkit package {missing[0]} is not installed; run the "
                                 "README's setup command, then try again."))
-    free = free_disk if free_disk is not None else shutil.disk_usage(config.data_root()).free
+    free = free_disk if free_disk is not None else diskspace.free_bytes()
     need = int(variant.size_bytes * conv.disk_factor)
     if need > free:
-        problems.append(Problem("error", f"This needs about {need / 2**30:.1f} GB of disk but the data "
-                                f"root has {free / 2**30:.1f} GB free; free space on the Storage page."))
+        shown_need, shown_free = diskspace.gb_pair(need, free)
+        problems.append(Problem("error", f"This needs about {shown_need} GB of disk but the data "
+                                f"root has {shown_free} GB free; free space on the Storage page."))
     avail = available_memory if available_memory is not None else psutil.virtual_memory().available
     need_mem = int(variant.size_bytes * conv.memory_factor)
     if need_mem > avail:
-        problems.append(Problem("error", f"This is estimated to need {need_mem / 2**30:.1f} GB of memory "
-                                f"but {avail / 2**30:.1f} GB is available; wait for other jobs or use a "
+        shown_need, shown_avail = diskspace.gb_pair(need_mem, avail)
+        problems.append(Problem("error", f"This is estimated to need {shown_need} GB of memory "
+                                f"but {shown_avail} GB is available; wait for other jobs or use a "
                                 "bigger machine."))
     return problems
 

@@ -43,9 +43,9 @@ def _predictions(fmt: str, path: Path, prompts: tuple[str, ...], sequences: list
 
 def run_smoke_test(ctx: JobContext, parent_format: str, parent_path: Path, child_format: str, child_path: Path,
                    min_agreement: float) -> dict[str, Any]:
-    ctx.progress(0.75, "smoke test: parent predictions")
+    ctx.progress(0.75, f"smoke test: running the parent {parent_path.name}")
     sequences, parent_logits, parent_gen = _predictions(parent_format, parent_path, PROMPTS, None)
-    ctx.progress(0.82, "smoke test: loading the result")
+    ctx.progress(0.82, f"smoke test: loading {child_path.name}")
     try:
         _, child_logits, child_gen = _predictions(child_format, child_path, PROMPTS, sequences)
     except (ValueError, RuntimeError, OSError) as exc:

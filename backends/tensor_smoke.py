@@ -23,9 +23,9 @@ SAMPLES = 64
 def run_tensor_smoke(ctx: JobContext, task: str, parent_format: str, parent_path: Path, child_path: Path,
                      tokenizer_folder: Path, min_score: float) -> dict[str, Any]:
     feeds = eval_feeds(task, tokenizer_folder, SAMPLES)
-    ctx.progress(0.75, "smoke test: parent outputs")
+    ctx.progress(0.75, f"smoke test: running the parent {parent_path.name}")
     expected = predict(parent_format, parent_path, task, feeds)
-    ctx.progress(0.82, "smoke test: the result's outputs")
+    ctx.progress(0.82, f"smoke test: running {child_path.name}")
     try:
         got = predict("onnx", child_path, task, feeds)
     except Exception as exc:  # onnxruntime raises its own exception types for unrunnable graphs

@@ -61,6 +61,49 @@ def read_progress(job_id: str) -> dict[str, Any]:
         return {"fraction": 0.0, "message": ""}
 
 
+def child_output_path(job_id: str) -> Path:
+    """The job process's own stdout and stderr: what native libraries print before they crash."""
+    return job_dir(job_id) / "child.out"
+
+
+def read_tail(path: Path, lines: int = 20, max_bytes: int = 64 * 1024) -> str:
+    """The last lines of a file that may be large (a tool's output), reading only its end."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - max_bytes))
+            text = fh.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def wake_path() -> Path:
+    return config.jobs_dir() / "wake"
+
+
+def notify_supervisor() -> None:
+    """Tell an idle supervisor that jobs changed (one was queued, one ended): it checks the
+    catalog when this file's mtime changes instead of opening the catalog twice a second."""
+    try:
+        path = wake_path()
+        path.touch()
+        # An explicit time keeps every nanosecond; the kernel's own clock for mtimes is coarse
+        # (a few ms), and two touches in one tick would look like one.
+        now = time.time_ns()
+        os.utime(path, ns=(now, now))
+    except OSError:  # a full or read-only disk: the supervisor's slow poll still finds the job
+        pass
+
+
+def wake_stamp() -> int:
+    """A value that changes whenever notify_supervisor runs (0 before the first call)."""
+    try:
+        return wake_path().stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
 def touch_heartbeat(job_id: str) -> None:
     path = job_dir(job_id) / "heartbeat"
     path.touch()

@@ -22,7 +22,7 @@ from catalog import config, db, jobfiles
 from catalog.errors import ConflictError, NotFoundError
 from catalog.files import remove_tree
 from catalog.identity import new_job_id
-from catalog.records import ACTIVE_JOB_STATES, Job, Variant
+from catalog.records import ACTIVE_JOB_STATES, ENDED_BADLY_STATES, Job, Variant
 from catalog.variants import find_variant, variant_dir
 
 log = logging.getLogger(__name__)
@@ -123,6 +123,7 @@ def submit(
         conn.executemany("INSERT INTO job_deps VALUES (?, ?)", [(job_id, d) for d in deps])
         job = _get(conn, job_id)
     jobfiles.append_log(job_id, f"queued: {title}")
+    jobfiles.notify_supervisor()
     return Submission(job=job)
 
 
@@ -138,11 +139,29 @@ def process_alive(pid: int | None, started: float | None) -> bool:
         return False
 
 
+def _awaiting_its_parent(pid: int | None, started: float | None) -> bool:
+    """The job's process has ended but its parent (supervisor or CLI) has not collected its exit
+    status yet. The parent will, and will name the signal that killed it; reading that as
+    "vanished" here would turn a crash into an interruption."""
+    if not pid:
+        return False
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() != psutil.STATUS_ZOMBIE or (started and abs(proc.create_time() - started) >= 1.0):
+            return False
+        return proc.ppid() > 1 and psutil.pid_exists(proc.ppid())
+    except psutil.Error:
+        return False
+
+
 def lease_alive(job: Job, timeout_s: float | None = None) -> bool:
     """A running job is alive while its process exists, or its heartbeat is fresh."""
     if process_alive(job.pid, job.pid_started):
         return True
     timeout = timeout_s if timeout_s is not None else config.load_settings().lease_timeout_s
+    if _awaiting_its_parent(job.pid, job.pid_started):
+        age = jobfiles.heartbeat_age(job.id)
+        return age is not None and age < timeout  # a wedged parent still loses the lease
     if job.pid is None and job.started_at is not None:
         # Claimed but not yet started: give the spawner the lease period to record the pid.
         age = (_now() - job.started_at.replace(tzinfo=UTC)).total_seconds()
@@ -169,6 +188,11 @@ def set_target(job_id: str, source_id: str, variant_id: str) -> None:
                      [source_id, variant_id, job_id])
 
 
+def discard_output(job: Job) -> None:
+    """Free a job's partial output before its failure is recorded (a full disk needs the room)."""
+    _cleanup_leftovers(job)
+
+
 def _fail_dependents(conn: db.Database, job_id: str, reason: str) -> None:
     rows = conn.query(
         f"""SELECT j.id FROM jobs j JOIN job_deps d ON d.job_id = j.id
@@ -182,14 +206,16 @@ def _fail_dependents(conn: db.Database, job_id: str, reason: str) -> None:
 
 def reconcile(conn: db.Database) -> list[str]:
     """Mark running jobs whose lease is dead as interrupted, clean their leftovers, and move
-    waiting jobs along when their parents finished. Returns the ids found dead."""
+    waiting jobs along when their parents finished. Returns the ids whose state changed."""
     dead: list[str] = []
     for row in conn.query("SELECT * FROM jobs WHERE state = 'running'"):
         job = Job.from_row(row)
         if lease_alive(job):
             continue
-        reason = ("The job's process stopped without reporting (it was killed or the machine "
-                  "restarted); retry it.")
+        # Whoever waited on the process would have recorded a signal as a crash: nobody did,
+        # so it went with its parent (the app, the supervisor, the machine).
+        reason = ("The job's process stopped without reporting, together with the app or the machine "
+                  "that ran it; retry it.")
         conn.execute("UPDATE jobs SET state = 'interrupted', error = ?, ended_at = ? WHERE id = ?",
                      [reason, _now(), job.id])
         jobfiles.append_log(job.id, "interrupted: " + reason)
@@ -200,14 +226,16 @@ def reconcile(conn: db.Database) -> list[str]:
         deps = conn.query(
             "SELECT j.id, j.state, j.error FROM job_deps d JOIN jobs j ON j.id = d.depends_on "
             "WHERE d.job_id = ?", [row["id"]])
-        bad = [d for d in deps if d["state"] in ("failed", "cancelled", "interrupted")]
+        bad = [d for d in deps if d["state"] in ENDED_BADLY_STATES]
         if bad:
             reason = f"Its parent job {bad[0]['id']} {bad[0]['state']}: {bad[0]['error'] or ''}".strip()
             conn.execute("UPDATE jobs SET state='failed', error=?, ended_at=? WHERE id=?",
                          [reason, _now(), row["id"]])
             jobfiles.append_log(row["id"], "failed: " + reason)
+            dead.append(row["id"])
         elif all(d["state"] == "succeeded" for d in deps):
             conn.execute("UPDATE jobs SET state='queued' WHERE id=?", [row["id"]])
+            dead.append(row["id"])
     return dead
 
 
@@ -227,7 +255,9 @@ def claim(runner: str, job_id: str | None = None) -> Job | None:
     """
     max_parallel = config.load_settings().max_parallel_conversions
     with db.connect() as conn:
-        reconcile(conn)
+        if reconcile(conn):
+            # Commits with this transaction; a supervisor woken early just finds the lock held.
+            jobfiles.notify_supervisor()
         running = [Job.from_row(r) for r in conn.query("SELECT * FROM jobs WHERE state='running'")]
         queued = [Job.from_row(r) for r in conn.query(
             "SELECT * FROM jobs WHERE state='queued' ORDER BY created_at, id")]
@@ -258,6 +288,7 @@ def finish(job_id: str, result: dict[str, Any] | None = None) -> None:
             "UPDATE jobs SET state='succeeded', ended_at=?, result=?, error=NULL WHERE id=? "
             "AND state='running'", [_now(), json.dumps(result or {}, default=str), job_id])
     jobfiles.write_progress(job_id, 1.0, "done")
+    jobfiles.notify_supervisor()  # a slot is free, and dependents may start
 
 
 def fail(job_id: str, sentence: str, state: str = "failed") -> None:
@@ -269,6 +300,26 @@ def fail(job_id: str, sentence: str, state: str = "failed") -> None:
                      [state, _now(), sentence, job_id])
         _fail_dependents(conn, job_id, f"Its parent job {job_id} {state}: {sentence}")
     jobfiles.append_log(job_id, f"{state}: {sentence}")
+    jobfiles.notify_supervisor()
+
+
+def crash(job_id: str, sentence: str, details: dict[str, Any], pid: int | None = None) -> bool:
+    """Record that the job's process (pid, when given) or a tool it ran died from a signal.
+
+    Leftovers are removed before the row is written, so a crash leaves no work folder and no
+    unrecorded output even if recording fails. Returns False when the job had already ended
+    (cancelled, or it recorded its own outcome) or has moved on to another attempt."""
+    with db.connect() as conn:
+        job = _get(conn, job_id)
+        if job.state != "running" or (pid is not None and job.pid not in (None, pid)):
+            return False
+        _cleanup_leftovers(job)
+        conn.execute("UPDATE jobs SET state='crashed', ended_at=?, error=?, result=? WHERE id=?",
+                     [_now(), sentence, json.dumps({"crash": details}, default=str), job_id])
+        _fail_dependents(conn, job_id, f"Its parent job {job_id} crashed: {sentence}")
+    jobfiles.append_log(job_id, f"crashed: {sentence}")
+    jobfiles.notify_supervisor()
+    return True
 
 
 def _kill_group(pid: int) -> None:
@@ -300,19 +351,20 @@ def cancel(job_id: str) -> Job:
 
 
 def retry(job_id: str) -> Job:
-    """Queue a failed, cancelled or interrupted job again, with the same recipe."""
-    ended_badly = ("failed", "cancelled", "interrupted")
+    """Queue a failed, crashed, cancelled or interrupted job again, with the same recipe."""
     with db.connect() as conn:
         job = _get(conn, job_id)
-        if job.state not in ended_badly:
+        if job.state not in ENDED_BADLY_STATES:
             raise ConflictError(f"Job {job_id} is {job.state}; only a job that ended badly can be retried.")
         for dep in job.depends_on:  # retry failed parents too, so the chain can complete
-            if _get(conn, dep).state in ended_badly:
+            if _get(conn, dep).state in ENDED_BADLY_STATES:
                 retry(dep)  # which re-queues this job with them, unless a user cancelled it
         job = _get(conn, job_id)
-        if job.state in ended_badly:
+        if job.state in ENDED_BADLY_STATES:
             _requeue(conn, job, "retry")
-        return _get(conn, job_id)
+        again = _get(conn, job_id)
+    jobfiles.notify_supervisor()
+    return again
 
 
 def _requeue(conn: db.Database, job: Job, why: str) -> None:
@@ -333,7 +385,10 @@ def _requeue(conn: db.Database, job: Job, why: str) -> None:
 
 def reconcile_now() -> list[str]:
     with db.connect() as conn:
-        return reconcile(conn)
+        changed = reconcile(conn)
+    if changed:
+        jobfiles.notify_supervisor()
+    return changed
 
 
 def running_jobs() -> list[Job]:

@@ -8,14 +8,18 @@ from datetime import datetime
 from typing import Any
 
 VARIANT_STATES = ("available", "files_missing", "deleted")
-JOB_STATES = ("queued", "waiting", "running", "succeeded", "failed", "cancelled", "interrupted")
+JOB_STATES = ("queued", "waiting", "running", "succeeded", "failed", "crashed", "cancelled", "interrupted")
 ACTIVE_JOB_STATES = ("queued", "waiting", "running")
+# failed: the job reported an error; crashed: its process or a tool it ran died from a signal;
+# cancelled: a user stopped it; interrupted: its process vanished with the app or the machine.
+ENDED_BADLY_STATES = ("failed", "crashed", "cancelled", "interrupted")
 JOB_STATE_LABELS = {
     "queued": "queued",
     "waiting": "waiting on parent job",
     "running": "running",
     "succeeded": "succeeded",
     "failed": "failed",
+    "crashed": "crashed",
     "cancelled": "cancelled",
     "interrupted": "interrupted",
 }
@@ -132,3 +136,8 @@ class Job:
     @property
     def state_label(self) -> str:
         return JOB_STATE_LABELS.get(self.state, self.state)
+
+    @property
+    def crash(self) -> dict[str, Any] | None:
+        """What the parent saw when the job's process or tool died from a signal (state crashed)."""
+        return self.result.get("crash") if self.state == "crashed" else None

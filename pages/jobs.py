@@ -6,7 +6,7 @@ import streamlit as st
 
 from catalog import jobs
 from catalog.errors import CatalogError
-from catalog.records import JOB_STATES
+from catalog.records import ENDED_BADLY_STATES, JOB_STATES
 from ui.jobs_view import render_job
 
 st.title("Jobs")
@@ -31,7 +31,7 @@ def job_list() -> None:
                 if job.active and c1.button("Cancel", key=f"cancel_{job.id}"):
                     jobs.cancel(job.id)
                     st.rerun()
-                if job.state in ("failed", "cancelled", "interrupted") and c2.button("Retry", key=f"retry_{job.id}"):
+                if job.state in ENDED_BADLY_STATES and c2.button("Retry", key=f"retry_{job.id}"):
                     jobs.retry(job.id)
                     st.rerun()
             except CatalogError as exc:

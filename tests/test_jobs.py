@@ -169,11 +169,13 @@ def test_killing_the_supervisor_mid_job_leaves_a_consistent_catalog(root: Path, 
     assert_nothing_left(root, job.id)
 
 
-def test_killing_the_job_process_is_detected_by_its_lease(root: Path, tmp_path: Path) -> None:
+def test_killing_the_job_process_is_reported_as_a_crash(root: Path, tmp_path: Path) -> None:
     with hashing_under_supervisor(root, tmp_path) as (job, _):
         os.kill(jobs.get_job(job.id).pid, signal.SIGKILL)
-        # The supervisor is still alive and notices on its own, with no app restart.
-        wait_for(lambda: jobs.get_job(job.id).state == "interrupted", timeout=20, what="interrupted")
+        # The supervisor is still alive, sees the signal in the exit status and says so: a job
+        # killed from outside is not "interrupted" (that is for one that went with the app).
+        wait_for(lambda: jobs.get_job(job.id).state == "crashed", timeout=20, what="crashed")
+    assert "was killed (SIGKILL) from outside the catalog" in jobs.get_job(job.id).error
     assert_nothing_left(root, job.id)
 
 

@@ -10,7 +10,15 @@ from ui import fmt
 
 STATE_ICONS = {"queued": ":material/schedule:", "waiting": ":material/link:", "running": ":material/autorenew:",
                "succeeded": ":green[:material/check_circle:]", "failed": ":red[:material/error:]",
+               "crashed": ":red[:material/bug_report:]",
                "cancelled": ":gray[:material/cancel:]", "interrupted": ":orange[:material/warning:]"}
+
+
+# What each way of ending badly means, so a crash is never mistaken for a user's cancel.
+STATE_NOTES = {
+    "crashed": "Crashed: the job's process, or a tool it ran, died from a signal.",
+    "interrupted": "Interrupted: the job's process vanished with the app or the machine; retry it.",
+}
 
 
 def job_line(job: Job) -> str:
@@ -25,8 +33,13 @@ def render_job(job: Job, show_log: bool = False) -> None:
         st.progress(float(progress.get("fraction", 0.0)), text=progress.get("message") or "working")
     if job.error:
         st.error(job.error)
+    if job.state in STATE_NOTES:
+        st.caption(STATE_NOTES[job.state])
     if job.depends_on and job.state == "waiting":
         st.caption("Waits on: " + ", ".join(job.depends_on))
-    if show_log or job.state in ("failed", "interrupted"):
+    if job.crash:
+        with st.expander(f"Crash: {job.crash.get('signal')} · last lines of its log", expanded=True):
+            st.code(job.crash.get("log_tail") or "(empty)", language="text")
+    elif show_log or job.state in ("failed", "interrupted"):
         with st.expander("Log tail", expanded=False):
             st.code(jobfiles.read_log(job.id, tail_lines=60) or "(empty)", language="text")

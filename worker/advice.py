@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import errno
+import logging
+from pathlib import Path
 
 from catalog.errors import CatalogError
+from catalog.files import folder_size
+from catalog.records import Job
+
+log = logging.getLogger(__name__)
 
 # Known failure text -> what to tell the user. Checked in order, case-insensitively.
 KNOWN_FAILURES: list[tuple[str, str]] = [
@@ -35,3 +41,21 @@ def explain(exc: BaseException) -> str:
             return advice
     first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
     return f"The job failed unexpectedly ({type(exc).__name__}: {first}); see the log below."
+
+
+def estimated_disk_need(job: Job) -> int:
+    """Bytes the job's output needs, by the same estimate as pre-flight (a conversion's disk
+    factor times its input) or, for an import, the size of what it copies. 0 if unknown."""
+    recipe = job.recipe
+    try:
+        if job.kind == "convert" and recipe.get("conversion") and recipe.get("input_variant_id"):
+            from backends.registry import get_conversion
+            from catalog.variants import get_variant
+
+            conv = get_conversion(recipe["conversion"])
+            return int(get_variant(recipe["input_variant_id"]).size_bytes * conv.disk_factor)
+        if job.kind == "import" and recipe.get("path") and Path(recipe["path"]).exists():
+            return folder_size(Path(recipe["path"]))
+    except (CatalogError, OSError):
+        log.exception("could not estimate the disk job %s needs", job.id)
+    return 0

@@ -3,10 +3,16 @@
 The supervisor (or the CLI) has already claimed the job. This process beats its heartbeat,
 runs the handler for the job's kind, and records the outcome. If its parent dies it kills its
 own process group, so no orphan keeps writing into the data root.
+
+A native crash in this process (a toolkit segfaults) cannot be recorded from here: faulthandler
+writes the Python stack to the job log, and the parent that waits on this process records the
+crash from the signal in its exit status (worker/crash.py). A tool that dies from a signal is
+recorded here, as a crash too.
 """
 
 from __future__ import annotations
 
+import faulthandler
 import importlib
 import logging
 import os
@@ -15,11 +21,12 @@ import sys
 import threading
 import time
 import traceback
-from typing import Any
+from typing import IO, Any
 
-from catalog import config, jobfiles, jobs
-from catalog.files import remove_tree
-from worker.advice import explain
+from catalog import config, diskspace, jobfiles, jobs
+from catalog.files import folder_size, remove_tree
+from worker import crash
+from worker.advice import estimated_disk_need, explain
 from worker.context import JobContext
 
 log = logging.getLogger(__name__)
@@ -51,8 +58,57 @@ def _on_term(signum: int, frame: Any) -> None:
     raise SystemExit(128 + signum)
 
 
+_fault_log: IO[str] | None = None  # kept open for as long as faulthandler may write to it
+
+
+def _enable_faulthandler(job_id: str) -> None:
+    """On SIGSEGV, SIGILL, SIGBUS, SIGFPE or SIGABRT, write every thread's Python stack to the
+    job log before the process dies: it names the library that crashed (worker/crash.py)."""
+    global _fault_log
+    try:
+        _fault_log = open(jobfiles.log_path(job_id), "a", encoding="utf-8")  # noqa: SIM115
+    except OSError:
+        return
+    faulthandler.enable(file=_fault_log, all_threads=True)
+
+
+def _log_safely(ctx: JobContext, text: str) -> None:
+    try:
+        ctx.log(text)
+    except OSError:  # a full disk must not stop the failure from being recorded
+        log.error("could not write the job log: %s", text[-2000:])
+
+
+def _record_disk_full(ctx: JobContext, exc: BaseException) -> None:
+    """Free the job's partial output first, then record: with the disk full, the catalog's
+    write log cannot grow, and the failure would otherwise be lost (read as "interrupted")."""
+    work = jobfiles.work_dir(ctx.job.id)
+    written = folder_size(work) if work.exists() else 0
+    remove_tree(work)
+    sentence = diskspace.disk_full_sentence(max(written, estimated_disk_need(ctx.job)), diskspace.free_bytes())
+    _log_safely(ctx, traceback.format_exc())
+    jobs.fail(ctx.job.id, sentence)
+
+
+def _record_failure(ctx: JobContext, exc: BaseException, oom_before: int) -> None:
+    job_id = ctx.job.id
+    if diskspace.is_disk_full(exc):
+        _record_disk_full(ctx, exc)
+        return
+    _log_safely(ctx, traceback.format_exc())
+    if crash.tool_signal(exc) is not None:
+        report = crash.tool_report(job_id, exc, oom_before)
+        jobs.crash(job_id, report.sentence, report.as_dict())  # no-op if the job was cancelled
+        return
+    sentence = "The job was stopped." if isinstance(exc, SystemExit | KeyboardInterrupt) else explain(exc)
+    state = "cancelled" if jobs.get_job(job_id).state == "cancelled" else "failed"
+    jobs.fail(job_id, sentence, state=state)
+
+
 def run(job_id: str) -> int:
     config.apply_offline_environment()
+    _enable_faulthandler(job_id)
+    oom_before = crash.oom_kill_count()
     job = jobs.get_job(job_id)
     ctx = JobContext(job)
     stop = threading.Event()
@@ -67,10 +123,7 @@ def run(job_id: str) -> int:
         ctx.log(f"succeeded in {time.monotonic() - started:.1f} s")
         return 0
     except BaseException as exc:  # noqa: BLE001 - every failure must reach the job row
-        ctx.log(traceback.format_exc())
-        sentence = "The job was stopped." if isinstance(exc, SystemExit | KeyboardInterrupt) else explain(exc)
-        state = "cancelled" if jobs.get_job(job_id).state == "cancelled" else "failed"
-        jobs.fail(job_id, sentence, state=state)
+        _record_failure(ctx, exc, oom_before)
         return 1
     finally:
         stop.set()

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from catalog import jobfiles, jobs
 from catalog.records import Job
+from worker import crash
 from worker.supervisor import spawn_child
 
 log = logging.getLogger(__name__)
@@ -18,6 +19,8 @@ def run_to_completion(job_id: str, on_progress: Callable[[Job, dict], None] | No
     """Claim the job when the limits allow (or let a running supervisor take it), run it in a
     child process, and return the finished job. Waiting parents are run first."""
     child = None
+    oom_before = 0
+    reported = False
     while True:
         job = jobs.get_job(job_id)
         if not job.active:
@@ -33,9 +36,14 @@ def run_to_completion(job_id: str, on_progress: Callable[[Job, dict], None] | No
         if job.state == "queued" and child is None:
             claimed = jobs.claim("cli", job_id=job_id)
             if claimed is not None:
+                oom_before = crash.oom_kill_count()
                 child = spawn_child(job_id)
         if on_progress is not None:
             on_progress(job, jobfiles.read_progress(job_id))
-        if child is not None and child.poll() is not None:
-            jobs.reconcile_now()  # a child that died without reporting is marked interrupted
+        if child is not None and child.poll() is not None and not reported:
+            reported = True
+            # A signal is recorded as a crash; an exit without an outcome as a failure.
+            crash.handle_child_exit(job_id, child.pid, child.returncode, oom_before)
+            jobs.reconcile_now()
+            continue
         time.sleep(poll_s)
