@@ -152,6 +152,25 @@ def test_a_crash_in_a_library_is_named_from_faulthandler_stack(tmp_path: Path) -
         "Crashed in the smoke test: llama.cpp segfaulted (SIGSEGV) while loading model-Q8_0.gguf;")
 
 
+def test_a_segfault_inside_llama_cpp_in_the_smoke_test_names_both(demo_source, inject) -> None:
+    """A real conversion (dequantize the demo) whose smoke test segfaults inside llama_cpp while it
+    loads the parent GGUF: the step, the library, the signal and the file are all named."""
+    pytest.importorskip("llama_cpp", reason="the llama.cpp binding is not installed; run the README's setup")
+    from backends import convert_job
+    from catalog import variants
+
+    inject("smoke test: running the parent", "llama-load-segv")
+    [sub] = convert_job.submit("llamacpp.dequantize", demo_source.root_variant_id, {})
+    done = run_to_completion(sub.job.id)
+    parent_file = variants.main_file(variants.get_variant(demo_source.root_variant_id)).name
+    assert done.state == "crashed", done.error
+    assert done.error.startswith(f"Crashed in the smoke test: llama.cpp segfaulted (SIGSEGV) while running the "
+                                 f"parent {parent_file}"), done.error
+    assert "llama_cpp" in done.crash["log_tail"]
+    assert not (config.data_root() / "jobs" / done.id / "work").exists()
+    assert [v.id for v in variants.variants_of_source(demo_source.id)] == [demo_source.root_variant_id]
+
+
 def test_interrupted_and_cancelled_stay_what_they_were(root: Path, tmp_path: Path) -> None:
     with hashing_under_supervisor(root, tmp_path) as (job, _):
         pid = jobs.get_job(job.id).pid

@@ -38,7 +38,7 @@ ADVICE: dict[int, str] = {
     signal.SIGBUS: "a file it had mapped may have changed or the disk may be full; check the data root, "
                    "then retry",
 }
-DEFAULT_ADVICE = "the last lines of its log are below; retry, or report the crash with them"
+DEFAULT_ADVICE = "retry it, or report the crash with the last lines of its log"
 
 # Where a native crash happened, from the package of the innermost known frame.
 LIBRARIES = {
@@ -235,5 +235,5 @@ def _record_unreported_exit(job_id: str, pid: int, returncode: int) -> None:
         sentence = diskspace.disk_full_sentence(need, diskspace.free_bytes())
     else:
         sentence = (f"The job's process exited with status {returncode} without recording why; "
-                    "the last lines of its log are below.")
+                    "see the last lines of its log.")
     jobs.fail(job_id, sentence)
