@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.tensor_inputs import all_finite
 from catalog.errors import InvalidInputError
 from worker.context import JobContext
 
@@ -51,7 +52,7 @@ def run_smoke_test(ctx: JobContext, parent_format: str, parent_path: Path, child
     except (ValueError, RuntimeError, OSError) as exc:
         raise SmokeTestFailed(f"The converted model does not load ({type(exc).__name__}: {str(exc)[:120]}); "
                               "it was not published.") from exc
-    if any(not np.isfinite(lg).all() for lg in child_logits):
+    if not all(all_finite(lg) for lg in child_logits):
         raise SmokeTestFailed("The converted model produces NaN or infinite logits; it was not published.")
     if all(not g.strip() for g in child_gen):
         raise SmokeTestFailed("The converted model generates only empty text; it was not published.")

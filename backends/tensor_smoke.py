@@ -8,10 +8,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from backends.smoke import SmokeTestFailed
-from bench.tensor_inputs import CLASSIFIER_TASK
+from bench.tensor_inputs import CLASSIFIER_TASK, all_finite
 from bench.tensor_quality import compare, eval_feeds, predict
 from worker.context import JobContext
 
@@ -31,7 +29,7 @@ def run_tensor_smoke(ctx: JobContext, task: str, parent_format: str, parent_path
     except Exception as exc:  # onnxruntime raises its own exception types for unrunnable graphs
         raise SmokeTestFailed(f"The converted model does not run in ONNX Runtime ({type(exc).__name__}: "
                               f"{str(exc).strip()[:140]}); it was not published.") from exc
-    if not np.isfinite(got).all():
+    if not all_finite(got):
         raise SmokeTestFailed("The converted model produces NaN or infinite outputs; it was not published.")
     figures = compare(task, expected, got)
     what = "top-1 agreement" if task == CLASSIFIER_TASK else "mean cosine similarity"

@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from bench.fingerprint import fingerprint_id
+from catalog.results import NONFINITE_FLAG
 
 # (metric key, title, std key for error bars or None)
 METRICS: list[tuple[str, str, str | None]] = [
@@ -52,6 +53,8 @@ def metrics_for(task: str | None) -> list[tuple[str, str, str | None]]:
 BASELINE_COLOR, VARIANT_COLOR, MISMATCH_COLOR = "#7f7f7f", "#1f77b4", "#d62728"
 # Ratios near 1 where a zero-based axis hides the differences that matter.
 ZOOMED_METRICS = {"top1_agreement", "accuracy", "cosine_mean", "cosine_min", "quality_retention"}
+# Figures a result with NaN or infinite outputs cannot have: drawn as failed, never as a value.
+QUALITY_METRICS = ZOOMED_METRICS | {"perplexity", "llamacpp_perplexity", "kl_mean", "max_abs_error"}
 
 
 @dataclass
@@ -80,6 +83,10 @@ def comparability(rows: list[ChartRow]) -> tuple[set[str], list[str]]:
             odd.add(r.variant_id)
             warnings.append(f"{r.label} was measured on another machine or runtime setting "
                             f"({r.fingerprint_id} vs {base.fingerprint_id}); its speed is not comparable.")
+    failed = [r.label for r in rows if NONFINITE_FLAG in r.flags]
+    if failed:
+        warnings.append(f"{', '.join(failed)} gave NaN or infinite outputs: "
+                        f"{'its' if len(failed) == 1 else 'their'} quality is charted as failed, not measured.")
     busy = [r.label for r in rows if "machine_loaded" in r.flags]
     if busy:  # one sentence for all of them: a list of identical warnings hides the ones that differ
         warnings.append(f"Measured while the machine was busy: {', '.join(busy)}; rerun "
@@ -109,14 +116,17 @@ def comparison_figure(rows: list[ChartRow], metrics: list[tuple[str, str, str | 
     cols = 2
     fig = make_subplots(rows=max(1, math.ceil(len(metrics) / cols)), cols=cols,
                         subplot_titles=[m[1] for m in metrics], vertical_spacing=0.08)
+    failed = [NONFINITE_FLAG in r.flags for r in rows]
     labels = [r.label + (" (baseline)" if r.is_baseline else "") + (" ⚠" if r.variant_id in odd else "")
-              for r in rows]
+              + (" ✗ failed" if bad else "") for r, bad in zip(rows, failed, strict=True)]
     base = next((r for r in rows if r.is_baseline), None)
     lines = []  # one layout update for every baseline line: add_hline per panel is slow
+    notes: list[dict[str, Any]] = []
     axes: dict[str, Any] = {}
     for i, (key, _title, std_key) in enumerate(metrics):
         row, col = i // cols + 1, i % cols + 1
-        values = [r.metrics.get(key) for r in rows]
+        values = [None if bad and key in QUALITY_METRICS else r.metrics.get(key) for r, bad in zip(rows, failed,
+                                                                                                   strict=True)]
         colors = [BASELINE_COLOR if r.is_baseline else MISMATCH_COLOR if r.variant_id in odd else VARIANT_COLOR
                   for r in rows]
         fig.add_trace(go.Bar(
@@ -125,6 +135,8 @@ def comparison_figure(rows: list[ChartRow], metrics: list[tuple[str, str, str | 
             error_y={"type": "data", "array": [r.metrics.get(std_key, 0) for r in rows]} if std_key else None,
             hovertemplate="%{x}<br>%{y:.4g}<extra></extra>"), row=row, col=col)
         axis = "" if i == 0 else str(i + 1)
+        if key in QUALITY_METRICS:
+            notes += _failed_marks(labels, failed, axis)
         zoom = zoomed_range(key, [v for v in values if isinstance(v, int | float)])
         if zoom:
             axes[f"yaxis{axis}"] = {"range": zoom, "title": {"text": "zoomed", "font": {"size": 10}}}
@@ -132,10 +144,17 @@ def comparison_figure(rows: list[ChartRow], metrics: list[tuple[str, str, str | 
             lines.append({"type": "line", "xref": f"x{axis} domain", "yref": f"y{axis}", "x0": 0, "x1": 1,
                           "y0": base.metrics[key], "y1": base.metrics[key],
                           "line": {"dash": "dash", "color": BASELINE_COLOR}})
-    fig.update_layout(shapes=lines, **axes)
+    fig.update_layout(shapes=lines, annotations=[*fig.layout.annotations, *notes], **axes)
     fig.update_layout(height=260 * max(1, math.ceil(len(metrics) / cols)), margin={"t": 40, "b": 20},
                       bargap=0.3)
     return fig, warnings
+
+
+def _failed_marks(labels: list[str], failed: list[bool], axis: str) -> list[dict[str, Any]]:
+    """A red "failed" in place of the bar of each result with NaN or infinite outputs."""
+    return [{"x": label, "y": 0.5, "xref": f"x{axis}", "yref": f"y{axis} domain", "text": "failed: NaN outputs",
+             "showarrow": False, "textangle": -90, "font": {"color": MISMATCH_COLOR, "size": 11}}
+            for label, bad in zip(labels, failed, strict=True) if bad]
 
 
 def rows_from_results(results: list[Any], labels: dict[str, str], baseline_variant_id: str | None) -> list[ChartRow]:

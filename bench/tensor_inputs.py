@@ -22,8 +22,9 @@ def tokenizer_file(folder: Path) -> Path:
     if not path.is_file():
         from catalog.errors import InvalidInputError
 
-        raise InvalidInputError(f"{folder.name} has no tokenizer.json, so its text inputs cannot be built; "
-                                "re-export it from a Hugging Face folder that has one.")
+        # (folder is the catalog's own, a variant's or a job's "out": its name means nothing to a user)
+        raise InvalidInputError("This encoder has no tokenizer.json, so its text inputs cannot be built; import "
+                                "its Hugging Face folder with the tokenizer.json and export it again.")
     return path
 
 
@@ -49,6 +50,12 @@ def mean_pool(hidden: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
     """Sentence embeddings as sentence-transformers makes them: the mean over real tokens."""
     mask = attention_mask[..., None].astype(np.float32)
     return (hidden * mask).sum(1) / np.maximum(mask.sum(1), 1e-9)
+
+
+def all_finite(outputs: np.ndarray) -> bool:
+    """Whether every output is a finite number. A model with NaN or infinite outputs is never
+    published (the smoke tests) and never scored as if it worked (benchmarks)."""
+    return bool(np.isfinite(outputs).all())
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -22,11 +22,12 @@ from bench.datasets import digits, eval_sentences
 from bench.fingerprint import fingerprint, fingerprint_id
 from bench.metrics import summary
 from bench.protocol import TensorProtocol
-from bench.tensor_inputs import CLASSIFIER_TASK, softmax
+from bench.tensor_inputs import CLASSIFIER_TASK, all_finite, softmax
 from bench.tensor_quality import compare, cosine, eval_feeds, predict
 from catalog import db
+from catalog.errors import InvalidInputError
 from catalog.records import Variant
-from catalog.results import add_result
+from catalog.results import NONFINITE_FLAG, add_result
 from catalog.variants import main_file
 from worker.context import JobContext
 
@@ -44,7 +45,17 @@ def _feeds(protocol: TensorProtocol, reference: Variant) -> dict[str, np.ndarray
     return eval_feeds(protocol.task, _folder(reference), n, protocol.seq_len)
 
 
+def nonfinite_share(outputs: np.ndarray) -> float:
+    """The share of inputs whose output holds a NaN or an infinity."""
+    return float((~np.isfinite(outputs.reshape(len(outputs), -1))).any(axis=1).mean()) if len(outputs) else 0.0
+
+
 def quality(task: str, expected: np.ndarray, got: np.ndarray) -> dict[str, Any]:
+    """Quality figures; with NaN or infinite outputs on either side, only the share of inputs that
+    had them: an argmax over NaN is class 0, so accuracy and a retention of 1.0 would be made up."""
+    if not (all_finite(expected) and all_finite(got)):
+        return {"nonfinite_share": nonfinite_share(got), "reference_nonfinite_share": nonfinite_share(expected),
+                "scored_samples": len(got)}
     if task == CLASSIFIER_TASK:
         labels = digits().test_labels[: len(got)]
         accuracy = float((got.argmax(-1) == labels).mean())
@@ -93,6 +104,8 @@ def run_tensor_benchmark(ctx: JobContext, variant: Variant, reference: Variant,
         **quality(protocol.task, expected, got),
     }
     flags = ["machine_loaded"] if cpu_before > LOADED_CPU_PERCENT else []
+    if "nonfinite_share" in metrics:
+        flags.append(NONFINITE_FLAG)
     fp = fingerprint(protocol.threads, speed["runtime"])
     raw = {"speed": speed, "protocol": protocol.__dict__ | {"id": protocol.id}, "cpu_percent_before": cpu_before,
            "loadavg_before": load_before, "loadavg_after": load_after, "reference_variant": reference.id,
@@ -102,10 +115,23 @@ def run_tensor_benchmark(ctx: JobContext, variant: Variant, reference: Variant,
                          protocol_id=protocol.id, profile=protocol.profile, runtime=speed["runtime"],
                          fingerprint_id=fingerprint_id(fp), fingerprint=fp, metrics=metrics, raw=raw,
                          toolkit_versions=speed["versions"], flags=flags)
+    if NONFINITE_FLAG in flags:
+        raise InvalidInputError(nonfinite_sentence(variant, reference, metrics))
     ctx.log(f"latency p50 {metrics['latency_ms_p50']:.2f} ms per batch of {protocol.batch_size}; retention "
             f"{metrics['quality_retention']:.4f}")
     return {"result_id": rid, "latency_ms_p50": metrics["latency_ms_p50"],
             "quality_retention": metrics["quality_retention"]}
+
+
+def nonfinite_sentence(variant: Variant, reference: Variant, metrics: dict[str, Any]) -> str:
+    """Why a benchmark with NaN or infinite outputs failed, once its result is recorded as failed."""
+    if metrics["nonfinite_share"]:
+        who = f"{variant.label} ({variant.id}) gives NaN or infinite outputs for {metrics['nonfinite_share']:.1%}"
+    else:
+        who = (f"its baseline {reference.label} ({reference.id}) gives NaN or infinite outputs for "
+               f"{metrics['reference_nonfinite_share']:.1%}")
+    return (f"Quality could not be measured: {who} of the held-out inputs, so the result is recorded as failed; "
+            "weights with NaN or infinite values need to be re-imported or converted again.")
 
 
 def _examples(task: str, expected: np.ndarray, got: np.ndarray, n: int = 12) -> list[dict[str, Any]]:

@@ -12,6 +12,9 @@ from typing import Any
 from catalog import db
 from catalog.identity import digest
 
+# A result whose model gave NaN or infinite outputs: its quality is failed, never measured.
+NONFINITE_FLAG = "nonfinite_outputs"
+
 
 @dataclass
 class BenchmarkResult:
