@@ -6,7 +6,7 @@ import logging
 
 import streamlit as st
 
-from catalog import config
+from catalog import config, db
 from worker.supervisor import ensure_running
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -16,8 +16,11 @@ config.apply_offline_environment()
 st.set_page_config(page_title="Model Catalog", page_icon=str(config.PROJECT_DIR / "assets" / "icon.png"),
                    layout="wide")
 
-# One supervisor per data root runs queued jobs whether or not a browser is open.
-ensure_running()
+# One supervisor per data root runs queued jobs whether or not a browser is open; a read-only
+# data root can only be browsed, so nothing runs there.
+read_only = db.read_only_root()
+if not read_only:
+    ensure_running()
 
 PAGES = {
     "Models": [
@@ -38,4 +41,6 @@ PAGES = {
 page = st.navigation(PAGES)
 # Before the page runs: a page that stops early (st.stop) must not lose the sidebar.
 st.sidebar.caption(f"Data root: `{config.data_root()}`")
+if read_only:
+    st.sidebar.warning(db.read_only_sentence())
 page.run()

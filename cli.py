@@ -127,7 +127,10 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     from catalog import jobs
 
     if args.action == "list":
-        jobs.reconcile_now()
+        from catalog import db
+
+        if not db.read_only_root():  # a read-only data root is listed as it is
+            jobs.reconcile_now()
         rows = jobs.list_jobs(limit=args.limit)
         _out(args, rows, "\n".join(f"{j.id} {j.state:<12} {j.kind:<9} {j.title or ''}"
                                    + (f"  -- {j.error}" if j.error else "") for j in rows) or "no jobs")

@@ -35,25 +35,41 @@ class HFInfo:
     config: dict[str, Any]
 
 
-def check_folder(folder: Path) -> list[Path]:
-    """The folder's safetensors files, or a sentence saying why it cannot be imported."""
+def check_folder(folder: Path, shown_as: str = "") -> list[Path]:
+    """The folder's safetensors files, or a sentence saying why it cannot be imported. shown_as
+    names the folder as the user knows it (a repo id for a cache snapshot, the original folder's
+    name for a staged copy); by default the folder's own name."""
+    name = shown_as or folder.name
     if not (folder / "config.json").is_file():
         raise InvalidInputError(
-            f"{folder.name} has no config.json, so it is not a Hugging Face model folder; "
+            f"{name} has no config.json, so it is not a Hugging Face model folder; "
             "add the config or import the model's GGUF file instead."
         )
+    read_config(folder, name)
     weights = sorted(folder.glob("*.safetensors"))
     if not weights:
         pickles = [p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES]
         if pickles:
             raise InvalidInputError(
-                f"{folder.name} holds only pickle weights ({pickles[0]}), which are never loaded "
+                f"{name} holds only pickle weights ({pickles[0]}), which are never loaded "
                 "here because they can run code; convert them to safetensors first."
             )
         raise InvalidInputError(
-            f"{folder.name} has no .safetensors weights; add them, then import again."
+            f"{name} has no .safetensors weights; add them, then import again."
         )
     return weights
+
+
+def read_config(folder: Path, shown_as: str = "") -> dict[str, Any]:
+    """config.json as a dict, or one sentence naming the model as the user knows it."""
+    try:
+        cfg = json.loads((folder / "config.json").read_text(errors="replace"))
+    except ValueError:
+        cfg = None
+    if not isinstance(cfg, dict):
+        raise InvalidInputError(f"The config.json of {shown_as or folder.name} is not a valid JSON object; fix or "
+                                "replace it, then import again.")
+    return cfg
 
 
 def _license_from_readme(folder: Path) -> str | None:
@@ -65,12 +81,9 @@ def _license_from_readme(folder: Path) -> str | None:
     return match.group(1) if match else None
 
 
-def read_info(folder: Path) -> HFInfo:
-    weights = check_folder(folder)
-    try:
-        cfg = json.loads((folder / "config.json").read_text())
-    except ValueError:
-        raise InvalidInputError(f"{folder.name}/config.json is not valid JSON; fix or replace it.") from None
+def read_info(folder: Path, shown_as: str = "") -> HFInfo:
+    weights = check_folder(folder, shown_as)
+    cfg = read_config(folder, shown_as)
     archs = cfg.get("architectures") or []
     arch = archs[0] if archs else None
     task = next((t for suffix, t in TASK_BY_SUFFIX if arch and arch.endswith(suffix)), None)

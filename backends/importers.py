@@ -25,6 +25,7 @@ from catalog import config, db, jobs
 from catalog.errors import ConflictError, InvalidInputError
 from catalog.files import (
     PICKLE_SUFFIXES,
+    allowed_name,
     copy_file,
     hash_folder,
     list_model_files,
@@ -145,7 +146,7 @@ def preflight(req: ImportRequest) -> dict[str, Any]:
     if req.kind == "hf_cache":
         cache = resolve_server_path(req.path, settings.allowed_paths) if req.path else None
         snapshot, commit = _hf_cache_snapshot(str(cache or ""), req.repo_id, req.revision)
-        check_folder(snapshot)
+        check_folder(snapshot, req.repo_id)  # the repo id, not the snapshot's commit hash
         recipe.update(path=str(snapshot), revision=commit)
         return recipe
     path = resolve_server_path(req.path, settings.allowed_paths)
@@ -287,7 +288,25 @@ def _describe_onnx(staged: Path, meta: SourceMeta) -> tuple[SourceMeta, str, str
     return meta, facts["format"], guess_precision(facts["ops"]), facts
 
 
+def _shown_as(recipe: dict[str, Any]) -> str:
+    """The model as the user knows it: its repo id or the name of the path they gave, never the
+    job's staging folder ("files") or a cache snapshot's commit hash."""
+    return recipe.get("repo_id") or Path(recipe.get("path") or "").name or recipe.get("name") or "the model"
+
+
 def _describe(staged: Path, recipe: dict[str, Any]) -> tuple[SourceMeta, str, str, dict[str, Any]]:
+    """_read_description, with a name read from the file or folder (a GGUF's general.name such as
+    "meta-llama/Llama-3.2-1B-Instruct", a folder "digits [v2]") made allowed; the original is kept
+    in the root variant's metadata as name_in_file."""
+    meta, fmt, precision, extra = _read_description(staged, recipe)
+    allowed = allowed_name(meta.name)
+    if allowed != meta.name:
+        extra = dict(extra, name_in_file=meta.name)
+        meta.name = allowed
+    return meta, fmt, precision, extra
+
+
+def _read_description(staged: Path, recipe: dict[str, Any]) -> tuple[SourceMeta, str, str, dict[str, Any]]:
     """Metadata, format, precision and extra facts for the staged files."""
     if _is_onnx(staged):
         return _describe_onnx(staged, meta_base(recipe))
@@ -315,7 +334,7 @@ def _describe(staged: Path, recipe: dict[str, Any]) -> tuple[SourceMeta, str, st
         meta.license = info.license or (example.license if example else None)
         extra = {k: v for k, v in info.to_dict().items() if k not in ("path",)}
         return meta, "gguf", info.quant_type or "unknown", extra
-    info = read_info(staged)
+    info = read_info(staged, _shown_as(recipe))
     if info.needs_remote_code and not recipe.get("trust_remote_code"):
         extra_note = "needs its own code (auto_map); conversions refuse it unless remote code is allowed"
     else:
@@ -356,6 +375,7 @@ def _import(ctx: JobContext, recipe: dict[str, Any]) -> dict[str, Any]:
         origin = Path(recipe["path"])
         # A cache snapshot links into the repo's blobs folder: contain links to the repo folder.
         containment = origin.parent.parent if recipe["kind"] == "hf_cache" else None
+    ctx.progress(0.05, "copying the files into the data root")
     staged = _stage_files(ctx, origin, containment)
     ctx.progress(0.1, "hashing files")
 
@@ -414,7 +434,9 @@ def _known_bytes(conn: db.Database, ctx: JobContext, stored: Variant, staged: Pa
         return Placement(result, notes=notes)
     if len(stored.files) == 1:  # one file is known by its bytes alone: give it the recorded name
         [only] = [p for p in staged.rglob("*") if p.is_file()]
-        only.rename(staged / stored.files[0].relpath)
+        recorded = staged / stored.files[0].relpath
+        recorded.parent.mkdir(parents=True, exist_ok=True)
+        only.rename(recorded)
     mark_restored(conn, stored.id)
     notes.append(f"restored the missing files of {stored.id}")
     return Placement(dict(result, restored=True), restore=variant_path(stored), notes=notes)

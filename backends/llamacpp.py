@@ -23,7 +23,8 @@ from backends.smoke import run_smoke_test
 from bench.datasets import CALIBRATION_TEXT
 from catalog.errors import InvalidInputError
 from catalog.files import keep_by_content
-from catalog.records import Variant
+from catalog.records import Source, Variant
+from catalog.sources import get_source
 from catalog.variants import main_file
 from worker.context import JobContext
 
@@ -241,6 +242,22 @@ def _gguf_facts(path: Path) -> dict[str, Any]:
                                  "quant_type", "has_chat_template")}
 
 
+def _general_names(source: Source) -> dict[str, Any]:
+    """general.name and the parts llama.cpp's naming convention uses, from the source. Left to
+    itself the converter takes them from the folder it reads, the catalog's variant folder, and
+    every GGUF would be called "V 810dceefb29a3c2b" in llama.cpp, LM Studio and Ollama. Every key
+    is given, even as null, so that nothing of the folder's name survives."""
+    from gguf.metadata import Metadata
+
+    ref = source.origin_ref or ""
+    repo_like = ref.count("/") == 1 and not ref.startswith("/") and " " not in ref
+    _, org, basename, finetune, version, size_label = Metadata.get_model_id_components(
+        ref if repo_like else source.name, source.param_count or 0)
+    return {"general.name": source.name, "general.basename": basename or source.name,
+            "general.finetune": finetune, "general.version": version, "general.size_label": size_label,
+            "general.organization": org}
+
+
 def convert_convert_hf(ctx: JobContext, parent: Variant, path: Path, out: Path, options: dict[str, Any],
                        extras: dict[str, Variant]) -> ConversionOutput:
     from backends.gguf_meta import effective_type_histogram
@@ -248,10 +265,11 @@ def convert_convert_hf(ctx: JobContext, parent: Variant, path: Path, out: Path, 
     outtype = options["outtype"]
     target = out / f"model-{outtype.upper()}.gguf"
     meta_file = ctx.work_dir / "provenance.json"
-    meta_file.write_text(json.dumps({"general.description": json.dumps(_provenance(ctx, parent))}))
+    names = _general_names(get_source(parent.source_id))
+    meta_file.write_text(json.dumps({**names, "general.description": json.dumps(_provenance(ctx, parent))}))
     ctx.progress(0.05, f"converting to GGUF {outtype}")
     tools.run_tool([sys.executable, tools.converter_path(), path, "--outfile", target, "--outtype", outtype,
-                    "--metadata", meta_file], ctx.log_path, None,
+                    "--model-name", names["general.name"], "--metadata", meta_file], ctx.log_path, None,
                    env={"PYTHONPATH": str(tools.source_dir() / "gguf-py"), "HF_HUB_OFFLINE": "1"})
     meta_file.unlink()
     precision = outtype.upper()

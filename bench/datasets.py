@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.protocol import EVAL_TEXT
+from bench.tensor_inputs import all_finite
 from catalog.config import PROJECT_DIR
 from catalog.errors import InvalidInputError
 
@@ -101,4 +102,7 @@ def read_calibration_images(path: Path, shape: tuple[int, ...] = IMAGE_SHAPE, mi
         raise InvalidInputError(f"Give at least {minimum} numeric calibration images; {path.name} holds "
                                 f"{len(array)} of type {array.dtype}.")
     array = array.astype(np.float32)
+    if not all_finite(array):  # onnxruntime's calibrator would stop with "AssertionError: scale issue"
+        raise InvalidInputError(f"{path.name} holds NaN or infinite pixel values; calibration images must be "
+                                "finite numbers, so fix or drop those images and upload again.")
     return array / 16.0 if array.max() > 1.0 else array

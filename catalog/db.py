@@ -4,6 +4,10 @@ DuckDB lets one process at a time open a database file for writing. Every access
 takes an exclusive advisory lock on `<root>/catalog.lock`, opens the file, does its work and
 closes it again. Waiters block on the lock instead of seeing DuckDB's lock error, and no
 process holds the database open between operations (the app never keeps one across a rerun).
+
+A data root this process cannot write (a read-only mount, another user's folder) is opened
+read-only under a shared lock: browsing works, and any write says in one sentence that the data
+root is read-only.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import Any
 import duckdb
 
 from catalog import config
-from catalog.errors import CatalogBusyError
+from catalog.errors import CatalogBusyError, ReadOnlyRootError
 
 log = logging.getLogger(__name__)
 
@@ -60,14 +64,22 @@ class Database:
 
 
 @contextmanager
-def _file_lock(timeout_s: float) -> Iterator[None]:
+def _file_lock(timeout_s: float, shared: bool = False) -> Iterator[None]:
+    """The catalog lock: exclusive, or shared for a reader of a read-only data root (which cannot
+    create the lock file: where there is none, no writer uses this catalog)."""
     path = config.data_root() / "catalog.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(path, os.O_RDONLY) if shared else os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except FileNotFoundError:
+        if not shared:
+            raise
+        yield
+        return
     deadline = time.monotonic() + timeout_s
     try:
         while True:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
                 if time.monotonic() > deadline:
@@ -92,6 +104,53 @@ def _open_duckdb(path: str) -> duckdb.DuckDBPyConnection:
     raise AssertionError("unreachable")
 
 
+def read_only_root() -> bool:
+    """Whether this process cannot write to the data root (a read-only mount, or no permission)."""
+    return not os.access(config.data_root(), os.W_OK)
+
+
+def read_only_sentence() -> str:
+    return (f"The data root {config.data_root()} is read-only, so nothing can be changed in it; browse it, or "
+            "give --data-root (or MODEL_CATALOG_HOME) a folder this user can write to.")
+
+
+@contextmanager
+def _read_only(path: str) -> Iterator[Database]:
+    """The catalog of a read-only data root, opened read-only under a shared lock."""
+    with _file_lock(LOCK_TIMEOUT_S, shared=True):
+        try:
+            con = duckdb.connect(path, read_only=True)
+        except duckdb.IOException as exc:
+            log.info("could not open %s read-only: %s", path, exc)
+            raise ReadOnlyRootError(f"The data root {config.data_root()} is read-only and holds no catalog "
+                                    "that can be opened; give --data-root a folder with a catalog.") from None
+        db = Database(con)
+        _local.db = db
+        try:
+            _check_schema(db)
+            yield db
+        except duckdb.Error as exc:  # a write through a reading connection
+            if "read-only" not in str(exc):
+                raise
+            raise ReadOnlyRootError(read_only_sentence()) from None
+        finally:
+            _local.db = None
+            con.close()
+
+
+def _check_schema(db: Database) -> None:
+    """A read-only catalog cannot be upgraded: refuse one that an older version wrote."""
+    from catalog.migrations import MIGRATIONS
+
+    try:
+        done = {r["name"] for r in db.query("SELECT name FROM schema_migrations")}
+    except duckdb.CatalogException:
+        done = set()
+    if any(name not in done for name, _ in MIGRATIONS):
+        raise ReadOnlyRootError(f"The catalog in {config.data_root()} was made by an older version and needs an "
+                                "upgrade, but its data root is read-only; open it once with write access.")
+
+
 @contextmanager
 def connect(write: bool = True) -> Iterator[Database]:
     """Open the catalog for one unit of work; it is a transaction when `write` is true."""
@@ -100,6 +159,12 @@ def connect(write: bool = True) -> Iterator[Database]:
         yield current
         return
     path = str(config.db_path())
+    if read_only_root():
+        if write:
+            raise ReadOnlyRootError(read_only_sentence())
+        with _read_only(path) as db:
+            yield db
+        return
     with _file_lock(LOCK_TIMEOUT_S):
         con = _open_duckdb(path)
         db = Database(con)

@@ -19,3 +19,7 @@ class ConflictError(CatalogError):
 
 class CatalogBusyError(CatalogError):
     pass
+
+
+class ReadOnlyRootError(CatalogError):
+    """The data root cannot be written (a read-only mount or no permission): browsing only."""

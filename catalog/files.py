@@ -19,7 +19,9 @@ log = logging.getLogger(__name__)
 CHUNK = 4 * 2**20
 PICKLE_SUFFIXES = {".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib"}
 # Names become folder names and HTML; allow letters, digits and a few separators only.
-_NAME_OK = re.compile(r"^[\w][\w .+()@,-]{0,119}$")
+NAME_MAX = 120
+_NAME_OK = re.compile(rf"^[\w][\w .+()@,-]{{0,{NAME_MAX - 1}}}$")
+_NAME_BAD_CHARS = re.compile(r"[^\w .+()@,-]+")
 
 ProgressFn = Callable[[int, int], None]
 
@@ -36,13 +38,30 @@ def sha256_file(path: Path, progress: ProgressFn | None = None, done: int = 0, t
 
 
 def validate_name(name: str) -> str:
-    """A display name: no path separators, markup or quotes."""
+    """A display name: no path separators, markup or quotes, at most NAME_MAX characters."""
     name = (name or "").strip()
+    if len(name) > NAME_MAX:
+        raise InvalidInputError(f"The name starting {name[:24]!r} is {len(name):,} characters long; a name may "
+                                f"have at most {NAME_MAX}.")
     if not _NAME_OK.match(name) or ".." in name:
         raise InvalidInputError(
             f"The name {name[:40]!r} is not allowed; use letters, digits, spaces and . _ - + ( ) @ only."
         )
     return name
+
+
+def allowed_name(raw: str, fallback: str = "model") -> str:
+    """A name read from a file or folder (a GGUF's general.name "meta-llama/Llama-3.2-1B-Instruct",
+    a folder "digits [v2]") made allowed: each run of other characters becomes a space, ".." a
+    single dot, and it is cut to NAME_MAX characters. The caller keeps the original."""
+    try:
+        return validate_name(raw)
+    except InvalidInputError:
+        pass
+    name = _NAME_BAD_CHARS.sub(" ", raw or "")
+    name = re.sub(r"\.{2,}", ".", re.sub(r"\s+", " ", name))
+    name = re.sub(r"^\W+", "", name)[:NAME_MAX].strip()
+    return name or fallback
 
 
 def resolve_server_path(raw: str, allowed: list[Path]) -> Path:
@@ -55,6 +74,9 @@ def resolve_server_path(raw: str, allowed: list[Path]) -> Path:
     if not path.exists():
         raise InvalidInputError(f"Nothing exists at {path}; check the path on the server.")
     real = path.resolve()
+    if not (real.is_file() or real.is_dir()):  # a FIFO would block a reader; a device is no model
+        raise InvalidInputError(f"{path} is neither a regular file nor a folder (it is a pipe, socket or "
+                                "device); give the path of a model file or folder.")
     if not any(real == root or root in real.parents for root in allowed):
         roots = ", ".join(str(r) for r in allowed)
         raise InvalidInputError(

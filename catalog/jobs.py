@@ -346,7 +346,7 @@ def cancel(job_id: str) -> Job:
     fail(job_id, "Cancelled by a user.", state="cancelled")
     if job.state == "running" and process_alive(job.pid, job.pid_started):
         _kill_group(job.pid)  # type: ignore[arg-type]
-    _cleanup_leftovers(job)
+    _cleanup_leftovers(get_job(job_id))  # read again: an import records its target while it runs
     return get_job(job_id)
 
 

@@ -13,7 +13,7 @@ from catalog.files import validate_name
 from ui import nav
 
 st.title("Import a model")
-st.caption("Files are copied (hard-linked when possible) into the data root, hashed and described. "
+st.caption("Files are copied (reflinked where the file system can) into the data root, hashed and described. "
            "Pickle weights are never loaded; remote code never runs unless you allow it here.")
 
 

@@ -30,6 +30,23 @@ st.caption(f"`{src.id}` · {src.origin_kind}: {src.origin_ref or '–'}"
            + (f" @ {src.origin_revision[:12]}" if src.origin_revision else "")
            + f" · added {fmt.when(src.added_at)}" + (f" by {src.added_by}" if src.added_by else ""))
 
+
+def made_elsewhere(provenance: dict[str, str]) -> str:
+    """One sentence on where a GGUF with a catalog's provenance keys came from."""
+    made = provenance["modelcatalog.variant"]
+    recipe = provenance.get("modelcatalog.recipe")
+    here = variants.find_variant(made)
+    return (f"Made by a model catalog as variant `{made}` from `{provenance.get('modelcatalog.parent', '?')}`"
+            + (f" (recipe: {recipe})" if recipe else "") + ". "
+            + (f"That variant is also stored here, under source `{here.source_id}`, with other bytes."
+               if here else "That variant is not stored in this catalog."))
+
+
+root_files = variants.find_variant(src.root_variant_id) if src.root_variant_id else None
+provenance = root_files.metadata.get("provenance") if root_files else None
+if provenance and provenance.get("modelcatalog.variant"):
+    st.info(made_elsewhere(provenance), icon=":material/history:")
+
 cols = st.columns(5)
 cols[0].metric("Architecture", src.architecture or "–")
 cols[1].metric("Task", src.task or "–")

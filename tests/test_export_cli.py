@@ -37,7 +37,7 @@ def test_export_refuses_a_damaged_file_and_leaves_nothing(demo_source, tmp_path:
     variant = variants.get_variant(demo_source.root_variant_id)
     stored = variants.main_file(variant)
     stored.unlink()
-    stored.write_bytes(b"GGUF damaged")  # break the hard link, then damage the copy
+    stored.write_bytes(b"GGUF damaged")  # damage the stored copy
     out = tmp_path / "out"
     out.mkdir()
     try:

@@ -110,6 +110,27 @@ def jobs_log(job_id: str) -> str:
     return jobfiles.log_path(job_id).read_text()
 
 
+def test_an_exported_folder_imported_again_is_that_variant(root: Path, tmp_path: Path) -> None:
+    src = import_now(ImportRequest(kind="path", path=str(tiny_hf_folder(tmp_path / "tiny"))))
+    exported = export_variant(src.root_variant_id, tmp_path / "out")  # adds manifest.json and RUN.md
+    job = submit_import(ImportRequest(kind="path", path=str(exported))).job
+    from worker.runner import run_to_completion
+
+    done = run_to_completion(job.id)
+    assert (done.result["variant_id"], done.result["existing"]) == (src.root_variant_id, True)
+    assert sources.count_sources() == 1
+
+
+def test_importing_the_bytes_of_a_deleted_variant_restores_it(root: Path, tmp_path: Path) -> None:
+    folder = tiny_hf_folder(tmp_path / "tiny")
+    src = import_now(ImportRequest(kind="path", path=str(folder)))
+    variants.delete_variant(src.root_variant_id)
+    import_now(ImportRequest(kind="path", path=str(folder)))
+    restored = variants.get_variant(src.root_variant_id)
+    assert restored.state == "available" and variants.files_present(restored)
+    assert export_variant(restored.id, tmp_path / "out").is_dir()
+
+
 def test_an_import_killed_while_publishing_leaves_no_file_without_a_row(root: Path, tmp_path: Path) -> None:
     job = submit_import(ImportRequest(kind="path", path=str(tiny_hf_folder(tmp_path / "tiny")))).job
     assert jobs.claim("test", job_id=job.id) is not None

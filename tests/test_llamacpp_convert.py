@@ -8,10 +8,12 @@ from pathlib import Path
 import pytest
 
 from backends import convert_job
+from backends.importers import ImportRequest, import_now, submit_import
 from backends.llamacpp_decl import IQ_TYPES, QUANT_TYPES
 from backends.preflight import generic_checks
 from backends.registry import get_conversion
-from catalog import variants
+from catalog import config, db, sources, variants
+from catalog.export import export_variant
 from tests.helpers.chain import convert
 from tests.helpers.models import tiny_hf_folder
 from worker.runner import run_to_completion
@@ -71,6 +73,49 @@ def test_gguf_carries_provenance(chain) -> None:
     reader = open_reader(variants.main_file(q8))
     field = reader.get_field("modelcatalog.variant")
     assert bytes(field.parts[-1]).decode() == q8.id
+
+
+def test_exported_gguf_is_named_after_its_source(chain, tmp_path: Path) -> None:
+    from backends.gguf_meta import open_reader
+
+    folder = export_variant(chain["quants"]["Q8_0"].id, tmp_path)
+    reader = open_reader(next(folder.glob("*.gguf")))
+    names = {key: reader.get_field(f"general.{key}").contents() for key in ("name", "basename", "finetune",
+                                                                              "size_label")}
+    assert names == {"name": chain["source"].name, "basename": "SmolLM2", "finetune": "Instruct",
+                     "size_label": "135M"}
+
+
+def test_an_exported_variant_imported_again_is_that_variant(chain, tmp_path: Path) -> None:
+    q8 = chain["quants"]["Q8_0"]
+    gguf_file = next(export_variant(q8.id, tmp_path).glob("*.gguf"))
+    before = sources.count_sources()
+    done = run_to_completion(submit_import(ImportRequest(kind="path", path=str(gguf_file))).job.id)
+    assert done.state == "succeeded", done.error
+    assert done.result["variant_id"] == q8.id and done.result["existing"]
+    assert sources.count_sources() == before
+
+
+def test_a_gguf_made_by_another_catalog_keeps_its_origin(chain, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    q8 = chain["quants"]["Q8_0"]
+    gguf_file = next(export_variant(q8.id, tmp_path / "out").glob("*.gguf"))
+    monkeypatch.setenv(config.ROOT_ENV, str(tmp_path / "other-team"))
+    db.reset_migration_cache()
+    config.data_root()
+    config.save_settings(config.Settings(allowed_roots=[str(tmp_path)]))
+    source = import_now(ImportRequest(kind="path", path=str(gguf_file)))
+    origin = variants.get_variant(source.root_variant_id).metadata["provenance"]
+    assert origin["modelcatalog.variant"] == q8.id and origin["modelcatalog.parent"] == q8.parent_id
+    assert origin["modelcatalog.recipe"].startswith("llamacpp.quantize")
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "pages" / "model.py"), default_timeout=60)
+    at.query_params["id"] = source.id
+    at.run()
+    assert not at.exception
+    [info] = [i.value for i in at.info if q8.id in i.value]
+    assert "not stored in this catalog" in info
 
 
 def test_identical_batch_resubmit_returns_the_existing_variants(chain) -> None:
