@@ -55,9 +55,16 @@ def test_f16_perplexity_matches_the_reference(measured) -> None:
     f16, ref = measured["f16"].metrics, measured["reference"].metrics
     assert f16["perplexity"] == pytest.approx(ref["perplexity"], rel=0.02)
     assert f16["top1_agreement"] > 0.95
-    # Both perplexities of a (nearly) lossless variant agree with the reference's, each protocol
-    # with itself: the llama.cpp-compatible one uses the variant's own tokenizer and chunks.
-    assert f16["llamacpp_perplexity"] == pytest.approx(ref["llamacpp_perplexity"], rel=0.01)
+
+
+
+def test_the_compatible_perplexity_uses_each_variants_own_tokenizer(measured) -> None:
+    """llama.cpp's tokenizer splits this text into other ids than transformers' does (it differs
+    at "\n\n"), so the compatible perplexity is compared within a runtime, never across: quantizing
+    costs under it as under the cross-runtime one."""
+    f16, q4, ref = (measured[k].metrics for k in ("f16", "q4", "reference"))
+    assert q4["llamacpp_perplexity"] > f16["llamacpp_perplexity"]
+    assert f16["llamacpp_ppl_scored"] == ref["llamacpp_ppl_scored"] == 255  # quick: one 512-token chunk
 
 
 def test_a_lossless_variant_has_almost_no_kl_divergence(measured) -> None:
