@@ -101,6 +101,10 @@ def run_measure(ctx: JobContext, spec: dict[str, Any]) -> dict[str, Any]:
     proc = subprocess.run([sys.executable, "-m", "bench.measure", str(spec_path), str(out_path)],
                           cwd=config.PROJECT_DIR, env=child_environment(), capture_output=True, text=True,
                           preexec_fn=die_with_parent, timeout=3600, check=False)
+    if proc.returncode < 0:  # killed by a signal: the job reports a crash of this runner, not a failure
+        ctx.log(proc.stderr[-4000:])
+        raise subprocess.CalledProcessError(proc.returncode, [f"the {spec['format']} speed runner"],
+                                            output=proc.stderr[-4000:])
     if proc.returncode != 0:
         ctx.log(proc.stderr[-4000:])
         raise InvalidInputError(f"The runner process failed while measuring speed (exit {proc.returncode}); "
