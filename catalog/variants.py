@@ -42,7 +42,12 @@ def variant_dir(source_id: str, variant_id: str) -> Path:
 
 
 def insert_variant(conn: db.Database, new: NewVariant) -> None:
+    """Record a variant. One made again after it was deleted (or lost its files) takes its old
+    row's place under the same id, so the lineage and results that name it still hold."""
     size = sum(f[1] for f in new.files)
+    conn.execute("DELETE FROM variant_files WHERE variant_id IN "
+                 "(SELECT id FROM variants WHERE id = ? AND state <> 'available')", [new.id])
+    conn.execute("DELETE FROM variants WHERE id = ? AND state <> 'available'", [new.id])
     conn.execute(
         """INSERT INTO variants (id, source_id, parent_id, format, precision, backend, conversion,
            options, toolkit_versions, state, created_at, job_id, size_bytes, metadata, intermediate)

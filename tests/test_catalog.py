@@ -77,6 +77,19 @@ def test_delete_keeps_a_tombstone_and_lineage(root: Path) -> None:
     assert variants.get_variant(ids[1]).state == "deleted"
 
 
+def test_a_deleted_variant_made_again_takes_its_tombstones_place(root: Path) -> None:
+    ids = _add_chain(2)
+    variants.delete_variant(ids[1])
+    with db.connect() as conn:  # what a conversion job's publish records for the same recipe
+        variants.insert_variant(conn, NewVariant(id=ids[1], source_id=identity.source_id("c" * 64),
+                                                 parent_id=ids[0], format="gguf", precision="P1", backend="test",
+                                                 conversion="step1", files=[("model.gguf", 4, "ab" * 32)]))
+    again = variants.get_variant(ids[1])
+    assert again.state == "available" and again.deleted_at is None
+    assert [f.relpath for f in again.files] == ["model.gguf"]
+    assert [v.id for v in variants.ancestors(ids[2])] == [ids[1], ids[0]]
+
+
 def test_delete_is_refused_while_a_job_uses_the_variant(root: Path) -> None:
     from catalog import jobs
 
