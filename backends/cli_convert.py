@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -50,6 +51,8 @@ def _run(args: argparse.Namespace, conv: Any, wait: Callable[[argparse.Namespace
     if variant_id.startswith("s-"):
         variant_id = get_source(variant_id).root_variant_id
     raw = {o.name: getattr(args, o.name) for o in conv.options if getattr(args, o.name) is not None}
+    if raw.get("calibration") not in (None, "", "shipped"):  # a path as typed, relative to where it was typed
+        raw["calibration"] = os.path.abspath(raw["calibration"])
     steps, problems = convert_job.plan(conv.key, variant_id, raw)
     for p in problems:
         print(f"{p.level}: {p.message}", file=sys.stderr)

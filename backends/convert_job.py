@@ -15,7 +15,7 @@ from typing import Any
 
 from backends.preflight import Problem, errors, run_preflight
 from backends.registry import BACKENDS, Conversion, get_conversion
-from catalog import db, jobs
+from catalog import calibration, db, jobs
 from catalog.errors import InvalidInputError
 from catalog.files import hash_folder
 from catalog.identity import variant_id
@@ -115,6 +115,19 @@ def submit(conversion_key: str, input_variant_id: str, raw_options: dict[str, An
     if bad:
         raise InvalidInputError(bad[0])
     source_id = get_variant(input_variant_id).source_id
+    # One transaction under the catalog lock: the calibration copy and the jobs that name it are
+    # recorded together, so a failing job's cleanup (calibration.release) never removes it between.
+    with db.connect():
+        made = calibration.keep(raw_options.get("calibration"), [p.options.get("calibration", "") for p in steps])
+        try:
+            return _submit_steps(steps, source_id, submitted_by)
+        except BaseException:
+            for path in made:
+                path.unlink(missing_ok=True)
+            raise
+
+
+def _submit_steps(steps: list[PlannedStep], source_id: str, submitted_by: str | None) -> list[jobs.Submission]:
     subs: list[jobs.Submission] = []
     for p in steps:
         deps = []

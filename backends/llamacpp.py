@@ -21,8 +21,8 @@ from backends.llamacpp_decl import FLOAT_TYPES, IQ_TYPES, K_TYPES, MIN_AGREEMENT
 from backends.preflight import Problem
 from backends.smoke import run_smoke_test
 from bench.datasets import CALIBRATION_TEXT
+from catalog.calibration import checked_file, kept_path
 from catalog.errors import InvalidInputError
-from catalog.files import keep_by_content
 from catalog.records import Source, Variant
 from catalog.sources import get_source
 from catalog.variants import main_file
@@ -49,13 +49,13 @@ def _tool_problem() -> Problem | None:
 
 
 def calibration_path(value: str) -> Path:
-    """The calibration text to use; InvalidInputError unless it is a readable UTF-8 text file."""
-    if not value or value == "shipped":
+    """The calibration text to use; InvalidInputError unless it is a readable UTF-8 text file inside
+    the allowed folders and under the size limit."""
+    path = checked_file(value)
+    if path is None:
         return SHIPPED_CALIBRATION
-    path = Path(value)
-    if not path.is_file():
-        raise InvalidInputError(f"The calibration file {path.name} does not exist; upload it again.")
-    raw = path.read_bytes()[: 2**20]
+    with open(path, "rb") as fh:
+        raw = fh.read(2**20)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -170,12 +170,11 @@ def plan_quantize(variant: Variant, options: dict[str, Any]) -> list[Step]:
 
 def calibration_hash_option(value: str) -> str:
     """The imatrix is keyed by its text's hash: an uploaded text is kept in the data root under
-    its hash, so the same text (whatever its upload path) makes the same variant."""
+    its hash (copied when the plan is submitted), so the same text, whatever its path, makes the
+    same variant."""
     if value == "shipped":
         return value
-    from catalog.config import data_root
-
-    return str(keep_by_content(calibration_path(value), data_root() / "calibration", suffix=".txt"))
+    return str(kept_path(calibration_path(value), suffix=".txt"))
 
 
 # ------------------------------------------------------------------------------ the work

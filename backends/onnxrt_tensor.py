@@ -27,9 +27,8 @@ from bench.datasets import (
     read_calibration_lines,
 )
 from bench.tensor_inputs import CLASSIFIER_TASK, TENSOR_TASKS, encode_sentences
-from catalog.config import data_root
+from catalog.calibration import checked_file, kept_path
 from catalog.errors import InvalidInputError
-from catalog.files import keep_by_content
 from catalog.records import Variant
 from catalog.sources import get_source
 from catalog.variants import main_file
@@ -117,11 +116,13 @@ def validate_quantize_static(variant: Variant, options: dict[str, Any]) -> list[
 
 
 def plan_quantize_static(variant: Variant, options: dict[str, Any]) -> list[Step]:
-    """One step; an uploaded calibration file is kept in the data root under its content hash,
-    so the variant's identity follows the data, not the upload's name."""
+    """One step; an uploaded calibration file is kept in the data root under its content hash
+    (copied when the plan is submitted), so the variant's identity follows the data, not the
+    upload's name."""
     value = options["calibration"]
-    if value != "shipped":
-        value = str(keep_by_content(Path(value), data_root() / "calibration"))
+    path = checked_file(value)
+    if path is not None:
+        value = str(kept_path(path))
     return [Step("onnxrt.quantize_static", dict(options, calibration=value), input_variant_id=variant.id)]
 
 
@@ -133,10 +134,7 @@ def calibration_feeds(variant: Variant, options: dict[str, Any]) -> list[dict[st
     from backends.onnx_quant import check_feeds
 
     task = variant_task(variant)
-    value, n = options["calibration"], options["samples"]
-    path = None if value == "shipped" else Path(value)
-    if path is not None and not path.is_file():
-        raise InvalidInputError(f"The calibration file {path.name} does not exist any more; upload it again.")
+    path, n = checked_file(options["calibration"]), options["samples"]
     if task == CLASSIFIER_TASK:
         if path is not None and path.suffix.lower() == ".txt":
             raise InvalidInputError("This model takes images, but the calibration file is text; upload a .npy "

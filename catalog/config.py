@@ -74,6 +74,8 @@ class Settings:
     lease_timeout_s: float = 30.0
     # Largest upload accepted through the browser, in megabytes.
     max_upload_mb: int = 512
+    # Largest calibration file (text or images) a conversion accepts, in megabytes.
+    max_calibration_mb: int = 64
     # Time limit for a Hugging Face Hub fetch, in seconds.
     hub_timeout_s: float = 20.0
 

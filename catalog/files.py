@@ -181,16 +181,6 @@ def hash_folder(folder: Path, progress: ProgressFn | None = None) -> list[tuple[
     return out
 
 
-def keep_by_content(path: Path, folder: Path, suffix: str | None = None) -> Path:
-    """A copy of path in folder named by its content hash (first 16 hex digits; path's suffix unless
-    one is given), so a recipe that names it follows the bytes, not the upload's name."""
-    kept = folder / f"{hashlib.sha256(path.read_bytes()).hexdigest()[:16]}{path.suffix if suffix is None else suffix}"
-    if not kept.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, kept)
-    return kept
-
-
 def remove_tree(path: Path) -> None:
     if path.is_symlink() or path.is_file():
         path.unlink(missing_ok=True)

@@ -18,7 +18,7 @@ from typing import Any
 
 import psutil
 
-from catalog import config, db, jobfiles
+from catalog import calibration, config, db, jobfiles
 from catalog.errors import ConflictError, NotFoundError
 from catalog.files import remove_tree
 from catalog.identity import new_job_id
@@ -299,6 +299,8 @@ def fail(job_id: str, sentence: str, state: str = "failed") -> None:
         conn.execute("UPDATE jobs SET state=?, ended_at=?, error=? WHERE id=?",
                      [state, _now(), sentence, job_id])
         _fail_dependents(conn, job_id, f"Its parent job {job_id} {state}: {sentence}")
+        if job.kind == "convert":  # its calibration copy, unless another job or a variant uses it
+            calibration.release(conn)
     jobfiles.append_log(job_id, f"{state}: {sentence}")
     jobfiles.notify_supervisor()
 

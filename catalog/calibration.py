@@ -1,0 +1,114 @@
+"""Calibration data a conversion reads (the text of an importance matrix, the sentences or images
+of a static INT8 quantization).
+
+A calibration file given by path is checked like a model path (inside allowed_roots or the data
+root's uploads, a regular file) and against a size limit. Its copy in `<root>/calibration/`, named
+by its content hash so that a recipe follows the bytes, is made only when a conversion is
+submitted, never by a plan or a pre-flight check (`--check`), and is removed again when the last
+job that could use it failed or was cancelled and no variant was made from it.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+from catalog import config, db
+from catalog.errors import InvalidInputError
+from catalog.files import CHUNK, resolve_server_path, sha256_file
+
+log = logging.getLogger(__name__)
+
+SHIPPED = "shipped"
+FOLDER = "calibration"
+# Job states whose recipe no longer needs its calibration copy (a retry finds it gone and says so).
+RELEASED_STATES = ("failed", "cancelled")
+
+
+def folder() -> Path:
+    """Where submitted calibration files are kept (not created here)."""
+    return config.data_root() / FOLDER
+
+
+def _is_kept(path: Path) -> bool:
+    return path.is_absolute() and path.resolve().parent == folder()
+
+
+def checked_file(value: str) -> Path | None:
+    """None for the shipped data; else the calibration file, refused in one sentence when it is
+    missing, outside the folders imports may read, not a regular file, or over the size limit."""
+    if not value or value == SHIPPED:
+        return None
+    path = Path(value)
+    if _is_kept(path):  # a copy this catalog made at submit time
+        if not path.is_file():
+            raise InvalidInputError(f"The calibration file {path.name} does not exist any more (the job that "
+                                    "used it failed); give the calibration file again.")
+        return path
+    path = resolve_server_path(value, config.load_settings().allowed_paths)
+    if not path.is_file():
+        raise InvalidInputError(f"{path} is a folder; give a calibration file.")
+    _check_size(path)
+    return path
+
+
+def _check_size(path: Path) -> None:
+    limit_mb = config.load_settings().max_calibration_mb
+    size = path.stat().st_size
+    if size > limit_mb * 2**20:
+        raise InvalidInputError(
+            f"The calibration file {path.name} is {size / 2**20:,.1f} MB, over the {limit_mb} MB limit for "
+            "calibration data; use an excerpt (an admin can raise max_calibration_mb in the data root's "
+            "config.json).")
+
+
+def kept_path(path: Path, suffix: str | None = None) -> Path:
+    """Where `keep` puts path: its content hash (first 16 hex digits) and path's suffix unless
+    another is given. Reads the file, writes nothing."""
+    return folder() / f"{sha256_file(path)[:16]}{path.suffix if suffix is None else suffix}"
+
+
+def keep(original: str | None, planned: list[str]) -> list[Path]:
+    """Copy the calibration file a conversion was given to each kept path its plan names that is
+    not there yet; returns the copies made. Call under the catalog lock, with the jobs' rows
+    written in the same transaction, so that a failing job's cleanup never sees a copy without
+    the job that needs it."""
+    if not original or original == SHIPPED:
+        return []
+    made: list[Path] = []
+    for value in dict.fromkeys(planned):
+        target = Path(value)
+        if not value or value == SHIPPED or not _is_kept(target) or target.exists():
+            continue
+        source = Path(original)
+        if kept_path(source, target.suffix) != target:
+            raise InvalidInputError(f"The calibration file {source.name} changed while the conversion was "
+                                    "planned; submit it again.")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.partial")
+        with open(source, "rb") as fin, open(partial, "wb") as fout:
+            shutil.copyfileobj(fin, fout, CHUNK)
+        partial.replace(target)
+        made.append(target)
+    return made
+
+
+def release(conn: db.Database) -> list[str]:
+    """Remove kept calibration files that no variant's options and no job that may still run (or
+    ran) names: those of jobs that failed or were cancelled. Returns the names removed."""
+    where = folder()
+    if not where.is_dir():
+        return []
+    removed = []
+    for path in sorted(p for p in where.iterdir() if p.is_file() and not p.name.startswith(".")):
+        pattern = f"%{path.name}%"
+        used = conn.scalar(
+            f"SELECT count(*) FROM jobs WHERE recipe LIKE ? AND state NOT IN {RELEASED_STATES}", [pattern]) \
+            or conn.scalar("SELECT count(*) FROM variants WHERE options LIKE ?", [pattern])
+        if not used:
+            path.unlink(missing_ok=True)
+            removed.append(path.name)
+    if removed:
+        log.info("removed calibration copies no job or variant uses: %s", ", ".join(removed))
+    return removed
