@@ -107,3 +107,31 @@ def test_a_failed_job_removes_its_calibration_copy_and_a_made_variant_keeps_its_
     job = run_to_completion(sub.job.id)
     assert job.state == "failed", job.state
     assert _kept(onnx_root["data"]) == [kept.name]
+
+
+def test_imatrix_calibration_text_is_checked_copied_at_submit_and_released_on_cancel(
+        demo_source, root: Path, tmp_path: Path) -> None:
+    """The llama.cpp side: the same checks, one copy for the importance matrix and the quantization
+    that share it, gone when the user cancels them."""
+    from backends import convert_job
+    from backends.preflight import errors
+    from catalog import jobs
+
+    words = " ".join(f"word{i}" for i in range(300))
+    outside = tmp_path.parent / f"{tmp_path.name}-quotes.txt"
+    outside.write_text(words)
+    options = {"types": ["IQ2_XXS"], "allow_requantize": True}
+    [message] = errors(convert_job.plan("llamacpp.quantize", demo_source.root_variant_id,
+                                        dict(options, calibration=str(outside)))[1])
+    assert "outside the folders imports may read from" in message
+    inside = tmp_path / "quotes.txt"
+    inside.write_text(words)
+    steps, problems = convert_job.plan("llamacpp.quantize", demo_source.root_variant_id,
+                                       dict(options, calibration=str(inside)))
+    assert not errors(problems) and [s.conversion.name for s in steps] == ["imatrix", "quantize"]
+    assert _kept(root) == []  # a plan (the Convert page, `--check`) copies nothing
+    subs = convert_job.submit("llamacpp.quantize", demo_source.root_variant_id, dict(options, calibration=str(inside)))
+    assert _kept(root) == [Path(steps[0].options["calibration"]).name]  # one copy for both jobs
+    jobs.cancel(subs[0].job.id)
+    assert jobs.get_job(subs[1].job.id).state == "failed"  # with its parent
+    assert _kept(root) == []
