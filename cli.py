@@ -258,15 +258,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from catalog.errors import CatalogError, ConflictError, InvalidInputError, NotFoundError
+    from catalog.errors import CatalogError, ConflictError, InvalidInputError, NotFoundError, os_error_sentence
 
     logging.basicConfig(level=logging.WARNING)
     args = build_parser().parse_args(argv)
     args.json = getattr(args, "json", False)
-    if getattr(args, "data_root", None):
-        config.set_data_root(args.data_root)
     config.apply_offline_environment()
     try:
+        if getattr(args, "data_root", None):
+            config.set_data_root(args.data_root)
         return args.fn(args)
     except NotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -276,6 +276,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFLICT
     except (InvalidInputError, CatalogError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as exc:  # a folder the user named that cannot be written: one sentence, no traceback
+        sentence = os_error_sentence(exc)
+        if sentence is None:
+            raise
+        print(f"error: {sentence}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
 

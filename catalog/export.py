@@ -9,7 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from catalog import config
-from catalog.errors import ConflictError
+from catalog.errors import ConflictError, ReadOnlyRootError
 from catalog.files import remove_tree, sha256_file
 from catalog.sources import get_source
 from catalog.variants import ancestors, get_variant, variant_path
@@ -118,6 +118,10 @@ def export_variant(variant_id: str, dest: Path, as_zip: bool = False) -> Path:
 
 def export_to_downloads(variant_id: str) -> Path:
     """A zip under the data root's exports folder, for the browser's download button."""
+    from catalog import db
+
+    if db.read_only_root():
+        raise ReadOnlyRootError(db.read_only_sentence())
     dest = config.data_root() / "exports"
     dest.mkdir(exist_ok=True)
     return export_variant(variant_id, dest, as_zip=True)

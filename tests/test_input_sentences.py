@@ -165,3 +165,12 @@ def test_a_read_only_data_root_can_be_browsed_and_says_so_on_writes(read_only_ro
     error = imported.stderr.strip()
     assert "Traceback" not in error and "Errno" not in error, error
     assert error.startswith("error: The data root") and "read-only" in error and error.count("\n") == 0
+
+
+def test_an_export_into_a_read_only_folder_says_so(read_only_root: Path, root: Path) -> None:
+    [row] = json.loads(_cli("--data-root", str(root), "list", "--json").stdout)
+    exported = _cli("--data-root", str(root), "export", row["root_variant_id"], str(read_only_root / "exports"))
+    assert exported.returncode == 2
+    error = exported.stderr.strip()
+    assert error == f"error: {read_only_root / 'exports'} is on a read-only file system; choose a folder this " \
+                    "user can write to.", error
