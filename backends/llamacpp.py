@@ -15,11 +15,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from backends import llamacpp_tools as tools
+from backends import llamacpp_tools
 from backends.convert_job import ConversionOutput, Step
 from backends.llamacpp_decl import FLOAT_TYPES, IQ_TYPES, K_TYPES, MIN_AGREEMENT, precision_class
 from backends.preflight import Problem
 from backends.smoke import run_smoke_test
+from backends.tools import run_tool
 from bench.datasets import CALIBRATION_TEXT
 from catalog.calibration import checked_file, kept_path
 from catalog.errors import InvalidInputError
@@ -42,7 +43,7 @@ class LlamaCppFailed(InvalidInputError):
 
 
 def _tool_problem() -> Problem | None:
-    if not tools.tools_ready():
+    if not llamacpp_tools.tools_ready():
         return Problem("error", "The llama.cpp tools are not built on this server; run the README's setup "
                                 "command, then try again.")
     return None
@@ -81,8 +82,8 @@ def validate_quantize(variant: Variant, options: dict[str, Any]) -> list[Problem
     if (problem := _tool_problem()) is not None:
         return [problem]
     problems: list[Problem] = []
-    offered = tools.quantize_types()
-    needs_matrix = tools.types_requiring_imatrix()
+    offered = llamacpp_tools.quantize_types()
+    needs_matrix = llamacpp_tools.types_requiring_imatrix()
     for qtype in options["types"]:
         if qtype not in offered:
             problems.append(Problem("error", f"The installed llama.cpp does not offer {qtype}; pick another type."))
@@ -118,7 +119,7 @@ def validate_convert_hf(variant: Variant, options: dict[str, Any]) -> list[Probl
         return [problem]
     config = json.loads((main_file(variant) / "config.json").read_text())
     archs = config.get("architectures") or []
-    supported = tools.supported_converter_architectures()
+    supported = llamacpp_tools.supported_converter_architectures()
     if not archs or archs[0] not in supported:
         return [Problem("error", f"llama.cpp's converter does not support the architecture "
                                  f"{archs[0] if archs else '(none given)'}; it cannot become a GGUF.")]
@@ -152,7 +153,7 @@ def plan_quantize(variant: Variant, options: dict[str, Any]) -> list[Step]:
     if variant.format == "hf":
         steps.append(Step("llamacpp.convert_hf", {"outtype": "f16"}, input_variant_id=variant.id, intermediate=True))
         base = {"input_step": 0}
-    needs_matrix = tools.types_requiring_imatrix()
+    needs_matrix = llamacpp_tools.types_requiring_imatrix()
     matrix_step: int | None = None
     if options["imatrix"] == "always" or (options["imatrix"] == "auto" and any(t in needs_matrix
                                                                                for t in options["types"])):
@@ -183,7 +184,7 @@ def calibration_hash_option(value: str) -> str:
 def _provenance(ctx: JobContext, parent: Variant) -> dict[str, str]:
     return {"modelcatalog.variant": ctx.job.target_variant_id or "", "modelcatalog.parent": parent.id,
             "modelcatalog.recipe": f"{ctx.job.recipe['conversion']} {json.dumps(ctx.job.recipe['options'])}"[:120],
-            "modelcatalog.versions": f"llama-cpp-python {tools.llama_cpp_version()}"}
+            "modelcatalog.versions": f"llama-cpp-python {llamacpp_tools.llama_cpp_version()}"}
 
 
 def _progress_from_tool(ctx: JobContext, start: float, end: float):
@@ -214,7 +215,7 @@ def convert_quantize(ctx: JobContext, parent: Variant, path: Path, out: Path, op
 
     qtype = options["types"][0]
     target = out / f"model-{qtype}.gguf"
-    args: list[str] = ["llama-quantize"]
+    args: list[str] = []
     if options["allow_requantize"]:
         args.append("--allow-requantize")
     if "imatrix" in extras:
@@ -224,7 +225,7 @@ def convert_quantize(ctx: JobContext, parent: Variant, path: Path, out: Path, op
         args += ["--override-kv", f"{key}=str:{value}"]
     args += [str(path), str(target), qtype, str(THREADS)]
     ctx.progress(0.05, f"quantizing to {qtype}")
-    tools.run_tool(args, ctx.log_path, _progress_from_tool(ctx, 0.05, 0.7))
+    run_tool([llamacpp_tools.tool_path("llama-quantize"), *args], ctx.log_path, _progress_from_tool(ctx, 0.05, 0.7))
     histogram = effective_type_histogram(target)
     ctx.log("effective types: " + ", ".join(f"{k} {v['share']:.0%}" for k, v in histogram.items()))
     smoke = _smoke(ctx, parent, path, "gguf", target, qtype)
@@ -267,9 +268,9 @@ def convert_convert_hf(ctx: JobContext, parent: Variant, path: Path, out: Path, 
     names = _general_names(get_source(parent.source_id))
     meta_file.write_text(json.dumps({**names, "general.description": json.dumps(_provenance(ctx, parent))}))
     ctx.progress(0.05, f"converting to GGUF {outtype}")
-    tools.run_tool([sys.executable, tools.converter_path(), path, "--outfile", target, "--outtype", outtype,
-                    "--model-name", names["general.name"], "--metadata", meta_file], ctx.log_path, None,
-                   env={"PYTHONPATH": str(tools.source_dir() / "gguf-py"), "HF_HUB_OFFLINE": "1"})
+    run_tool([sys.executable, llamacpp_tools.converter_path(), path, "--outfile", target, "--outtype", outtype,
+              "--model-name", names["general.name"], "--metadata", meta_file], ctx.log_path, None,
+             env={"PYTHONPATH": str(llamacpp_tools.source_dir() / "gguf-py"), "HF_HUB_OFFLINE": "1"})
     meta_file.unlink()
     precision = outtype.upper()
     smoke = _smoke(ctx, parent, path, "gguf", target, precision)
@@ -301,8 +302,9 @@ def convert_imatrix(ctx: JobContext, parent: Variant, path: Path, out: Path, opt
     text = calibration_path(options["calibration"])
     target = out / "imatrix.gguf"
     ctx.progress(0.05, "computing the importance matrix")
-    tools.run_tool(["llama-imatrix", "-m", path, "-f", text, "-o", target, "--chunks", str(options["chunks"]),
-                    "-c", str(options["ctx"]), "-t", str(THREADS), "--no-ppl"], ctx.log_path, None)
+    run_tool([llamacpp_tools.tool_path("llama-imatrix"), "-m", path, "-f", text, "-o", target,
+              "--chunks", str(options["chunks"]), "-c", str(options["ctx"]), "-t", str(THREADS), "--no-ppl"],
+             ctx.log_path, None)
     if not target.exists():
         candidates = list(out.glob("imatrix*"))
         if not candidates:

@@ -1,55 +1,30 @@
-"""Locate and run the llama.cpp command-line tools built by scripts/build_llama_tools.sh.
+"""Locate the llama.cpp command-line tools built by scripts/build_llama_tools.sh, and read what they accept.
 
 The tools live in a cache (MODEL_CATALOG_CACHE/llama.cpp/<version>-<level key>/), keyed by the
 installed llama-cpp-python version and this CPU's build level (backends/cpu_level.py), so that
 tools, converter and runtime share one llama.cpp built with one set of flags.
 Nothing here imports llama_cpp: importing it loads a large shared library, and the catalog must
-start (and explain what is missing) even when the runtime is absent.
+start (and explain what is missing) even when the runtime is absent. backends/tools.py runs them.
 """
 
 from __future__ import annotations
 
 import ast
 import functools
-import logging
 import os
 import re
-import selectors
-import shlex
 import subprocess
-import time
-from collections import deque
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _dist_version
 from pathlib import Path
 
 from backends import cpu_level
-from worker.proc import die_with_parent
-
-logger = logging.getLogger(__name__)
+from backends.tools import ToolMissing
 
 TOOLS = ("llama-quantize", "llama-imatrix", "llama-perplexity", "llama-bench")
 SETUP_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "build_llama_tools.sh"
 STAMP_NAME = "BUILD_COMPLETE"
-
-ProgressCallback = Callable[[str], None]
-
-
-class ToolMissing(RuntimeError):
-    user_message = True  # the job shows this sentence as is
-    """A llama.cpp tool, the converter or the source is not installed; the message says how to fix it."""
-
-
-class ToolFailed(RuntimeError):
-    user_message = True
-    """A tool exited with an error; carries the tail of its log."""
-
-    def __init__(self, message: str, *, returncode: int | None, log_path: Path, log_tail: str) -> None:
-        super().__init__(message)
-        self.returncode = returncode
-        self.log_path = log_path
-        self.log_tail = log_tail
 
 
 class SourceFormatChanged(RuntimeError):
@@ -313,102 +288,3 @@ def types_requiring_imatrix() -> set[str]:
     _source_file("tools/quantize/quantize.cpp")
     _source_file("src/llama-quant.cpp")
     return set(_types_requiring_imatrix(source_dir()))
-
-
-# --------------------------------------------------------------------------------------------
-# Running a tool
-# --------------------------------------------------------------------------------------------
-
-def _tail(lines: deque[str], n: int = 40) -> str:
-    return "\n".join(list(lines)[-n:])
-
-
-def run_tool(
-    args: Sequence[str | os.PathLike[str]],
-    log_path: str | os.PathLike[str],
-    progress_cb: ProgressCallback | None = None,
-    timeout: float | None = None,
-    *,
-    ok_returncodes: Collection[int] = (0,),
-    env: dict[str, str] | None = None,
-    cwd: str | os.PathLike[str] | None = None,
-) -> int:
-    """Run a tool, appending its stdout and stderr to log_path as they arrive.
-
-    args[0] is a tool name (resolved with tool_path) or a path. progress_cb receives each output
-    line; text that sits without a newline for a moment is passed on too, because llama-perplexity
-    prints its running estimates ("[1]12.3,[2]11.8,") on a single line. Returns the exit status;
-    raises ToolFailed (with the log tail) on another status or on timeout, ToolMissing if absent.
-    """
-    first = str(args[0])
-    program = str(tool_path(first)) if os.sep not in first else first
-    cmd = [program, *(str(a) for a in args[1:])]
-    log_file = Path(log_path)
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    tail: deque[str] = deque(maxlen=200)
-    name = Path(program).name
-
-    def emit(text: str) -> None:
-        text = text.strip()
-        if not text:
-            return
-        tail.append(text)
-        if progress_cb is not None:
-            try:
-                progress_cb(text)
-            except Exception:  # a broken UI callback must not kill a long quantization
-                logger.exception("progress callback failed")
-
-    logger.info("running %s", shlex.join(cmd))
-    deadline = None if timeout is None else time.monotonic() + timeout
-    with log_file.open("ab") as log:
-        log.write(f"$ {shlex.join(cmd)}\n".encode())
-        log.flush()
-        # die_with_parent: a tool must not outlive its job process (supervisor killed, job cancelled).
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                preexec_fn=die_with_parent,
-                                env=None if env is None else {**os.environ, **env}, cwd=cwd)
-        assert proc.stdout is not None
-        sel = selectors.DefaultSelector()
-        sel.register(proc.stdout, selectors.EVENT_READ)
-        pending = ""
-        timed_out = False
-        try:
-            while True:
-                if deadline is not None and time.monotonic() > deadline:
-                    timed_out = True
-                    proc.kill()
-                    break
-                if not sel.select(timeout=0.25):
-                    # Quiet for a moment: pass on a partial line (see docstring).
-                    if pending:
-                        emit(pending)
-                        pending = ""
-                    if proc.poll() is not None:
-                        break  # exited, and no more output is pending
-                    continue
-                chunk = os.read(proc.stdout.fileno(), 65536)
-                if not chunk:
-                    break
-                log.write(chunk)
-                log.flush()
-                parts = re.split(r"[\r\n]", pending + chunk.decode("utf-8", errors="replace"))
-                pending = parts.pop()
-                for part in parts:
-                    emit(part)
-            emit(pending)
-        finally:
-            sel.close()
-            proc.stdout.close()
-            returncode = proc.wait()
-        if timed_out:
-            log.write(f"\n[killed after {timeout} s]\n".encode())
-
-    if timed_out:
-        raise ToolFailed(f"{name} did not finish within {timeout:g} seconds and was stopped; "
-                         f"its log is {log_file}.", returncode=None, log_path=log_file, log_tail=_tail(tail))
-    if returncode not in ok_returncodes:
-        last = next((line for line in reversed(tail) if line), "no output")
-        raise ToolFailed(f"{name} failed with exit status {returncode} ({last}); its log is {log_file}.",
-                         returncode=returncode, log_path=log_file, log_tail=_tail(tail))
-    return returncode

@@ -18,7 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from backends import llamacpp_tools as tools
+from backends import tools
 from backends.convert_job import ConversionOutput
 from backends.onnx_schemas import register_ort_schemas
 from backends.onnxrt_decl import VERIFIED_PRECISIONS

@@ -15,6 +15,7 @@ import pytest
 from backends import gguf_meta
 from backends import llamacpp_tools as lt
 from backends.gguf_meta import GGUFError
+from backends.tools import run_tool
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ def test_unknown_architecture(tmp_path: Path) -> None:
 def test_effective_types_of_q4_k_m(llama_tools: Path, demo_gguf: Path, tmp_path: Path) -> None:
     out = tmp_path / "smollm2-Q4_K_M.gguf"
     start = time.monotonic()
-    lt.run_tool(["llama-quantize", "--allow-requantize", demo_gguf, out, "Q4_K_M", "2"], tmp_path / "q.log")
+    run_tool([lt.tool_path("llama-quantize"), "--allow-requantize", demo_gguf, out, "Q4_K_M", "2"], tmp_path / "q.log")
     logger.info("llama-quantize Q4_1 -> Q4_K_M took %.1f s", time.monotonic() - start)
 
     assert gguf_meta.read_metadata(out).quant_type == "Q4_K_M"

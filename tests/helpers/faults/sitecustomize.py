@@ -34,7 +34,7 @@ def _fire(ctx, fault: str) -> None:  # noqa: ANN001 - a JobContext; imported laz
     elif fault in ("SIGILL", "SIGBUS"):
         os.kill(os.getpid(), getattr(signal, fault))
     elif fault.startswith("tool:"):
-        from backends.llamacpp_tools import run_tool
+        from backends.tools import run_tool
 
         run_tool([fault[len("tool:"):]], ctx.work_dir / "tool.log")
     elif fault == "llama-load-segv":
