@@ -9,16 +9,11 @@ from typing import Any
 
 import numpy as np
 
+from bench.prompts import PROMPTS
 from bench.tensor_inputs import all_finite
 from catalog.errors import InvalidInputError
 from worker.context import JobContext
 
-PROMPTS = (
-    "The capital of France is",
-    "Edge devices run small language models because",
-    "def fibonacci(n):",
-    "<|im_start|>user\nName three colors.<|im_end|>\n<|im_start|>assistant\n",
-)
 GEN_TOKENS = 24
 
 

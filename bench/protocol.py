@@ -11,16 +11,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from bench.prompts import PROMPTS
 from catalog.config import PROJECT_DIR
 from catalog.identity import digest
 
 EVAL_TEXT = PROJECT_DIR / "assets" / "eval" / "apache-2.0.txt"
-PROMPTS = (
-    "The capital of France is",
-    "Edge devices run small language models because",
-    "def fibonacci(n):",
-    "<|im_start|>user\nName three colors.<|im_end|>\n<|im_start|>assistant\n",
-)
 
 
 @dataclass(frozen=True)

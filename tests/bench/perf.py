@@ -239,7 +239,8 @@ def _printf_template(value: Any) -> str:
 def _synthetic_result_texts() -> list[str]:
     """SQL parameters of RESULTS_SQL: protocol ids, fingerprint, metrics and raw templates, shaped like
     what bench.job stores."""
-    from bench.protocol import PROFILES, PROMPTS
+    from bench.prompts import PROMPTS
+    from bench.protocol import PROFILES
 
     fingerprint = {"cpu": "AMD EPYC 7B13", "cpu_flags": ["avx", "avx2", "fma"], "cpu_flags_sha": "__MACHINE__",
                    "cores": 2, "threads": 2, "memory_gb": 23.4, "os": "Linux 6.1", "python": "3.11.7",
@@ -785,7 +786,8 @@ def run_resubmit(base: Path, root: Path | None) -> None:
 RUNNER_PROBE = """
 import sys, time
 from pathlib import Path
-from backends.smoke import GEN_TOKENS, PROMPTS
+from backends.smoke import GEN_TOKENS
+from bench.prompts import PROMPTS
 from bench.runners import open_runner
 start = time.perf_counter()
 runner = open_runner(sys.argv[1], Path(sys.argv[2]), threads=int(sys.argv[3]))
