@@ -24,11 +24,13 @@ from typing import Any
 import duckdb
 
 from catalog import config
-from catalog.errors import CatalogBusyError, ReadOnlyRootError
+from catalog.errors import CatalogBusyError, ConflictError, ReadOnlyRootError
 
 log = logging.getLogger(__name__)
 
 LOCK_TIMEOUT_S = 120.0
+DUPLICATE_SENTENCE = ("The catalog already holds what this tried to record (someone recorded it at the same "
+                      "moment), so nothing was changed; look again, and retry if it is still missing.")
 # Nested use inside one thread reuses the open connection instead of deadlocking on the lock.
 _local = threading.local()
 _migrated: set[str] = set()
@@ -179,6 +181,10 @@ def connect(write: bool = True) -> Iterator[Database]:
                 con.execute("BEGIN TRANSACTION")
                 try:
                     yield db
+                except duckdb.ConstraintException as exc:  # never "ConstraintException: Duplicate key ..."
+                    con.execute("ROLLBACK")
+                    log.warning("rolled back a write that broke a constraint: %s", exc)
+                    raise ConflictError(DUPLICATE_SENTENCE) from exc
                 except BaseException:
                     con.execute("ROLLBACK")
                     raise

@@ -174,3 +174,15 @@ def test_an_export_into_a_read_only_folder_says_so(read_only_root: Path, root: P
     error = exported.stderr.strip()
     assert error == f"error: {read_only_root / 'exports'} is on a read-only file system; choose a folder this " \
                     "user can write to.", error
+
+
+def test_a_duplicate_key_reads_as_one_sentence_not_a_constraint_exception(root: Path) -> None:
+    from catalog import db
+    from catalog.errors import ConflictError
+
+    with pytest.raises(ConflictError) as info, db.connect() as conn:
+        conn.execute("INSERT INTO schema_migrations VALUES ('0001_initial', now())")
+    message = str(info.value)
+    assert _one_sentence(message) and "Constraint" not in message and "Duplicate" not in message
+    with db.connect(write=False) as conn:  # rolled back, and the catalog still opens
+        assert conn.scalar("SELECT count(*) FROM schema_migrations WHERE name = '0001_initial'") == 1
