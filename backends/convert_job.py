@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backends.preflight import Problem, errors, run_preflight
-from backends.registry import BACKENDS, Conversion, get_conversion
+from backends.registry import Conversion, get_conversion
 from catalog import calibration, db, jobs
 from catalog.errors import InvalidInputError
 from catalog.files import hash_folder
@@ -189,7 +189,3 @@ def run_convert_job(ctx: JobContext) -> dict[str, Any]:
     published = publish(ctx, out_dir, record)
     ctx.log(f"recorded variant {target} ({output.precision}, {result['size_bytes'] / 2**20:.1f} MB)")
     return published
-
-
-def backends_available() -> list[str]:
-    return list(BACKENDS)

@@ -61,9 +61,3 @@ def example_path(key: str) -> Path | None:
         raise NotFoundError(f"The example's files ({example.relpath}) are missing; reinstall "
                             f"{example.package.replace('_', '-')}.")
     return path
-
-
-def demo_gguf_path() -> Path:
-    path = example_path("smollm2")
-    assert path is not None
-    return path

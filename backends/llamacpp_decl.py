@@ -1,7 +1,8 @@
 """llama.cpp / GGUF conversions, declared as data (no toolkit import).
 
-Quant type names are the ones `llama-quantize --help` prints; tests/test_llamacpp_decl.py checks
-every declared name against the installed binary, so a rename upstream fails CI.
+Quant type names are the ones `llama-quantize --help` prints; tests/test_llamacpp_convert.py
+(test_declared_quant_types_exist_in_the_installed_llama_cpp) checks every declared name against the
+installed binary, so a rename upstream fails CI.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Plotly charts of benchmark results. The Benchmarks page uses them; the Compare page extends them.
+"""Plotly charts of benchmark results, drawn on the Benchmarks page.
 
 Results are only put side by side when their protocol and fingerprint match the baseline's;
 a result that differs is drawn hatched and named in a warning, never silently compared.

@@ -96,14 +96,6 @@ def notify_supervisor() -> None:
         pass
 
 
-def wake_stamp() -> int:
-    """A value that changes whenever notify_supervisor runs (0 before the first call)."""
-    try:
-        return wake_path().stat().st_mtime_ns
-    except OSError:
-        return 0
-
-
 def touch_heartbeat(job_id: str) -> None:
     path = job_dir(job_id) / "heartbeat"
     path.touch()

@@ -391,7 +391,3 @@ def reconcile_now() -> list[str]:
     if changed:
         jobfiles.notify_supervisor()
     return changed
-
-
-def running_jobs() -> list[Job]:
-    return list_jobs(states=("running",))

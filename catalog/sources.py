@@ -70,12 +70,6 @@ def merge_into_source(conn: db.Database, source_id: str, tags: list[str] | tuple
         [f"added the notes to {source_id}"] if new_notes else [])
 
 
-def find_by_hash(content_hash: str) -> Source | None:
-    with db.connect(write=False) as conn:
-        row = conn.one("SELECT * FROM sources WHERE content_hash = ?", [content_hash])
-    return Source.from_row(row) if row else None
-
-
 def get_source(source_id: str) -> Source:
     with db.connect(write=False) as conn:
         row = conn.one("SELECT * FROM sources WHERE id = ?", [source_id])

@@ -230,14 +230,3 @@ def check_files(variant: Variant) -> str:
         with db.connect() as conn:
             conn.execute("UPDATE variants SET state = ? WHERE id = ?", [state, variant.id])
     return state
-
-
-def update_metadata(variant_id: str, **entries: Any) -> None:
-    with db.connect() as conn:
-        row = conn.one("SELECT metadata FROM variants WHERE id = ?", [variant_id])
-        if not row:
-            raise NotFoundError(f"No variant has the id {variant_id!r}.")
-        meta = json.loads(row["metadata"] or "{}")
-        meta.update(entries)
-        conn.execute("UPDATE variants SET metadata = ? WHERE id = ?",
-                     [json.dumps(meta, default=str), variant_id])

@@ -32,10 +32,6 @@ class LlamaCppRunner:
         self.sampler = llama_cpp.llama_sampler_init_greedy()
 
     @property
-    def adds_bos(self) -> bool:
-        return bool(self.lib.llama_vocab_get_add_bos(self.vocab))
-
-    @property
     def bos(self) -> int:
         return int(self.lib.llama_vocab_bos(self.vocab))
 
