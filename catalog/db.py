@@ -17,14 +17,15 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import duckdb
 
 from catalog import config
+from catalog.database import Database
 from catalog.errors import CatalogBusyError, ConflictError, ReadOnlyRootError
+from catalog.migrations import MIGRATIONS, migrate
 
 log = logging.getLogger(__name__)
 
@@ -34,35 +35,6 @@ DUPLICATE_SENTENCE = ("The catalog already holds what this tried to record (some
 # Nested use inside one thread reuses the open connection instead of deadlocking on the lock.
 _local = threading.local()
 _migrated: set[str] = set()
-
-
-class Database:
-    """A thin wrapper over one open connection: rows come back as dicts."""
-
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
-        self.con = con
-
-    def query(self, sql: str, params: Sequence[Any] | None = None) -> list[dict[str, Any]]:
-        cur = self.con.execute(sql, params or [])
-        if cur.description is None:
-            return []
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-
-    def one(self, sql: str, params: Sequence[Any] | None = None) -> dict[str, Any] | None:
-        rows = self.query(sql, params)
-        return rows[0] if rows else None
-
-    def scalar(self, sql: str, params: Sequence[Any] | None = None) -> Any:
-        row = self.con.execute(sql, params or []).fetchone()
-        return row[0] if row else None
-
-    def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
-        self.con.execute(sql, params or [])
-
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        if rows:
-            self.con.executemany(sql, rows)
 
 
 @contextmanager
@@ -142,8 +114,6 @@ def _read_only(path: str) -> Iterator[Database]:
 
 def _check_schema(db: Database) -> None:
     """A read-only catalog cannot be upgraded: refuse one that an older version wrote."""
-    from catalog.migrations import MIGRATIONS
-
     try:
         done = {r["name"] for r in db.query("SELECT name FROM schema_migrations")}
     except duckdb.CatalogException:
@@ -173,8 +143,6 @@ def connect(write: bool = True) -> Iterator[Database]:
         _local.db = db
         try:
             if path not in _migrated:
-                from catalog.migrations import migrate
-
                 migrate(db)
                 _migrated.add(path)
             if write:

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from catalog.db import Database
+from catalog.database import Database
 
 log = logging.getLogger(__name__)
 
