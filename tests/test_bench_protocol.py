@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import re
 import subprocess
 import time
@@ -64,8 +65,6 @@ def _spin(seconds: float) -> None:
 
 
 def test_other_processes_cpu_is_seen_during_a_repetition() -> None:
-    with OtherLoad() as quiet:
-        time.sleep(0.5)
     busy_child = multiprocessing.Process(target=_spin, args=(1.5,))
     busy_child.start()
     try:
@@ -73,11 +72,18 @@ def test_other_processes_cpu_is_seen_during_a_repetition() -> None:
             time.sleep(1.0)
     finally:
         busy_child.join()
-    # One spinning process is half of a 2-core machine; its own work never counts as "other".
-    assert busy.share > quiet.share + 0.2
+    # One spinning process is half of a 2-core machine; anything else running only adds to it.
+    assert busy.share >= 0.4 * 2 / (os.cpu_count() or 2)
+
+
+def test_the_measuring_process_own_work_is_not_counted_as_other() -> None:
+    with OtherLoad() as quiet:
+        time.sleep(0.5)
+    if quiet.share > 0.1:
+        pytest.skip(f"the machine is busy ({quiet.share:.0%} of it used by others); this needs a quiet one")
     with OtherLoad() as own:
         _spin(0.5)
-    assert own.share < 0.2
+    assert own.share < 0.15
 
 
 def test_disturbed_repetitions_are_set_aside_and_a_mostly_busy_run_is_flagged() -> None:
