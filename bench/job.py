@@ -14,14 +14,14 @@ import numpy as np
 import psutil
 
 from bench.fingerprint import fingerprint, fingerprint_id
-from bench.metrics import causal_lm_quality, cv, llamacpp_perplexity, steady_runs, summary
+from bench.metrics import causal_lm_quality, cv, llamacpp_perplexity, nonfinite_sentence, steady_runs, summary
 from bench.protocol import EVAL_TEXT, CausalLMProtocol, protocol_for
 from bench.runners import RUNNER_MODULES, open_runner
 from bench.tensor_inputs import TENSOR_TASKS
 from catalog import config, db, jobs
 from catalog.errors import InvalidInputError
 from catalog.records import Variant
-from catalog.results import add_result
+from catalog.results import NONFINITE_FLAG, add_result
 from catalog.sources import get_source
 from catalog.variants import get_variant, main_file, variants_of_source
 from worker.context import JobContext
@@ -146,13 +146,14 @@ def run_benchmark_job(ctx: JobContext) -> dict[str, Any]:
     ref_runner.close()
     ctx.progress(0.75, "quality: variant logits and generations")
     var_logits, runner = _window_logits(variant.format, main_file(variant), ids, windows)
-    ctx.progress(0.85, "quality: llama.cpp-compatible perplexity with the variant's own tokenizer")
-    compatible = llamacpp_perplexity(runner.tokenize, runner.logits, EVAL_TEXT.read_text(),
-                                     protocol.compat_ctx, protocol.compat_chunks)
+    quality = causal_lm_quality(ids, windows, var_logits, ref_logits)
+    if "nonfinite_share" not in quality:
+        ctx.progress(0.85, "quality: llama.cpp-compatible perplexity with the variant's own tokenizer")
+        quality |= llamacpp_perplexity(runner.tokenize, runner.logits, EVAL_TEXT.read_text(),
+                                       protocol.compat_ctx, protocol.compat_chunks)
     generations = [{"prompt": p, "text": runner.generate(p, protocol.generation_tokens)} for p in protocol.gen_prompts]
     runtime = runner.runtime
     runner.close()
-    quality = causal_lm_quality(ids, windows, var_logits, ref_logits) | compatible
 
     runs, busy = steady_runs(speed["runs"], MAX_OTHER_SHARE)
     decode_cv = cv([r["decode_tps"] for r in runs])
@@ -171,6 +172,8 @@ def run_benchmark_job(ctx: JobContext) -> dict[str, Any]:
         **quality,
     }
     flags = ["machine_loaded"] if busy or cpu_before > LOADED_CPU_PERCENT else []
+    if "nonfinite_share" in quality:
+        flags.append(NONFINITE_FLAG)
     if decode_cv > UNSTEADY_CV:
         flags.append("unsteady")
     fp = fingerprint(protocol.threads, runtime)
@@ -182,6 +185,9 @@ def run_benchmark_job(ctx: JobContext) -> dict[str, Any]:
                          protocol_id=protocol.id, profile=protocol.profile, runtime=runtime,
                          fingerprint_id=fingerprint_id(fp), fingerprint=fp, metrics=metrics, raw=raw,
                          toolkit_versions=speed["versions"], flags=flags)
+    if NONFINITE_FLAG in flags:
+        raise InvalidInputError(nonfinite_sentence(variant, reference, metrics, "of the scored positions of the "
+                                                   "eval text"))
     ctx.log(f"decode {metrics['decode_tps_p50']:.1f} tok/s, perplexity {metrics['perplexity']:.3f} "
             f"(source {metrics['reference_perplexity']:.3f}), agreement {metrics['top1_agreement']:.3f}")
     return {"result_id": rid, "decode_tps": metrics["decode_tps_p50"], "perplexity": metrics["perplexity"]}

@@ -8,6 +8,23 @@ from typing import Any
 import numpy as np
 
 
+def nonfinite_share(outputs: np.ndarray) -> float:
+    """The share of inputs (rows) whose output holds a NaN or an infinity."""
+    return float((~np.isfinite(outputs.reshape(len(outputs), -1))).any(axis=1).mean()) if len(outputs) else 0.0
+
+
+def nonfinite_sentence(variant: Any, reference: Any, metrics: dict[str, Any], scored: str) -> str:
+    """Why a benchmark with NaN or infinite outputs failed, once its result is recorded as failed.
+    `scored` names what was scored, e.g. "of the held-out inputs"."""
+    if metrics["nonfinite_share"]:
+        who = f"{variant.label} ({variant.id}) gives NaN or infinite outputs for {metrics['nonfinite_share']:.1%}"
+    else:
+        who = (f"its baseline {reference.label} ({reference.id}) gives NaN or infinite outputs for "
+               f"{metrics['reference_nonfinite_share']:.1%}")
+    return (f"Quality could not be measured: {who} {scored}, so the result is recorded as failed; "
+            "weights with NaN or infinite values need to be re-imported or converted again.")
+
+
 def log_softmax(logits: np.ndarray) -> np.ndarray:
     logits = logits.astype(np.float64)
     shifted = logits - logits.max(axis=-1, keepdims=True)
@@ -21,6 +38,11 @@ def causal_lm_quality(ids: list[int], windows: list[tuple[int, int]], variant_lo
     `*_logits[w]` holds the logits of window w (shape: window length x vocab). Position i of a
     window predicts token i + 1; the last position predicts nothing and is dropped.
     """
+    if reference_logits is not None and not all(np.isfinite(x).all() for x in [*variant_logits, *reference_logits]):
+        # An argmax over NaN is token 0 and NaN compares unequal: every figure would be made up.
+        return {"nonfinite_share": nonfinite_share(np.concatenate(variant_logits)),
+                "reference_nonfinite_share": nonfinite_share(np.concatenate(reference_logits)),
+                "scored_positions": sum(e - s - 1 for s, e in windows)}
     nll, agree, kls, max_err, scored = 0.0, 0, 0.0, 0.0, 0
     ref_nll, kl_worst, kl_worst_at = 0.0, 0.0, -1
     for w, (start, end) in enumerate(windows):

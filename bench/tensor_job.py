@@ -20,7 +20,7 @@ import psutil
 
 from bench.datasets import digits, eval_sentences
 from bench.fingerprint import fingerprint, fingerprint_id
-from bench.metrics import summary
+from bench.metrics import nonfinite_sentence, nonfinite_share, summary
 from bench.protocol import TensorProtocol
 from bench.tensor_inputs import CLASSIFIER_TASK, all_finite, softmax
 from bench.tensor_quality import compare, cosine, eval_feeds, predict
@@ -43,11 +43,6 @@ def _feeds(protocol: TensorProtocol, reference: Variant) -> dict[str, np.ndarray
     else:
         n = protocol.eval_samples or len(eval_sentences())
     return eval_feeds(protocol.task, _folder(reference), n, protocol.seq_len)
-
-
-def nonfinite_share(outputs: np.ndarray) -> float:
-    """The share of inputs whose output holds a NaN or an infinity."""
-    return float((~np.isfinite(outputs.reshape(len(outputs), -1))).any(axis=1).mean()) if len(outputs) else 0.0
 
 
 def quality(task: str, expected: np.ndarray, got: np.ndarray) -> dict[str, Any]:
@@ -116,22 +111,11 @@ def run_tensor_benchmark(ctx: JobContext, variant: Variant, reference: Variant,
                          fingerprint_id=fingerprint_id(fp), fingerprint=fp, metrics=metrics, raw=raw,
                          toolkit_versions=speed["versions"], flags=flags)
     if NONFINITE_FLAG in flags:
-        raise InvalidInputError(nonfinite_sentence(variant, reference, metrics))
+        raise InvalidInputError(nonfinite_sentence(variant, reference, metrics, "of the held-out inputs"))
     ctx.log(f"latency p50 {metrics['latency_ms_p50']:.2f} ms per batch of {protocol.batch_size}; retention "
             f"{metrics['quality_retention']:.4f}")
     return {"result_id": rid, "latency_ms_p50": metrics["latency_ms_p50"],
             "quality_retention": metrics["quality_retention"]}
-
-
-def nonfinite_sentence(variant: Variant, reference: Variant, metrics: dict[str, Any]) -> str:
-    """Why a benchmark with NaN or infinite outputs failed, once its result is recorded as failed."""
-    if metrics["nonfinite_share"]:
-        who = f"{variant.label} ({variant.id}) gives NaN or infinite outputs for {metrics['nonfinite_share']:.1%}"
-    else:
-        who = (f"its baseline {reference.label} ({reference.id}) gives NaN or infinite outputs for "
-               f"{metrics['reference_nonfinite_share']:.1%}")
-    return (f"Quality could not be measured: {who} of the held-out inputs, so the result is recorded as failed; "
-            "weights with NaN or infinite values need to be re-imported or converted again.")
 
 
 def _examples(task: str, expected: np.ndarray, got: np.ndarray, n: int = 12) -> list[dict[str, Any]]:

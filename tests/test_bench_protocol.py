@@ -102,3 +102,19 @@ def test_unsteady_results_are_named_in_one_warning() -> None:
     _, warnings = comparability(rows)
     assert warnings == ["Decode speed varied between repetitions by more than 5% (CV): Q8_0 (60%); "
                         "rerun on a quiet machine."]
+
+
+def test_nan_logits_claim_no_quality_figure() -> None:
+    """A language model giving NaN logits gets no perplexity, agreement or retention (an argmax over
+    NaN is token 0, which would read as agreement), only the share of positions affected."""
+    from bench.metrics import causal_lm_quality
+
+    ids = list(range(10))
+    windows = [(0, 5), (5, 10)]
+    good = [np.random.default_rng(0).normal(size=(5, 16)).astype(np.float32) for _ in windows]
+    bad = [good[0].copy(), good[1].copy()]
+    bad[1][2, 3] = np.nan
+    out = causal_lm_quality(ids, windows, bad, good)
+    assert out["nonfinite_share"] == pytest.approx(0.1) and out["reference_nonfinite_share"] == 0.0
+    assert not {"perplexity", "top1_agreement", "quality_retention", "kl_mean"} & set(out)
+    assert causal_lm_quality(ids, windows, good, good)["top1_agreement"] == 1.0
