@@ -1,0 +1,29 @@
+"""Load, short: 3 browser sessions and a CLI writer on one data root for 30 s (tests/bench/load.py).
+
+The 5-minute version with 8 sessions and 2 writers: `.venv/bin/python -m tests.bench.load`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.bench.load import run_load
+
+pytestmark = pytest.mark.browser
+
+
+def test_load_short(tmp_path: Path, demo_gguf: Path) -> None:
+    report = run_load(tmp_path / "data", sessions=3, writers=1, seconds=30)
+    # Something was done, by both kinds of actor.
+    assert any(o.ok and o.actor.startswith("browser") and o.kind == "page" for o in report.ops)
+    assert any(o.ok and o.actor.startswith("cli") for o in report.ops)
+    assert not [o for o in report.ops if o.kind == "crash"], [o.reason for o in report.ops if o.kind == "crash"]
+    assert report.lock_errors == [], report.lock_errors
+    assert report.lost_writes == [], report.lost_writes
+    assert report.unreported_writes == [], report.unreported_writes
+    assert report.unexplained_rows == [], report.unexplained_rows
+    assert report.variants_without_files == [], report.variants_without_files
+    assert report.files_without_rows == [], report.files_without_rows
+    assert report.external_requests == [], report.external_requests
