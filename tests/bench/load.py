@@ -473,7 +473,10 @@ async def _drive(url: str, data_root: Path, sessions: int, writers: int, seconds
                 if isinstance(r, BaseException):
                     report.ops.append(Op("driver", "crash", "", reason=f"{type(r).__name__}: {r}"))
             # Queued jobs finish before the checks; the Jobs page is read once more at the end.
-            await asyncio.to_thread(wait_for_jobs)
+            try:
+                await asyncio.to_thread(wait_for_jobs)
+            except TimeoutError as exc:  # the checks still run; failed_jobs lists what is still active
+                report.ops.append(Op("driver", "crash", "waiting for jobs", reason=str(exc)))
             context = await browser.new_context()
             page = await context.new_page()
             page.set_default_timeout(PAGE_TIMEOUT_MS)
@@ -568,6 +571,8 @@ def check(report: LoadReport) -> None:
                     if set(o.tags) & set(s.tags):
                         report.unreported_writes.append(f"{o.actor} {o.what} failed ({o.reason}), yet "
                                                         f"{s.id} has its tags")
+    for jid in set(all_jobs) - known_jobs:
+        report.unexplained_rows.append(f"job {jid} ({all_jobs[jid].title}): no op queued it")
     for sid in set(all_sources) - expected_sources:
         report.unexplained_rows.append(f"source {sid} ({all_sources[sid].name}): no successful import made it")
 
