@@ -269,7 +269,15 @@ async def save_tag(page: Any, url: str, report: LoadReport, op: Op, source: str)
     await page.get_by_text("Lineage").first.wait_for()
     await page.get_by_role("tab", name="Notes & tags").click()
     box = page.get_by_label("Tags (comma separated)")
-    shown = [t.strip() for t in (await box.input_value()).split(",") if t.strip()]
+    # The box is drawn before the script run fills it: read it until two reads 1.5 s apart agree.
+    value, last = await box.input_value(), None
+    for _ in range(20):
+        if value == last:
+            break
+        await page.wait_for_timeout(1500)
+        value, last = await box.input_value(), value
+    shown = [t.strip() for t in value.split(",") if t.strip()]
+    op.output = f"the form showed the tags {shown}"
     await box.fill(", ".join(shown + op.tags))
     await page.get_by_role("button", name="Save").click()
     await page.get_by_text("Saved.").or_(page.locator("[data-testid='stAlertContentError']")).first.wait_for()
