@@ -146,6 +146,27 @@ def update_source(source_id: str, *, notes: str | None = None, tags: list[str] |
     return get_source(source_id)
 
 
+def merge_tags(current: list[str], shown: list[str], wanted: list[str]) -> list[str]:
+    """A form's tag edit applied to tags others may have changed since the form was drawn: what
+    the user removed goes, what they added comes, everything else stays as it is now."""
+    removed, added = set(shown) - set(wanted), set(wanted) - set(shown)
+    return sorted((set(current) - removed) | added)
+
+
+def edit_source(source_id: str, *, shown_notes: str, notes: str, shown_tags: list[str],
+                tags: list[str]) -> Source:
+    """Save a Notes & tags form drawn with (shown_notes, shown_tags) without losing what another
+    user or an import saved meanwhile: only the user's own changes are applied, in one locked
+    transaction. Notes are written only if the user edited them."""
+    def clean(values: list[str]) -> list[str]:
+        return sorted({validate_name(t.strip()) for t in values if t.strip()})
+
+    with db.connect():  # nested calls below reuse this connection: read and write under one lock
+        current = get_source(source_id)
+        return update_source(source_id, notes=notes if notes != shown_notes else None,
+                             tags=merge_tags(current.tags, clean(shown_tags), clean(tags)))
+
+
 def count_sources() -> int:
     with db.connect(write=False) as conn:
         return int(conn.scalar("SELECT count(*) FROM sources") or 0)

@@ -91,13 +91,23 @@ with tab_recipe:
 with tab_meta:
     st.json(variant.metadata, expanded=False)
 
+# What the form showed when its widgets were first drawn: Save applies only the user's changes
+# to it, so tags and notes another user or an import saved meanwhile are kept.
+notes_key, tags_key, shown_key = f"notes_text_{src.id}", f"tags_text_{src.id}", f"notes_shown_{src.id}"
+if notes_key not in st.session_state:
+    st.session_state[shown_key] = (src.notes, list(src.tags))
 with tab_notes, st.form("notes"):
-    notes = st.text_area("Notes", value=src.notes, height=120, key="notes_text")
-    tags = st.text_input("Tags (comma separated)", value=", ".join(src.tags), key="tags_text")
+    notes = st.text_area("Notes", value=src.notes, height=120, key=notes_key)
+    tags = st.text_input("Tags (comma separated)", value=", ".join(src.tags), key=tags_key)
     if st.form_submit_button("Save"):
+        wanted = [t.strip() for t in tags.split(",")]
+        shown_notes, shown_tags = st.session_state[shown_key]
         try:
-            sources.update_source(src.id, notes=notes, tags=[t.strip() for t in tags.split(",")])
-            st.success("Saved.")
+            saved = sources.edit_source(src.id, shown_notes=shown_notes, notes=notes, shown_tags=shown_tags,
+                                        tags=wanted)
+            st.session_state[shown_key] = (notes, wanted)  # the form now shows the user's own values
+            others = sorted(set(saved.tags) - {t for t in wanted if t})
+            st.success("Saved." + (f" Tags others added meanwhile were kept: {', '.join(others)}." if others else ""))
         except CatalogError as exc:
             st.error(str(exc))
 

@@ -57,8 +57,8 @@ def test_model_page_shows_metadata_files_and_lineage(demo_source) -> None:
 
 def test_model_page_saves_notes_and_deletes_with_a_tombstone(demo_source) -> None:
     at = page("model", id=demo_source.id)
-    at.text_area(key="notes_text").input("good for demos")
-    at.text_input(key="tags_text").input("demo, small")
+    at.text_area(key=f"notes_text_{demo_source.id}").input("good for demos")
+    at.text_input(key=f"tags_text_{demo_source.id}").input("demo, small")
     [save] = [b for b in at.button if b.label == "Save"]
     save.click().run()
     src = sources.get_source(demo_source.id)
@@ -67,6 +67,25 @@ def test_model_page_saves_notes_and_deletes_with_a_tombstone(demo_source) -> Non
     [delete] = [b for b in at.button if b.label == "Delete variant files"]
     delete.click().run()
     assert variants.get_variant(demo_source.root_variant_id).state == "deleted"
+
+
+def test_saving_the_notes_form_keeps_tags_another_user_saved_meanwhile(demo_source) -> None:
+    """Found by the load test: the form replaced the tags with what it showed when drawn, so a
+    tag saved by another browser or an import in between was lost."""
+    sources.update_source(demo_source.id, tags=["old", "shared"], notes="first")
+    at = page("model", id=demo_source.id)
+    sources.update_source(demo_source.id, tags=["old", "shared", "from-b"])  # another user, after the draw
+    at.text_input(key=f"tags_text_{demo_source.id}").input("shared, from-a")  # this user drops "old"
+    [save] = [b for b in at.button if b.label == "Save"]
+    save.click().run()
+    src = sources.get_source(demo_source.id)
+    assert src.tags == ["from-a", "from-b", "shared"] and src.notes == "first"
+    assert "from-b" in texts(at)
+
+
+def test_tag_merge_applies_only_the_users_changes() -> None:
+    assert sources.merge_tags(["a", "b", "c"], shown=["a", "b"], wanted=["b", "d"]) == ["b", "c", "d"]
+    assert sources.merge_tags([], shown=["a"], wanted=["a"]) == []
 
 
 def test_model_page_without_id_and_with_a_bad_id(root: Path) -> None:
