@@ -240,7 +240,9 @@ async def click_import(page: Any, url: str, report: LoadReport, op: Op, button: 
     await page.get_by_text(re.compile(answers)).or_(
         page.locator("[data-testid='stAlertContentError']")).first.wait_for()
     text = await read_page(page, report, op.actor, "import")
-    op.jobs = ids_in(text, "j")
+    # Only the jobs this submit reported: the page also lists other jobs on the same input.
+    op.jobs = ids_in("\n".join(line for line in text.splitlines()
+                               if "Queued job" in line or "already being made" in line), "j")
     op.ok = bool(op.jobs) or "already exists" in text or (on_catalog and "source model(s)" in text)
     if not op.ok:
         op.reason = "no job queued: " + text[-200:].replace("\n", " ")
@@ -258,7 +260,9 @@ async def submit_convert(page: Any, url: str, report: LoadReport, op: Op, source
     await page.get_by_text(re.compile(r"Queued job|already being made|already exists")).or_(
         page.locator("[data-testid='stAlertContentError']")).first.wait_for()
     text = await read_page(page, report, op.actor, "convert")
-    op.jobs = ids_in(text, "j")
+    # Only the jobs this submit reported: the page also lists other jobs on the same input.
+    op.jobs = ids_in("\n".join(line for line in text.splitlines()
+                               if "Queued job" in line or "already being made" in line), "j")
     existing = re.search(r"This variant already exists \((v-[0-9a-f]{16})\)", text)
     op.variant = existing.group(1) if existing else None
     op.ok = bool(op.jobs or op.variant)
