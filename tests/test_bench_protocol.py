@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import re
 import subprocess
 import time
 from pathlib import Path
@@ -16,8 +15,7 @@ from bench.charts import ChartRow, comparability
 from bench.measure import OtherLoad
 from bench.metrics import cv, llamacpp_perplexity, steady_runs
 from bench.protocol import EVAL_TEXT
-
-FINAL_PPL = re.compile(r"Final estimate: PPL = ([0-9.]+)")
+from tests.bench.upstream import FINAL_PPL
 
 
 def test_compatible_perplexity_matches_llama_perplexity(llama_tools: Path, demo_gguf: Path) -> None:

@@ -9,13 +9,13 @@ import time
 from pathlib import Path
 
 import gguf
-import numpy as np
 import pytest
 
 from backends import gguf_meta
 from backends import llamacpp_tools as lt
 from backends.gguf_meta import GGUFError
 from backends.tools import run_tool
+from tests.helpers.models import tiny_gguf
 
 logger = logging.getLogger(__name__)
 
@@ -23,18 +23,6 @@ logger = logging.getLogger(__name__)
 def _is_one_sentence(message: str) -> bool:
     # File names contain dots, so look for sentence breaks, not dots.
     return message.endswith(".") and ". " not in message and "\n" not in message
-
-
-def _tiny_gguf(path: Path, arch: str = "llama") -> Path:
-    """A minimal but valid GGUF written by gguf's own writer: one F32 tensor."""
-    writer = gguf.GGUFWriter(str(path), arch)
-    writer.add_block_count(1)
-    writer.add_tensor("probe.weight", np.arange(32, dtype=np.float32).reshape(4, 8))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return path
 
 
 def test_demo_metadata(demo_gguf: Path) -> None:
@@ -74,7 +62,7 @@ def test_not_a_gguf_file(tmp_path: Path) -> None:
 
 
 def test_unknown_tensor_type(tmp_path: Path) -> None:
-    path = _tiny_gguf(tmp_path / "tiny.gguf")
+    path = tiny_gguf(tmp_path / "tiny.gguf")
     assert gguf_meta.read_metadata(path).parameter_count == 32
     # Tensor info is: name (u64 length + bytes), n_dims (u32), dims (u64 each), type (u32).
     raw = bytearray(path.read_bytes())
@@ -91,7 +79,7 @@ def test_unknown_tensor_type(tmp_path: Path) -> None:
 
 
 def test_unknown_architecture(tmp_path: Path) -> None:
-    path = _tiny_gguf(tmp_path / "alien.gguf", arch="notarealarch")
+    path = tiny_gguf(tmp_path / "alien.gguf", arch="notarealarch")
     with pytest.raises(GGUFError, match="architecture 'notarealarch'") as info:
         gguf_meta.read_metadata(path)
     assert _is_one_sentence(str(info.value))

@@ -12,7 +12,6 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import gguf
 import numpy as np
 import pytest
 
@@ -20,7 +19,7 @@ from backends.importers import ImportRequest, import_now, submit_import
 from catalog import config, variants
 from catalog.errors import InvalidInputError
 from catalog.files import NAME_MAX, validate_name
-from tests.helpers.models import tiny_hf_folder
+from tests.helpers.models import tiny_gguf, tiny_hf_folder
 from tests.test_import import make_hf_cache
 
 REPO = Path(__file__).resolve().parent.parent
@@ -38,24 +37,11 @@ def _refusal(req: ImportRequest) -> str:
     return message
 
 
-def _gguf_named(path: Path, name: str) -> Path:
-    """A small valid GGUF, written by gguf's own writer, whose general.name is `name`."""
-    writer = gguf.GGUFWriter(str(path), "llama")
-    writer.add_name(name)
-    writer.add_block_count(1)
-    writer.add_tensor("probe.weight", np.arange(32, dtype=np.float32).reshape(4, 8))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return path
-
-
 # ------------------------------------------------------------------------ item 9: names from files
 
 
 def test_a_gguf_general_name_with_a_slash_becomes_an_allowed_name(root: Path, tmp_path: Path) -> None:
-    path = _gguf_named(tmp_path / "llama.gguf", "meta-llama/Llama-3.2-1B-Instruct")
+    path = tiny_gguf(tmp_path / "llama.gguf", name="meta-llama/Llama-3.2-1B-Instruct")
     source = import_now(ImportRequest(kind="path", path=str(path)))
     assert source.name == "meta-llama Llama-3.2-1B-Instruct"
     assert variants.get_variant(source.root_variant_id).metadata["name_in_file"] == "meta-llama/Llama-3.2-1B-Instruct"
@@ -68,7 +54,7 @@ def test_a_folder_named_with_brackets_becomes_an_allowed_name(root: Path, tmp_pa
 
 
 def test_a_name_given_by_the_user_is_kept_as_given(root: Path, tmp_path: Path) -> None:
-    path = _gguf_named(tmp_path / "llama.gguf", "meta-llama/Llama-3.2-1B-Instruct")
+    path = tiny_gguf(tmp_path / "llama.gguf", name="meta-llama/Llama-3.2-1B-Instruct")
     source = import_now(ImportRequest(kind="path", path=str(path), name="Llama  3.2 (team copy)"))
     assert source.name == "Llama  3.2 (team copy)"
     assert "name_in_file" not in variants.get_variant(source.root_variant_id).metadata

@@ -30,12 +30,7 @@ class LlamaCppRunner:
         self.llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
                          logits_all=all_logits, verbose=False, seed=0, flash_attn=not all_logits)
         self.ctx = self.llm._ctx.ctx
-        self.vocab = llama_cpp.llama_model_get_vocab(self.llm._model.model)
         self.sampler = llama_cpp.llama_sampler_init_greedy()
-
-    @property
-    def bos(self) -> int:
-        return int(self.lib.llama_vocab_bos(self.vocab))
 
     def tokenize(self, text: str) -> list[int]:
         # add_bos=True means "add the vocabulary's special tokens if it wants them", as

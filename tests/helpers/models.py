@@ -38,3 +38,19 @@ def tiny_hf_folder(folder: Path, seed: int = 0, arch: str = "LlamaForCausalLM") 
     })
     (folder / "README.md").write_text("---\nlicense: mit\n---\n# tiny\n")
     return folder
+
+
+def tiny_gguf(path: Path, arch: str = "llama", name: str | None = None) -> Path:
+    """A minimal but valid GGUF written by gguf's own writer: one F32 tensor (and general.name)."""
+    import gguf
+
+    writer = gguf.GGUFWriter(str(path), arch)
+    if name is not None:
+        writer.add_name(name)
+    writer.add_block_count(1)
+    writer.add_tensor("probe.weight", np.arange(32, dtype=np.float32).reshape(4, 8))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
