@@ -20,9 +20,8 @@ from catalog.errors import InvalidInputError
 from catalog.files import hash_folder
 from catalog.identity import variant_id
 from catalog.records import Variant
-from catalog.variants import NewVariant, find_variant, get_variant, insert_variant, main_file, variant_dir
+from catalog.variants import NewVariant, find_variant, get_variant, main_file
 from worker.context import JobContext
-from worker.publish import Placement, publish
 
 log = logging.getLogger(__name__)
 
@@ -178,14 +177,6 @@ def run_convert_job(ctx: JobContext) -> dict[str, Any]:
                      intermediate=bool(recipe.get("intermediate")), files=hashed)
     result = {"variant_id": target, "precision": output.precision,
               "size_bytes": sum(h[1] for h in hashed)}
-
-    def record(conn: db.Database) -> Placement:
-        stored = find_variant(target)
-        if stored is not None and stored.state == "available":  # a retry of a job whose twin finished
-            return Placement(dict(result, existing=True), notes=[f"variant {target} was already stored"])
-        insert_variant(conn, new)
-        return Placement(result, final=variant_dir(parent.source_id, target))
-
-    published = publish(ctx, out_dir, record)
+    published = ctx.publish_variant(out_dir, new, result)
     ctx.log(f"recorded variant {target} ({output.precision}, {result['size_bytes'] / 2**20:.1f} MB)")
     return published

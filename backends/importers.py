@@ -42,11 +42,12 @@ from catalog.variants import (
     find_by_content,
     insert_variant,
     mark_restored,
+    stored_by_content,
     variant_dir,
     variant_path,
 )
 from worker.context import JobContext
-from worker.publish import Placement, publish
+from worker.publish import Placement
 
 log = logging.getLogger(__name__)
 
@@ -409,12 +410,11 @@ def _import(ctx: JobContext, recipe: dict[str, Any]) -> dict[str, Any]:
         return Placement({"source_id": sid, "variant_id": vid, "existing": False},
                          final=variant_dir(sid, vid), notes=[f"imported {meta.name} as source {sid} ({size:.1f} MB)"])
 
-    return publish(ctx, staged, record)
+    return ctx.publish(staged, record)
 
 
 def _stored(hashed: list[tuple[str, int, str]]) -> Variant | None:
-    with db.connect(write=False) as conn:
-        return find_by_content(conn, hashed)
+    return stored_by_content(hashed)
 
 
 def _known_bytes(conn: db.Database, ctx: JobContext, stored: Variant, staged: Path) -> Placement:

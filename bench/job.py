@@ -18,10 +18,10 @@ from bench.metrics import causal_lm_quality, cv, llamacpp_perplexity, nonfinite_
 from bench.protocol import EVAL_TEXT, CausalLMProtocol, protocol_for
 from bench.runners import RUNNER_MODULES, open_runner
 from bench.tensor_inputs import TENSOR_TASKS
-from catalog import config, db, jobs
+from catalog import config, jobs
 from catalog.errors import InvalidInputError
 from catalog.records import Variant
-from catalog.results import NONFINITE_FLAG, add_result
+from catalog.results import NONFINITE_FLAG
 from catalog.sources import get_source
 from catalog.variants import get_variant, main_file, variants_of_source
 from worker.context import JobContext
@@ -180,11 +180,10 @@ def run_benchmark_job(ctx: JobContext) -> dict[str, Any]:
     raw = {"speed": speed, "generations": generations, "windows": windows, "eval_tokens": len(ids),
            "protocol": protocol.__dict__ | {"id": protocol.id}, "cpu_percent_before": cpu_before,
            "loadavg_before": load_before, "loadavg_after": load_after, "reference_variant": reference.id}
-    with db.connect() as conn:
-        rid = add_result(conn, variant_id=variant.id, source_id=variant.source_id, job_id=ctx.job.id,
-                         protocol_id=protocol.id, profile=protocol.profile, runtime=runtime,
-                         fingerprint_id=fingerprint_id(fp), fingerprint=fp, metrics=metrics, raw=raw,
-                         toolkit_versions=speed["versions"], flags=flags)
+    rid = ctx.record_result(variant_id=variant.id, source_id=variant.source_id,
+                            protocol_id=protocol.id, profile=protocol.profile, runtime=runtime,
+                            fingerprint_id=fingerprint_id(fp), fingerprint=fp, metrics=metrics, raw=raw,
+                            toolkit_versions=speed["versions"], flags=flags)
     if NONFINITE_FLAG in flags:
         raise InvalidInputError(nonfinite_sentence(variant, reference, metrics, "of the scored positions of the "
                                                    "eval text"))

@@ -24,10 +24,9 @@ from bench.metrics import nonfinite_sentence, nonfinite_share, summary
 from bench.protocol import TensorProtocol
 from bench.tensor_inputs import CLASSIFIER_TASK, all_finite, softmax
 from bench.tensor_quality import compare, cosine, eval_feeds, predict
-from catalog import db
 from catalog.errors import InvalidInputError
 from catalog.records import Variant
-from catalog.results import NONFINITE_FLAG, add_result
+from catalog.results import NONFINITE_FLAG
 from catalog.variants import main_file
 from worker.context import JobContext
 
@@ -105,11 +104,10 @@ def run_tensor_benchmark(ctx: JobContext, variant: Variant, reference: Variant,
     raw = {"speed": speed, "protocol": protocol.__dict__ | {"id": protocol.id}, "cpu_percent_before": cpu_before,
            "loadavg_before": load_before, "loadavg_after": load_after, "reference_variant": reference.id,
            "examples": _examples(protocol.task, expected, got)}
-    with db.connect() as conn:
-        rid = add_result(conn, variant_id=variant.id, source_id=variant.source_id, job_id=ctx.job.id,
-                         protocol_id=protocol.id, profile=protocol.profile, runtime=speed["runtime"],
-                         fingerprint_id=fingerprint_id(fp), fingerprint=fp, metrics=metrics, raw=raw,
-                         toolkit_versions=speed["versions"], flags=flags)
+    rid = ctx.record_result(variant_id=variant.id, source_id=variant.source_id,
+                            protocol_id=protocol.id, profile=protocol.profile, runtime=speed["runtime"],
+                            fingerprint_id=fingerprint_id(fp), fingerprint=fp, metrics=metrics, raw=raw,
+                            toolkit_versions=speed["versions"], flags=flags)
     if NONFINITE_FLAG in flags:
         raise InvalidInputError(nonfinite_sentence(variant, reference, metrics, "of the held-out inputs"))
     ctx.log(f"latency p50 {metrics['latency_ms_p50']:.2f} ms per batch of {protocol.batch_size}; retention "

@@ -282,6 +282,16 @@ def set_process(job_id: str, pid: int) -> None:
         conn.execute("UPDATE jobs SET pid=?, pid_started=? WHERE id=?", [pid, started, job_id])
 
 
+def state_of(conn: db.Database, job_id: str) -> str | None:
+    return conn.scalar("SELECT state FROM jobs WHERE id = ?", [job_id])
+
+
+def mark_succeeded(conn: db.Database, job_id: str, result: dict[str, Any]) -> None:
+    """Inside the caller's transaction, with the job's output recorded in the same one."""
+    conn.execute("UPDATE jobs SET state='succeeded', ended_at=?, result=?, error=NULL WHERE id=?",
+                 [_now(), json.dumps(result, default=str), job_id])
+
+
 def finish(job_id: str, result: dict[str, Any] | None = None) -> None:
     with db.connect() as conn:
         conn.execute(

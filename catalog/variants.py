@@ -78,6 +78,12 @@ def _files(conn: db.Database, variant_id: str) -> list[VariantFile]:
         [variant_id])]
 
 
+def stored_by_content(files: list[tuple[str, int, str]]) -> Variant | None:
+    """find_by_content in a read-only connection of its own (outside any lock: ask again inside)."""
+    with db.connect(write=False) as conn:
+        return find_by_content(conn, files)
+
+
 def find_by_content(conn: db.Database, files: list[tuple[str, int, str]]) -> Variant | None:
     """The stored variant holding exactly these files (relpath, size, sha256), counted as a
     source's content hash counts them (one file by its bytes alone, whatever its name): an

@@ -9,19 +9,16 @@ a stored variant whose files went missing.
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from catalog import db
+from catalog import db, jobs
 from catalog.errors import ConflictError
 from catalog.files import remove_tree
-from worker.context import JobContext
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +55,7 @@ class _Owned:
         remove_tree(self.path)
 
 
-def publish(ctx: JobContext, staged: Path, record: Callable[[db.Database], Placement]) -> dict[str, Any]:
+def publish(job_id: str, staged: Path, record: Callable[[db.Database], Placement]) -> Placement:
     """In one transaction under the catalog lock: check the job is still running, let `record`
     write the rows and say where the files go, move them there, and mark the job succeeded.
     Any failure removes what this job placed, so a cancelled or crashed job leaves neither a
@@ -66,20 +63,16 @@ def publish(ctx: JobContext, staged: Path, record: Callable[[db.Database], Place
     owned = _Owned()
     try:
         with db.connect() as conn:
-            state = conn.scalar("SELECT state FROM jobs WHERE id = ?", [ctx.job.id])
+            state = jobs.state_of(conn, job_id)
             if state != "running":
                 raise ConflictError(f"The job was {state} before its output could be recorded.")
             placement = record(conn)  # raises before any file moves when the rows cannot be written
             _place(staged, placement, owned)
-            conn.execute(
-                "UPDATE jobs SET state='succeeded', ended_at=?, result=?, error=NULL WHERE id=?",
-                [datetime.now(UTC), json.dumps(placement.result, default=str), ctx.job.id])
+            jobs.mark_succeeded(conn, job_id, placement.result)
     except BaseException:
         owned.remove()
         raise
-    for note in placement.notes:
-        ctx.log(note)
-    return placement.result
+    return placement
 
 
 def _place(staged: Path, placement: Placement, owned: _Owned) -> None:
