@@ -166,7 +166,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         else:
             print(text)
         return EXIT_OK
-    from bench.job import submit_benchmarks
+    from bench.jobs.common import submit_benchmarks
 
     subs = submit_benchmarks(args.ids, args.profile or "quick")
     if args.queue:

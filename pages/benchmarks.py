@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from bench.charts import comparison_figure, metrics_for, rows_from_results
-from bench.job import benchmark_formats, reference_variant, submit_benchmarks
+from bench.jobs.common import benchmark_formats, reference_variant, submit_benchmarks
 from bench.protocol import PROFILES
 from bench.tensor_inputs import TENSOR_TASKS
 from catalog import results, sources, variants

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bench.charts import ChartRow, comparability, comparison_figure
-from bench.job import submit_benchmarks
+from bench.jobs.common import submit_benchmarks
 from catalog import results
 from worker.runner import run_to_completion
 

@@ -9,8 +9,8 @@ import numpy as np
 
 from backends.importers import ImportRequest, import_now
 from bench.charts import ChartRow, comparison_figure, metrics_for
-from bench.job import submit_benchmarks
-from bench.tensor_job import quality
+from bench.jobs.common import submit_benchmarks
+from bench.jobs.encoder_classifier import quality
 from catalog import results
 from catalog.results import NONFINITE_FLAG
 from worker.runner import run_to_completion

@@ -27,7 +27,7 @@ QUANTIZATIONS = {
 def tensor_models(tmp_path_factory: pytest.TempPathFactory):
     """Both examples imported, exported, quantized and benchmarked once (quick profile) in one data root."""
     from backends.importers import ImportRequest, import_now
-    from bench.job import submit_benchmarks
+    from bench.jobs.common import submit_benchmarks
     from catalog import config, db, results, sources
     from tests.helpers.chain import convert
     from worker.runner import run_to_completion
@@ -137,7 +137,7 @@ def test_imported_onnx_classifier_is_quantized_and_benchmarked_against_itself(te
     import shutil
 
     from backends.importers import ImportRequest, import_now
-    from bench.job import reference_variant, submit_benchmarks
+    from bench.jobs.common import reference_variant, submit_benchmarks
     from catalog import config, results, variants
     from tests.helpers.chain import convert
     from worker.runner import run_to_completion

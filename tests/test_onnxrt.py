@@ -90,7 +90,7 @@ def test_gguf_input_is_refused(chain) -> None:
 
 
 def test_quick_benchmark_is_comparable_with_the_reference(chain, int4) -> None:
-    from bench.job import submit_benchmarks
+    from bench.jobs.common import submit_benchmarks
     from catalog import results
     from worker.runner import run_to_completion
 

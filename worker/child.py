@@ -36,7 +36,7 @@ HEARTBEAT_S = 2.0
 HANDLERS = {
     "import": "backends.importers:run_import_job",
     "convert": "backends.convert_job:run_convert_job",
-    "benchmark": "bench.job:run_benchmark_job",
+    "benchmark": "bench.jobs.dispatch:run_benchmark_job",
 }
 
 

@@ -238,7 +238,7 @@ def _printf_template(value: Any) -> str:
 
 def _synthetic_result_texts() -> list[str]:
     """SQL parameters of RESULTS_SQL: protocol ids, fingerprint, metrics and raw templates, shaped like
-    what bench.job stores."""
+    what bench.jobs stores."""
     from bench.prompts import PROMPTS
     from bench.protocol import PROFILES
 
@@ -446,7 +446,7 @@ def _trim_pstats(text: str) -> str:
 
 def api_calls(source_id: str, root_id: str, quant_id: str) -> list[tuple[str, Callable[[], Any]]]:
     """The catalog calls behind the pages, in page order (the page's tag in brackets)."""
-    from bench.job import reference_variant
+    from bench.jobs.common import reference_variant
     from catalog import db, export, results, sources, storage, variants
     from ui.lineage import lineage_dot
 
@@ -486,7 +486,7 @@ def api_calls(source_id: str, root_id: str, quant_id: str) -> list[tuple[str, Ca
         ("[Model] export.manifest(quant)", lambda: export.manifest(quant_id)),
         ("[Benchmarks] sources.list_sources(limit=500, sort=name)",
          lambda: sources.list_sources(limit=500, sort="name")),
-        ("[Benchmarks] bench.job.reference_variant", lambda: reference_variant(source_id)),
+        ("[Benchmarks] bench.jobs.common.reference_variant", lambda: reference_variant(source_id)),
         ("[Benchmarks] results.latest_results(quick)", lambda: results.latest_results(source_id, "quick")),
         ("[Benchmarks] results.latest_results(quick, with_raw)",
          lambda: results.latest_results(source_id, "quick", with_raw=True)),
@@ -848,7 +848,7 @@ def coefficient_of_variation(values: list[float]) -> float:
 def measure_decode_tps_cv(base: Path, repeats: int = 5) -> tuple[float, list[float]]:
     """Run `repeats` full benchmarks of the demo's own Q4_1 GGUF (its dequantized form is the
     baseline) and return the coefficient of variation of decode tokens/s, with the values."""
-    from bench.job import submit_benchmarks
+    from bench.jobs.common import submit_benchmarks
     from catalog import results, variants
 
     root_id = import_demo(Path(tempfile.mkdtemp(prefix="cv-", dir=base)) / "data")
@@ -896,7 +896,7 @@ def run_tensor(base: Path, profile: str = "quick") -> None:
     """Both examples exported and quantized as jobs, then benchmarked: job time, smoke score,
     size, latency and quality per variant."""
     from backends.importers import ImportRequest, import_now
-    from bench.job import submit_benchmarks
+    from bench.jobs.common import submit_benchmarks
     from catalog import results, variants
     from worker.runner import run_to_completion
 

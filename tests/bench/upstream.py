@@ -70,7 +70,7 @@ def demo_gguf_variants(base: Path) -> list[tuple[str, str]]:
 
 
 def catalog_full_benchmark(variant_id: str) -> tuple[dict[str, Any], list[str]]:
-    from bench.job import submit_benchmarks
+    from bench.jobs.common import submit_benchmarks
     from catalog import results, variants
     from worker.runner import run_to_completion
 

@@ -1,4 +1,4 @@
-"""Benchmarks of encoders and image classifiers: latency and memory of one fixed batch in a
+"""The benchmark job of encoders and image classifiers: latency and memory of one fixed batch in a
 fresh process, then quality over held-out inputs against the source's FP32 PyTorch form.
 
 Quality, per task (the reference is the source run in PyTorch FP32 on the same inputs):
@@ -13,13 +13,14 @@ Quality, per task (the reference is the source run in PyTorch FP32 on the same i
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-import psutil
 
 from bench.datasets import digits, eval_sentences
 from bench.fingerprint import fingerprint, fingerprint_id
+from bench.jobs.common import machine_load, run_measure
 from bench.metrics import nonfinite_sentence, nonfinite_share, summary
 from bench.protocol import TensorProtocol
 from bench.tensor_inputs import CLASSIFIER_TASK, all_finite, softmax
@@ -31,7 +32,7 @@ from catalog.variants import main_file
 from worker.context import JobContext
 
 
-def _folder(variant: Variant):
+def _folder(variant: Variant) -> Path:
     path = main_file(variant)
     return path.parent if path.is_file() else path
 
@@ -65,16 +66,13 @@ def quality(task: str, expected: np.ndarray, got: np.ndarray) -> dict[str, Any]:
             "scored_samples": len(got)}
 
 
-def run_tensor_benchmark(ctx: JobContext, variant: Variant, reference: Variant,
-                         protocol: TensorProtocol) -> dict[str, Any]:
-    from bench.job import LOADED_CPU_PERCENT, run_measure
-
+def run_encoder_classifier_benchmark(ctx: JobContext, variant: Variant, reference: Variant,
+                                      protocol: TensorProtocol) -> dict[str, Any]:
     feeds = _feeds(protocol, reference)
     batch = {k: v[: protocol.batch_size] for k, v in feeds.items()}
     batch_file = ctx.work_dir / "batch.npz"
     np.savez(batch_file, **batch)
-    cpu_before = psutil.cpu_percent(interval=1.0)
-    load_before = os.getloadavg()
+    before = machine_load()
     ctx.progress(0.15, f"measuring latency ({protocol.repetitions} batches of {protocol.batch_size}) in a fresh "
                        "process")
     speed = run_measure(ctx, {"kind": "tensor", "format": variant.format, "path": str(main_file(variant)),
@@ -97,13 +95,13 @@ def run_tensor_benchmark(ctx: JobContext, variant: Variant, reference: Variant,
         "memory_rise_mb": speed["memory_rise"] / 2**20,
         **quality(protocol.task, expected, got),
     }
-    flags = ["machine_loaded"] if cpu_before > LOADED_CPU_PERCENT else []
+    flags = before.flags()
     if "nonfinite_share" in metrics:
         flags.append(NONFINITE_FLAG)
     fp = fingerprint(protocol.threads, speed["runtime"])
-    raw = {"speed": speed, "protocol": protocol.__dict__ | {"id": protocol.id}, "cpu_percent_before": cpu_before,
-           "loadavg_before": load_before, "loadavg_after": load_after, "reference_variant": reference.id,
-           "examples": _examples(protocol.task, expected, got)}
+    raw = {"speed": speed, "protocol": protocol.__dict__ | {"id": protocol.id},
+           "cpu_percent_before": before.cpu_percent, "loadavg_before": before.loadavg, "loadavg_after": load_after,
+           "reference_variant": reference.id, "examples": _examples(protocol.task, expected, got)}
     rid = ctx.record_result(variant_id=variant.id, source_id=variant.source_id,
                             protocol_id=protocol.id, profile=protocol.profile, runtime=speed["runtime"],
                             fingerprint_id=fingerprint_id(fp), fingerprint=fp, metrics=metrics, raw=raw,

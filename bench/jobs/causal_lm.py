@@ -1,0 +1,118 @@
+"""The benchmark job of a causal language model: speed and memory in a fresh runner process,
+quality (perplexity, agreement, generations) against the source's reference form, stored with
+the protocol, fingerprint and raw output."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.fingerprint import fingerprint, fingerprint_id
+from bench.jobs.common import machine_load, run_measure
+from bench.metrics import causal_lm_quality, cv, llamacpp_perplexity, nonfinite_sentence, steady_runs, summary
+from bench.protocol import EVAL_TEXT, CausalLMProtocol
+from bench.runners import open_runner
+from catalog import config
+from catalog.errors import InvalidInputError
+from catalog.records import Variant
+from catalog.results import NONFINITE_FLAG
+from catalog.variants import main_file
+from worker.context import JobContext
+
+# A repetition during which other processes used more than this share of the CPU is set aside.
+MAX_OTHER_SHARE = 0.10
+# Repetitions whose decode tok/s vary more than this (sample std / mean) flag the result unsteady.
+UNSTEADY_CV = 0.05
+
+
+def _eval_ids(ctx: JobContext, source_id: str, reference: Variant) -> list[int]:
+    """The eval text tokenized once with the source's tokenizer, cached in the data root."""
+    cache = config.data_root() / "bench" / source_id / "eval_ids.json"
+    if cache.exists():
+        return json.loads(cache.read_text())
+    runner = open_runner("hf", main_file(reference))
+    ids = runner.tokenize(EVAL_TEXT.read_text())
+    runner.close()
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(ids))
+    ctx.log(f"tokenized the eval text once with the source tokenizer: {len(ids)} tokens")
+    return ids
+
+
+def _speed(ctx: JobContext, variant: Variant, protocol: CausalLMProtocol, ids: list[int]) -> dict[str, Any]:
+    return run_measure(ctx, {"format": variant.format, "path": str(main_file(variant)), "threads": protocol.threads,
+                             "prompt_ids": ids[: protocol.prompt_tokens], "prompt_tokens": protocol.prompt_tokens,
+                             "gen_tokens": protocol.gen_tokens, "warmup": protocol.warmup,
+                             "repetitions": protocol.repetitions})
+
+
+def _window_logits(fmt: str, path: Path, ids: list[int],
+                   windows: list[tuple[int, int]]) -> tuple[list[np.ndarray], Any]:
+    runner = open_runner(fmt, path, n_ctx=1024)
+    return [runner.logits(ids[s:e]) for s, e in windows], runner
+
+
+def run_causal_lm_benchmark(ctx: JobContext, variant: Variant, reference: Variant,
+                             protocol: CausalLMProtocol) -> dict[str, Any]:
+    ctx.progress(0.05, "tokenizing the eval text with the source tokenizer")
+    ids = _eval_ids(ctx, variant.source_id, reference)
+
+    before = machine_load()
+    ctx.progress(0.15, f"measuring speed and memory ({protocol.repetitions} runs) in a fresh process")
+    speed = _speed(ctx, variant, protocol, ids)
+    load_after = os.getloadavg()
+
+    ctx.progress(0.55, "quality: reference logits")
+    windows = protocol.windows(len(ids))
+    ref_logits, ref_runner = _window_logits("hf", main_file(reference), ids, windows)
+    ref_runner.close()
+    ctx.progress(0.75, "quality: variant logits and generations")
+    var_logits, runner = _window_logits(variant.format, main_file(variant), ids, windows)
+    quality = causal_lm_quality(ids, windows, var_logits, ref_logits)
+    if "nonfinite_share" not in quality:
+        ctx.progress(0.85, "quality: llama.cpp-compatible perplexity with the variant's own tokenizer")
+        quality |= llamacpp_perplexity(runner.tokenize, runner.logits, EVAL_TEXT.read_text(),
+                                       protocol.compat_ctx, protocol.compat_chunks)
+    generations = [{"prompt": p, "text": runner.generate(p, protocol.generation_tokens)} for p in protocol.gen_prompts]
+    runtime = runner.runtime
+    runner.close()
+
+    runs, busy = steady_runs(speed["runs"], MAX_OTHER_SHARE)
+    decode_cv = cv([r["decode_tps"] for r in runs])
+    metrics = {
+        "size_mb": variant.size_bytes / 2**20,
+        "load_s": speed["load_s"],
+        "ttft_s": summary([r["ttft_s"] for r in runs])["mean"],
+        **{f"prefill_tps_{k}": v for k, v in summary([r["prefill_tps"] for r in runs]).items()},
+        **{f"decode_tps_{k}": v for k, v in summary([r["decode_tps"] for r in runs]).items()},
+        "token_latency_ms_p50": 1000 * float(np.percentile([t for r in runs for t in r["token_s"]], 50)),
+        "token_latency_ms_p90": 1000 * float(np.percentile([t for r in runs for t in r["token_s"]], 90)),
+        "peak_rss_mb": speed["peak_rss"] / 2**20,
+        "memory_rise_mb": speed["memory_rise"] / 2**20,
+        "decode_tps_cv": decode_cv,
+        "repetitions_kept": len(runs),
+        **quality,
+    }
+    flags = before.flags(busy_repetitions=busy)
+    if "nonfinite_share" in quality:
+        flags.append(NONFINITE_FLAG)
+    if decode_cv > UNSTEADY_CV:
+        flags.append("unsteady")
+    fp = fingerprint(protocol.threads, runtime)
+    raw = {"speed": speed, "generations": generations, "windows": windows, "eval_tokens": len(ids),
+           "protocol": protocol.__dict__ | {"id": protocol.id}, "cpu_percent_before": before.cpu_percent,
+           "loadavg_before": before.loadavg, "loadavg_after": load_after, "reference_variant": reference.id}
+    rid = ctx.record_result(variant_id=variant.id, source_id=variant.source_id,
+                            protocol_id=protocol.id, profile=protocol.profile, runtime=runtime,
+                            fingerprint_id=fingerprint_id(fp), fingerprint=fp, metrics=metrics, raw=raw,
+                            toolkit_versions=speed["versions"], flags=flags)
+    if NONFINITE_FLAG in flags:
+        raise InvalidInputError(nonfinite_sentence(variant, reference, metrics, "of the scored positions of the "
+                                                   "eval text"))
+    ctx.log(f"decode {metrics['decode_tps_p50']:.1f} tok/s, perplexity {metrics['perplexity']:.3f} "
+            f"(source {metrics['reference_perplexity']:.3f}), agreement {metrics['top1_agreement']:.3f}")
+    return {"result_id": rid, "decode_tps": metrics["decode_tps_p50"], "perplexity": metrics["perplexity"]}

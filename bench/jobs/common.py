@@ -1,0 +1,99 @@
+"""What every benchmark job shares: which variants can be benchmarked against which baseline,
+the submission of benchmark jobs, the measuring subprocess and the machine-load checks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import psutil
+
+from bench.protocol import protocol_for
+from bench.runners import RUNNER_MODULES
+from bench.tensor_inputs import TENSOR_TASKS
+from catalog import config, jobs
+from catalog.errors import InvalidInputError
+from catalog.records import Variant
+from catalog.sources import get_source
+from catalog.variants import get_variant, variants_of_source
+from worker.context import JobContext
+from worker.proc import child_environment, die_with_parent
+
+LOADED_CPU_PERCENT = 50.0  # other work above this share of the CPU before the run flags a result
+TENSOR_FORMATS = ("hf", "onnx")  # encoders and classifiers: the PyTorch reference and ONNX Runtime
+
+
+def reference_variant(source_id: str, family: list[Variant] | None = None) -> Variant | None:
+    """The source's Hugging Face form (FP32 preferred): the baseline every variant is scored against."""
+    family = family if family is not None else variants_of_source(source_id, include_deleted=False)
+    forms = [v for v in family if v.format == "hf" and v.state == "available"]
+    forms.sort(key=lambda v: (v.precision != "F32", v.created_at))
+    if forms:
+        return forms[0]
+    # An imported float ONNX encoder or classifier is its own baseline (run in ONNX Runtime).
+    roots = [v for v in family if v.parent_id is None and v.format == "onnx" and v.state == "available"
+             and v.precision == "float"]
+    return roots[0] if roots and get_source(source_id).task in TENSOR_TASKS else None
+
+
+def benchmark_formats(task: str | None) -> tuple[str, ...]:
+    """The variant formats a runner can benchmark for a task."""
+    return TENSOR_FORMATS if task in TENSOR_TASKS else tuple(RUNNER_MODULES)
+
+
+def submit_benchmarks(variant_ids: list[str], profile: str, submitted_by: str | None = None) -> list[jobs.Submission]:
+    protocol_for(profile)
+    subs = []
+    for vid in variant_ids:
+        variant = get_variant(vid)
+        formats = benchmark_formats(get_source(variant.source_id).task)
+        if variant.format not in formats:
+            raise InvalidInputError(f"No runner can benchmark {variant.format} variants of this model yet; pick one "
+                                    f"of the formats {', '.join(formats)}.")
+        if reference_variant(variant.source_id) is None:
+            raise InvalidInputError("This model has no Hugging Face (safetensors) form to serve as the baseline; "
+                                    "convert it with 'GGUF → Hugging Face safetensors' first.")
+        subs.append(jobs.submit("benchmark", {"variant_id": vid, "profile": profile},
+                                title=f"Benchmark {variant.label} ({profile})", source_id=variant.source_id,
+                                input_variant_id=vid, submitted_by=submitted_by))
+    return subs
+
+
+def run_measure(ctx: JobContext, spec: dict[str, Any]) -> dict[str, Any]:
+    """bench.measure in a fresh process (so its memory figures are the model's own)."""
+    spec_path, out_path = ctx.work_dir / "measure_spec.json", ctx.work_dir / "measure_out.json"
+    spec_path.write_text(json.dumps(spec))
+    proc = subprocess.run([sys.executable, "-m", "bench.measure", str(spec_path), str(out_path)],
+                          cwd=config.PROJECT_DIR, env=child_environment(), capture_output=True, text=True,
+                          preexec_fn=die_with_parent, timeout=3600, check=False)
+    if proc.returncode < 0:  # killed by a signal: the job reports a crash of this runner, not a failure
+        ctx.log(proc.stderr[-4000:])
+        raise subprocess.CalledProcessError(proc.returncode, [f"the {spec['format']} speed runner"],
+                                            output=proc.stderr[-4000:])
+    if proc.returncode != 0:
+        ctx.log(proc.stderr[-4000:])
+        raise InvalidInputError(f"The runner process failed while measuring speed (exit {proc.returncode}); "
+                                "see the log below.")
+    return json.loads(out_path.read_text())
+
+
+@dataclass(frozen=True)
+class MachineLoad:
+    """How busy the machine was just before a measurement; stored with the result."""
+
+    cpu_percent: float
+    loadavg: tuple[float, float, float]
+
+    def flags(self, busy_repetitions: bool = False) -> list[str]:
+        """["machine_loaded"] when other work (before the run, or during kept-aside repetitions)
+        may have slowed the measurement."""
+        return ["machine_loaded"] if busy_repetitions or self.cpu_percent > LOADED_CPU_PERCENT else []
+
+
+def machine_load() -> MachineLoad:
+    """Sampled over one second, before the speed runner starts."""
+    return MachineLoad(psutil.cpu_percent(interval=1.0), os.getloadavg())
