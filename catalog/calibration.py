@@ -2,7 +2,9 @@
 of a static INT8 quantization).
 
 A calibration file given by path is checked like a model path (inside allowed_roots or the data
-root's uploads, a regular file) and against a size limit. Its copy in `<root>/calibration/`, named
+root's uploads, a regular file) and against a size limit. One uploaded in the browser is first
+saved under the uploads by its content (save_upload), and from there takes the same way, so an
+upload and a path to the same bytes end in the same copy. Its copy in `<root>/calibration/`, named
 by its content hash so that a recipe follows the bytes, is made only when a conversion is
 submitted, never by a plan or a pre-flight check (`--check`), and is removed again when the last
 job that could use it failed or was cancelled and no variant was made from it.
@@ -16,12 +18,14 @@ from pathlib import Path
 
 from catalog import config, db
 from catalog.errors import InvalidInputError
-from catalog.files import CHUNK, resolve_server_path, sha256_file
+from catalog.files import CHUNK, keep_by_content, resolve_server_path, sha256_file
 
 log = logging.getLogger(__name__)
 
 SHIPPED = "shipped"
 FOLDER = "calibration"
+UPLOAD_PREFIX = "calibration-"  # an upload's name in the uploads folder, before its content hash
+DEFAULT_UPLOAD_SUFFIX = ".txt"  # an upload whose name has no suffix is read as text
 # Job states whose recipe no longer needs its calibration copy (a retry finds it gone and says so).
 RELEASED_STATES = ("failed", "cancelled")
 
@@ -61,6 +65,14 @@ def _check_size(path: Path) -> None:
             f"The calibration file {path.name} is {size / 2**20:,.1f} MB, over the {limit_mb} MB limit for "
             "calibration data; use an excerpt (an admin can raise max_calibration_mb in the data root's "
             "config.json).")
+
+
+def save_upload(name: str, data: bytes) -> Path:
+    """An uploaded calibration file, saved in the data root's uploads under its content hash with
+    the suffix of its name (lower case; .txt without one), ready to be given as a calibration
+    path. Saving the same bytes again writes nothing."""
+    suffix = Path(name).suffix.lower() or DEFAULT_UPLOAD_SUFFIX
+    return keep_by_content(config.uploads_dir(), data, suffix=suffix, prefix=UPLOAD_PREFIX)
 
 
 def kept_path(path: Path, suffix: str | None = None) -> Path:

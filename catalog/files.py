@@ -9,6 +9,7 @@ import logging
 import os
 import re
 import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -186,3 +187,25 @@ def remove_tree(path: Path) -> None:
         path.unlink(missing_ok=True)
     elif path.exists():
         shutil.rmtree(path, ignore_errors=True)
+
+
+def keep_by_content(folder: Path, data: bytes, suffix: str = "", prefix: str = "") -> Path:
+    """folder/<prefix><first 16 hex digits of the sha256 of data><suffix>, written once.
+
+    The name follows the bytes, so a file already there under it holds them and is left as it is
+    (a page that hands the same upload over on every rerun writes nothing after the first). One of
+    another size is a torn copy and is replaced. The bytes go to a temporary file first and are
+    renamed into place, so no reader ever sees half of them."""
+    path = folder / f"{prefix}{hashlib.sha256(data).hexdigest()[:16]}{suffix}"
+    if path.is_file() and path.stat().st_size == len(data):
+        return path
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, partial = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".partial")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(partial, path)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
+    return path

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-
 import streamlit as st
 
 from backends import convert_job
 from backends.registry import conversions
-from catalog import config, jobs, variants
+from catalog import calibration as calibration_files
+from catalog import jobs, variants
 from catalog.errors import CatalogError
 from ui import fmt, nav
 from ui.forms import conversion_form
@@ -48,11 +46,7 @@ if calibration:
         "Calibration text for importance matrices (optional; default: the shipped Python documentation excerpt)")
     upload = st.file_uploader(label, type=kinds, key="cv_calib")
     if upload is not None:
-        data = upload.getvalue()
-        suffix = Path(upload.name).suffix.lower() or ".txt"
-        path = config.uploads_dir() / f"calibration-{hashlib.sha256(data).hexdigest()[:16]}{suffix}"
-        path.write_bytes(data)
-        raw["calibration"] = str(path)
+        raw["calibration"] = str(calibration_files.save_upload(upload.name, upload.getvalue()))
     else:
         raw["calibration"] = "shipped"
 
