@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-import secrets
+from pathlib import Path
 
 import streamlit as st
 
 from backends.importers import ImportRequest, cached_models, submit_import
-from catalog import config
+from catalog import config, uploads
 from catalog.errors import CatalogError
-from catalog.files import validate_name
 from ui import nav
 
 st.title("Import a model")
 st.caption("Files are copied (reflinked where the file system can) into the data root, hashed and described. "
            "Pickle weights are never loaded; remote code never runs unless you allow it here.")
+
+
+def _model_file(path: Path) -> bool:
+    return path.name.endswith((".gguf", ".onnx"))
 
 
 def _submit(req: ImportRequest) -> None:
@@ -90,22 +93,15 @@ with tab_upload:
     files = st.file_uploader("Files", accept_multiple_files=True, key="imp_files",
                              type=["gguf", "safetensors", "onnx", "data", "json", "txt", "model", "jinja", "md"])
     if files and st.button("Import upload", key="upload_btn"):
-        folder = config.uploads_dir() / secrets.token_hex(8)
         try:
-            names = [validate_name(f.name) for f in files]
+            # A lone model file is imported as itself; anything else as a folder of files.
+            target = uploads.stage_upload([(f.name, f.getvalue()) for f in files], single_file=_model_file)
         except CatalogError as exc:
             st.error(str(exc))
             st.stop()
-        folder.mkdir(parents=True)
-        for f, fname in zip(files, names, strict=True):
-            (folder / fname).write_bytes(f.getbuffer())
-        target = folder / names[0] if len(files) == 1 and names[0].endswith((".gguf", ".onnx")) else folder
-        req = ImportRequest(kind="upload", path=str(target), **extra)
         try:
-            sub = submit_import(req)
+            sub = submit_import(ImportRequest(kind="upload", path=str(target), **extra))
             st.success(sub.message + " Progress is on the Jobs page.")
         except CatalogError as exc:
-            from catalog.files import remove_tree
-
-            remove_tree(folder)  # a refused upload leaves nothing behind
+            uploads.discard(target)  # a refused upload leaves nothing behind
             st.error(str(exc))

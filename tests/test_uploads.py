@@ -1,5 +1,6 @@
 """What the pages do with browser uploads, done by catalog functions the CLI shares: a calibration
-file saved once under its content (catalog.calibration.save_upload). Real files, real plans."""
+file saved once under its content (catalog.calibration.save_upload) and the files of an import
+staged under the uploads (catalog.uploads). Real files, real plans and imports."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ from pathlib import Path
 import pytest
 
 import cli
-from catalog import calibration, config, jobs
+from backends.importers import ImportRequest, import_now, submit_import
+from catalog import calibration, config, jobs, uploads
+from catalog.errors import InvalidInputError
+from tests.helpers.models import tiny_hf_folder
 
 LONG_AGO_NS = 1_000_000_000
 
@@ -64,3 +68,46 @@ def test_an_uploaded_and_a_given_calibration_file_share_one_stored_copy(
     assert sorted(j.id for j in jobs.list_jobs() if j.kind == "convert") == sorted(s.job.id for s in page_subs)
     kept = sorted(p.name for p in (root / calibration.FOLDER).iterdir())
     assert kept == [f"{hashlib.sha256(words.encode()).hexdigest()[:16]}.txt"]
+
+
+# ------------------------------------------------------------------------------- import uploads
+
+
+def _model_file(path: Path) -> bool:
+    """The Import page's rule: a lone .gguf or .onnx file is imported as itself."""
+    return path.name.endswith((".gguf", ".onnx"))
+
+
+def test_one_model_file_is_staged_and_imported_as_itself(root: Path, demo_gguf: Path) -> None:
+    target = uploads.stage_upload([("model.gguf", demo_gguf.read_bytes())], single_file=_model_file)
+    assert target.name == "model.gguf" and target.parent.parent == config.uploads_dir()
+    assert target.read_bytes() == demo_gguf.read_bytes()
+    src = import_now(ImportRequest(kind="upload", path=str(target)))
+    assert src.origin_kind == "upload"
+    assert _uploads() == []  # the import job removed its staging folder
+
+
+def test_the_files_of_a_folder_are_staged_together(root: Path, tmp_path: Path) -> None:
+    folder = tiny_hf_folder(tmp_path / "tiny")
+    files = [(p.name, p.read_bytes()) for p in sorted(folder.iterdir())]
+    target = uploads.stage_upload(files, single_file=_model_file)
+    assert target.parent == config.uploads_dir()
+    assert sorted((p.name, p.read_bytes()) for p in target.iterdir()) == sorted(files)
+    assert submit_import(ImportRequest(kind="upload", path=str(target))).job is not None
+
+
+@pytest.mark.parametrize("name, data, match", [("model.gguf", b"not a gguf", "not a GGUF file"),
+                                               ("config.json", b"{}", "no .safetensors weights")])
+def test_a_refused_upload_is_discarded(root: Path, name: str, data: bytes, match: str) -> None:
+    target = uploads.stage_upload([(name, data)], single_file=_model_file)
+    assert target.is_file() == _model_file(target)
+    with pytest.raises(InvalidInputError, match=match):
+        submit_import(ImportRequest(kind="upload", path=str(target)))
+    uploads.discard(target)
+    assert _uploads() == []
+
+
+def test_a_bad_file_name_is_refused_before_anything_is_written(root: Path) -> None:
+    with pytest.raises(InvalidInputError, match="not allowed"):
+        uploads.stage_upload([("config.json", b"{}"), ("../model.gguf", b"GGUF")], single_file=_model_file)
+    assert _uploads() == []
