@@ -225,14 +225,54 @@ def delete_variant(variant_id: str) -> Variant:
     return get_variant(variant_id)
 
 
-def check_files(variant: Variant) -> str:
-    """Mark a variant whose files vanished from disk as files_missing (and back)."""
+def files_state(variant: Variant) -> str:
+    """The state a variant's files on disk call for: a deleted one stays deleted; else available
+    when every recorded file (variant.files, loaded) is there, files_missing when one is not.
+    Reads the disk only."""
     if variant.state == "deleted":
         return variant.state
     folder = variant_path(variant)
     present = all((folder / f.relpath).is_file() for f in variant.files)
-    state = "available" if present else "files_missing"
+    return "available" if present else "files_missing"
+
+
+def _record_states(changed: list[tuple[Variant, str]]) -> None:
+    """Write states that changed; a row whose state moved meanwhile (another process deleted or
+    restored it) keeps the newer one."""
+    if not changed:
+        return
+    with db.connect() as conn:
+        conn.executemany("UPDATE variants SET state = ? WHERE id = ? AND state = ?",
+                         [(state, v.id, v.state) for v, state in changed])
+
+
+def check_files(variant: Variant) -> str:
+    """Mark a variant whose files vanished from disk as files_missing (and back)."""
+    state = files_state(variant)
     if state != variant.state:
-        with db.connect() as conn:
-            conn.execute("UPDATE variants SET state = ? WHERE id = ?", [state, variant.id])
+        _record_states([(variant, state)])
     return state
+
+
+def checked_family(family: list[Variant]) -> list[Variant]:
+    """The variants (as variants_of_source lists them) with their files loaded and each state
+    checked against the disk. Only states that changed are written, in one transaction: a page
+    that shows a family whose files are as recorded writes nothing, however often it reruns."""
+    if not family:
+        return family
+    with db.connect(write=False) as conn:
+        rows = conn.query("SELECT variant_id, relpath, size_bytes, sha256 FROM variant_files "
+                          "WHERE variant_id IN (SELECT unnest(?)) ORDER BY relpath", [[v.id for v in family]])
+    files: dict[str, list[VariantFile]] = {}
+    for row in rows:
+        files.setdefault(row.pop("variant_id"), []).append(VariantFile(**row))
+    changed = []
+    for variant in family:
+        variant.files = files.get(variant.id, [])
+        state = files_state(variant)
+        if state != variant.state:
+            changed.append((variant, state))
+    _record_states(changed)
+    for variant, state in changed:
+        variant.state = state
+    return family

@@ -54,9 +54,7 @@ cols[2].metric("Parameters", fmt.count(src.param_count))
 cols[3].metric("Context", f"{src.context_length:,}" if src.context_length else "–")
 cols[4].metric("License", src.license or "–")
 
-all_variants = variants.variants_of_source(src.id)
-for v in all_variants:
-    v.state = variants.check_files(v) if v.state != "deleted" else v.state
+all_variants = variants.checked_family(variants.variants_of_source(src.id))
 
 st.subheader("Lineage")
 chosen = st.query_params.get("variant") or src.root_variant_id
@@ -126,15 +124,7 @@ with tab_export:
         st.code(json.dumps(export.manifest(variant.id), indent=2, default=str)[:4000], language="json")
 
 with tab_delete:
-    children: dict[str | None, list] = {}
-    for v in all_variants:
-        children.setdefault(v.parent_id, []).append(v)
-    deps, frontier = [], [variant.id]
-    while frontier:  # descendants, from the variants already on the page
-        kids = [c for f in frontier for c in children.get(f, [])]
-        deps += kids
-        frontier = [k.id for k in kids]
-    live = [d for d in deps if d.state != "deleted"]
+    live = [d for d in variants.descendants(variant.id) if d.state != "deleted"]
     if variant.state == "deleted":
         st.info("This variant was deleted; its row stays so lineage still renders.")
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 from catalog import jobs, sources, variants
 
 TIMEOUT = 60
+LONG_AGO_NS = 1_000_000_000
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -81,6 +83,25 @@ def test_saving_the_notes_form_keeps_tags_another_user_saved_meanwhile(demo_sour
     src = sources.get_source(demo_source.id)
     assert src.tags == ["from-a", "from-b", "shared"] and src.notes == "first"
     assert "from-b" in texts(at)
+
+
+def test_rendering_the_model_page_again_writes_nothing_to_the_catalog(demo_source, root: Path) -> None:
+    """The page checks each variant's files on every render; it records a state only when the
+    files changed since, so a rerun (or another visitor) that finds them as recorded writes nothing."""
+    from catalog import config
+
+    variant = variants.get_variant(demo_source.root_variant_id)
+    (variants.variant_path(variant) / variant.files[0].relpath).unlink()  # the file vanishes from disk
+    at = page("model", id=demo_source.id)
+    assert not at.exception
+    assert variants.get_variant(variant.id).state == "files_missing"  # the render saw it and recorded it
+    catalog_file = config.db_path()
+    os.utime(catalog_file, ns=(LONG_AGO_NS, LONG_AGO_NS))
+    at.run()
+    again = page("model", id=demo_source.id)
+    assert not at.exception and not again.exception
+    assert "files missing" in again.selectbox(key="variant_pick").format_func(variant.id)
+    assert catalog_file.stat().st_mtime_ns == LONG_AGO_NS, "a rerun that found nothing changed wrote the catalog"
 
 
 def test_tag_merge_applies_only_the_users_changes() -> None:
