@@ -166,9 +166,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
         else:
             print(text)
         return EXIT_OK
-    from bench.jobs.common import submit_benchmarks
+    from bench.jobs.common import BASELINE_ADDED, benchmark_set, submit_benchmarks
 
-    subs = submit_benchmarks(args.ids, args.profile or "quick")
+    profile = args.profile or "quick"
+    run = benchmark_set(args.ids, profile)  # what the Benchmarks page measures for the same pick
+    if len(run) > len(args.ids) and not args.json:
+        print(BASELINE_ADDED, file=sys.stderr)
+    subs = submit_benchmarks(run, profile)
     if args.queue:
         _out(args, [s.job.id for s in subs], "\n".join(s.message for s in subs))
         return EXIT_OK

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from bench.charts import comparison_figure, metrics_for, rows_from_results
-from bench.jobs.common import benchmark_formats, reference_variant, submit_benchmarks
+from bench.jobs.common import BASELINE_ADDED, benchmark_formats, benchmark_set, reference_variant, submit_benchmarks
 from bench.protocol import PROFILES
 from bench.tensor_inputs import TENSOR_TASKS
 from catalog import results, sources, variants
@@ -36,13 +36,11 @@ with st.expander("Run benchmarks", expanded=not found):
                    "Convert page (GGUF → Hugging Face safetensors).")
     pick = st.multiselect("Variants", list(runnable), format_func=labels.get, key="bm_run_pick")
     if st.button("Run", type="primary", disabled=not pick or baseline is None, key="bm_run"):
-        measured = {r.variant_id for r in found}
-        if baseline is not None and baseline.id not in measured and baseline.id not in pick:
-            pick = [baseline.id, *pick]  # every chart needs its baseline, measured on the same protocol
-            st.caption("The baseline (the source's safetensors form) has no result on this profile yet; it is "
-                       "measured first.")
         try:
-            for sub in submit_benchmarks(pick, profile):
+            run = benchmark_set(pick, profile)
+            if len(run) > len(pick):
+                st.caption(BASELINE_ADDED)
+            for sub in submit_benchmarks(run, profile):
                 st.success(sub.message)
             st.caption("Benchmarks run one at a time, with no conversion beside them. Follow them on the Jobs page.")
         except CatalogError as exc:

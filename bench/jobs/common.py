@@ -18,6 +18,7 @@ from bench.tensor_inputs import TENSOR_TASKS
 from catalog import config, jobs
 from catalog.errors import InvalidInputError
 from catalog.records import Variant
+from catalog.results import latest_results
 from catalog.sources import get_source
 from catalog.variants import get_variant, variants_of_source
 from worker.context import JobContext
@@ -25,6 +26,8 @@ from worker.proc import child_environment, die_with_parent
 
 LOADED_CPU_PERCENT = 50.0  # other work above this share of the CPU before the run flags a result
 TENSOR_FORMATS = ("hf", "onnx")  # encoders and classifiers: the PyTorch reference and ONNX Runtime
+BASELINE_ADDED = ("The baseline (the source's safetensors form) has no result on this profile yet; it is "
+                  "measured first.")
 
 
 def reference_variant(source_id: str, family: list[Variant] | None = None) -> Variant | None:
@@ -43,6 +46,21 @@ def reference_variant(source_id: str, family: list[Variant] | None = None) -> Va
 def benchmark_formats(task: str | None) -> tuple[str, ...]:
     """The variant formats a runner can benchmark for a task."""
     return TENSOR_FORMATS if task in TENSOR_TASKS else tuple(RUNNER_MODULES)
+
+
+def benchmark_set(variant_ids: list[str], profile: str) -> list[str]:
+    """What a request to benchmark variant_ids measures: first each of their sources' baseline
+    that has no result on this profile yet and was not asked for (every comparison needs its
+    baseline, measured on the same protocol), then the variants asked for. The Benchmarks page
+    and `cli.py bench run` both submit this set."""
+    baselines: list[str] = []
+    for source_id in dict.fromkeys(get_variant(vid).source_id for vid in variant_ids):
+        baseline = reference_variant(source_id)
+        if baseline is None or baseline.id in variant_ids:
+            continue
+        if baseline.id not in {r.variant_id for r in latest_results(source_id, profile)}:
+            baselines.append(baseline.id)
+    return [*baselines, *variant_ids]
 
 
 def submit_benchmarks(variant_ids: list[str], profile: str, submitted_by: str | None = None) -> list[jobs.Submission]:
