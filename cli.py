@@ -101,7 +101,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from catalog.export import export_variant
+    from catalog.bundle import export_variant
 
     dest = Path(args.dest).resolve()
     dest.mkdir(parents=True, exist_ok=True)

@@ -8,27 +8,23 @@ the importance matrix of a batch are made once).
 
 from __future__ import annotations
 
-import importlib.metadata
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 from backends.preflight import Problem, errors, run_preflight
-from backends.registry import Conversion, get_conversion
+from backends.registry import Conversion, get_conversion, main_file, toolkit_versions
+from backends.smoke import run_smoke
 from catalog import calibration, db, jobs
 from catalog.errors import InvalidInputError
 from catalog.files import hash_folder
 from catalog.identity import variant_id
 from catalog.records import Variant
-from catalog.variants import NewVariant, find_variant, get_variant, main_file
+from catalog.sources import get_source
+from catalog.variants import NewVariant, find_variant, get_variant
 from worker.context import JobContext
 
 log = logging.getLogger(__name__)
-
-# What each backend's toolkit versions are read from (distribution names).
-VERSION_DISTRIBUTIONS = {"llamacpp": ("llama-cpp-python", "gguf", "transformers", "torch"),
-                         "onnxrt": ("onnxruntime-genai", "onnxruntime", "onnx", "onnx-ir", "transformers", "torch")}
-
 
 @dataclass
 class Step:
@@ -59,16 +55,6 @@ class ConversionOutput:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-def toolkit_versions(backend: str) -> dict[str, str]:
-    out = {}
-    for dist in VERSION_DISTRIBUTIONS.get(backend, ()):
-        try:
-            out[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            out[dist] = "missing"
-    return out
-
-
 def plan(conversion_key: str, input_variant_id: str, raw_options: dict[str, Any]
          ) -> tuple[list[PlannedStep], list[Problem]]:
     """Every job a submit would create, with ids, and the pre-flight problems found."""
@@ -77,8 +63,7 @@ def plan(conversion_key: str, input_variant_id: str, raw_options: dict[str, Any]
     options, problems = run_preflight(conv, variant, raw_options)
     if options is None or errors(problems):
         return [], problems
-    planner = conv.hook("plan")
-    steps: list[Step] = planner(variant, options) if planner else _default_steps(conv, variant, options)
+    steps: list[Step] = conv.plan(variant, options) if conv.plan else _default_steps(conv, variant, options)
     planned: list[PlannedStep] = []
     for step in steps:
         sconv = get_conversion(step.conversion)
@@ -162,8 +147,12 @@ def run_convert_job(ctx: JobContext) -> dict[str, Any]:
     out_dir = ctx.work_dir / "out"
     out_dir.mkdir(parents=True, exist_ok=True)
     ctx.log(f"{conv.title}: {parent.label} ({parent.id}) options={recipe['options']}")
-    output: ConversionOutput = conv.hook("convert")(ctx, parent, main_file(parent), out_dir, recipe["options"],
-                                                    extras)
+    parent_path = main_file(parent)
+    output: ConversionOutput = conv.convert(ctx, parent, parent_path, out_dir, recipe["options"], extras)
+    gate = conv.gate_for(recipe["options"], parent)
+    if gate is not None:  # every model a conversion makes passes its smoke test before it is published
+        task = output.metadata.get("task") or get_source(parent.source_id).task
+        output.metadata["smoke"] = run_smoke(ctx, gate, parent, parent_path, out_dir, conv.output_format, task)
     ctx.progress(0.9, "hashing the output")
     hashed = hash_folder(out_dir)
     if not hashed:

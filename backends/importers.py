@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from backends import demo
-from backends.hf_folder import check_folder, read_info
+from backends.hf.folder import check_folder
+from backends.registry import FALLBACK_IMPORT_FORMAT, importable_kinds, recognise_import
 from catalog import config, db, jobs
 from catalog.errors import ConflictError, InvalidInputError
 from catalog.files import (
@@ -75,14 +76,6 @@ def _refuse_pickle(path: Path) -> None:
             f"{path.name} is a pickle file, which is never loaded here because it can run code; "
             "import safetensors or GGUF instead."
         )
-
-
-def _check_gguf_magic(path: Path) -> None:
-    with open(path, "rb") as fh:
-        if fh.read(4) != b"GGUF":
-            raise InvalidInputError(
-                f"{path.name} is not a GGUF file (it does not start with 'GGUF'); choose a .gguf model file."
-            )
 
 
 def _hf_cache_snapshot(cache_dir: str, repo_id: str, revision: str) -> tuple[Path, str]:
@@ -151,36 +144,15 @@ def preflight(req: ImportRequest) -> dict[str, Any]:
         recipe.update(path=str(snapshot), revision=commit)
         return recipe
     path = resolve_server_path(req.path, settings.allowed_paths)
-    if _is_onnx(path):
-        from backends.onnx_import import check_onnx
-
-        facts = check_onnx(path)  # one sentence for a truncated model or external data that escapes
-        if path.is_file() and facts["external_data"]:
-            path = path.parent  # the weights live beside the graph: import the folder
-        list_model_files(path if path.is_dir() else path.parent)
-        recipe["path"] = str(path)
-        return recipe
     if path.is_file():
         _refuse_pickle(path)
-        if path.suffix.lower() != ".gguf":
-            raise InvalidInputError(
-                f"{path.name} is neither a GGUF file nor a Hugging Face folder; import a .gguf "
-                "file or a folder with config.json and safetensors."
-            )
-        _check_gguf_magic(path)
-    else:
-        check_folder(path)
-        list_model_files(path)  # refuses links out of the folder now, not inside the job
-    recipe["path"] = str(path)
+    fmt = recognise_import(path)
+    if path.is_file() and fmt.name == FALLBACK_IMPORT_FORMAT:
+        raise InvalidInputError(f"{path.name} is not a model file any installed toolkit imports; import "
+                                f"{importable_kinds()}.")
+    assert fmt.import_check is not None
+    recipe["path"] = str(fmt.import_check.check(path))
     return recipe
-
-
-def _is_onnx(path: Path) -> bool:
-    """A .onnx file, an ONNX Runtime GenAI folder, or a folder of .onnx files without config.json."""
-    if path.is_file():
-        return path.suffix.lower() == ".onnx"
-    return (path / "genai_config.json").is_file() or (
-        not (path / "config.json").is_file() and any(path.glob("*.onnx")))
 
 
 def submit_import(req: ImportRequest) -> jobs.Submission:
@@ -221,7 +193,7 @@ def _fetch_from_hub(ctx: JobContext, recipe: dict[str, Any]) -> Path:
 
 def _build_example(ctx: JobContext, recipe: dict[str, Any]) -> Path:
     """An example made by this repository's code (the digits CNN, trained in seconds)."""
-    from backends import digits_cnn
+    from workloads import digits_cnn
 
     ctx.progress(0.03, "training the digits CNN on scikit-learn's digits")
     scores = digits_cnn.train(ctx.work_dir / "example")
@@ -277,24 +249,6 @@ def meta_base(recipe: dict[str, Any]) -> SourceMeta:
                       notes=recipe.get("notes") or "", added_by=recipe.get("added_by") or None)
 
 
-def _describe_onnx(staged: Path, meta: SourceMeta) -> tuple[SourceMeta, str, str, dict[str, Any]]:
-    from backends.onnx_import import describe_onnx, guess_precision, guess_task
-
-    facts = describe_onnx(staged)
-    genai = facts.get("genai") or {}
-    meta.architecture = genai.get("type") or facts["producer"] or "onnx"
-    meta.task = "text-generation" if genai else guess_task(facts["inputs"])
-    meta.param_count = facts["parameters"]
-    meta.context_length = genai.get("context_length")
-    return meta, facts["format"], guess_precision(facts["ops"]), facts
-
-
-def _shown_as(recipe: dict[str, Any]) -> str:
-    """The model as the user knows it: its repo id or the name of the path they gave, never the
-    job's staging folder ("files") or a cache snapshot's commit hash."""
-    return recipe.get("repo_id") or Path(recipe.get("path") or "").name or recipe.get("name") or "the model"
-
-
 def _describe(staged: Path, recipe: dict[str, Any]) -> tuple[SourceMeta, str, str, dict[str, Any]]:
     """_read_description, with a name read from the file or folder (a GGUF's general.name such as
     "meta-llama/Llama-3.2-1B-Instruct", a folder "digits [v2]") made allowed; the original is kept
@@ -308,53 +262,14 @@ def _describe(staged: Path, recipe: dict[str, Any]) -> tuple[SourceMeta, str, st
 
 
 def _read_description(staged: Path, recipe: dict[str, Any]) -> tuple[SourceMeta, str, str, dict[str, Any]]:
-    """Metadata, format, precision and extra facts for the staged files."""
-    if _is_onnx(staged):
-        return _describe_onnx(staged, meta_base(recipe))
-    ggufs = sorted(staged.glob("*.gguf"))
-    origin_kind = {"path": "server_path"}.get(recipe["kind"], recipe["kind"])
-    ref = recipe.get("repo_id") or recipe.get("path")
+    """Metadata, format, precision and extra facts for the staged files, from their format's toolkit."""
     example = demo.get_example(recipe.get("example") or demo.DEFAULT_EXAMPLE) if recipe["kind"] == "demo" else None
+    meta = meta_base(recipe)
     if example is not None:
-        ref = example.origin
-    meta = SourceMeta(name="", origin_kind=origin_kind, origin_ref=ref,
-                      origin_revision=recipe.get("revision") or None, tags=tuple(recipe.get("tags") or ()),
-                      notes=recipe.get("notes") or "", added_by=recipe.get("added_by") or None)
-    if ggufs:
-        from backends.gguf_meta import GGUFError, read_metadata
-
-        try:
-            info = read_metadata(ggufs[0])
-        except GGUFError as exc:
-            raise InvalidInputError(str(exc)) from None
-        meta.name = recipe.get("name") or info.name or ggufs[0].stem
-        meta.architecture = info.architecture
-        meta.task = "text-generation"
-        meta.param_count = info.parameter_count
-        meta.context_length = info.context_length
-        meta.license = info.license or (example.license if example else None)
-        extra = {k: v for k, v in info.to_dict().items() if k not in ("path",)}
-        return meta, "gguf", info.quant_type or "unknown", extra
-    info = read_info(staged, _shown_as(recipe))
-    if info.needs_remote_code and not recipe.get("trust_remote_code"):
-        extra_note = "needs its own code (auto_map); conversions refuse it unless remote code is allowed"
-    else:
-        extra_note = ""
-    meta.name = recipe.get("name") or Path(recipe.get("repo_id") or recipe["path"]).name
-    meta.architecture = info.architecture
-    meta.task = info.task
-    meta.param_count = info.param_count
-    meta.context_length = info.context_length
-    meta.license = info.license or (example.license if example else None)
-    dtype = str(info.config.get("torch_dtype") or info.config.get("dtype") or "")
-    if not dtype:  # older configs name no dtype: the weights' own dtype says it
-        from backends.safetensors_check import main_dtype
-
-        dtype = {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}.get(
-            main_dtype(sorted(staged.glob("*.safetensors"))) or "", "unknown")
-    extra = {"model_type": info.model_type, "needs_remote_code": info.needs_remote_code,
-             "trust_remote_code": bool(recipe.get("trust_remote_code")), "note": extra_note}
-    return meta, "hf", dtype, extra
+        meta.origin_ref = example.origin
+    check = recognise_import(staged).import_check
+    assert check is not None
+    return check.describe(staged, meta, recipe, example.license if example else None)
 
 
 def run_import_job(ctx: JobContext) -> dict[str, Any]:

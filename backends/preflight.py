@@ -57,7 +57,7 @@ def run_preflight(conv: Conversion, variant: Variant, raw_options: dict[str, Any
         return None, [Problem("error", str(exc))]
     problems = generic_checks(conv, variant, **limits)
     if not any(p.message.startswith("The toolkit package") for p in problems):
-        validate = conv.hook("validate")
+        validate = conv.validate
         if validate is not None:
             problems += validate(variant, options)
     return options, problems

@@ -1,19 +1,36 @@
-"""Every backend and conversion, declared as data. Importing this module imports no toolkit.
+"""Every toolkit, format and conversion, declared as data. Importing this module imports no toolkit.
+
+A toolkit lives in its own package, backends/<toolkit>/, whose `declaration` module holds a
+`TOOLKIT` record: its packages, the formats it owns (how to find a variant's main file, which
+runner loads it, how to run it elsewhere, how an import is recognised and described) and its
+conversions (options, quality gate, and explicit references to its hooks). Built-in toolkits are
+registered the same way an outside one would be (`register_toolkit`), listed in DEFAULT_TOOLKITS
+as datasette lists its built-in plugins.
 
 The Convert form and the CLI flags are generated from these declarations, and pre-flight
-checks read them, so the UI, the CLI and the backends cannot disagree. A test checks the
-declared choices (quant types, ...) against the installed toolkits themselves.
+checks read them, so the UI, the CLI and the backends cannot disagree. Shared code never names a
+toolkit or a format: it asks this registry.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import importlib.util
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from catalog.errors import InvalidInputError
 
+# The one line per built-in toolkit. An outside toolkit calls register_toolkit() itself.
+DEFAULT_TOOLKITS = ("backends.hf.declaration", "backends.llamacpp.declaration", "backends.onnxrt.declaration")
+
+# Execution targets a conversion or a runner is for. Only "cpu" runs on this project's machines;
+# the rest name what another machine would need (see each declaration's notes).
+RUNS_ON = ("cpu", "nvidia-gpu", "intel-gpu", "intel-npu", "apple-metal", "qnn-htp")
 
 @dataclass(frozen=True)
 class Option:
@@ -57,15 +74,36 @@ class Option:
 
 
 @dataclass(frozen=True)
+class Gate:
+    """The least value of one quality metric a result must reach: a converted variant below its
+    conversion's gate is not published, and the Compare page reads the same objects."""
+
+    metric: str        # e.g. "top1_agreement", "cosine_mean", "quality_retention"
+    minimum: float
+    hint: str = ""     # what to try when a result falls below it
+
+    def passes(self, value: float | None) -> bool:
+        return value is not None and not math.isnan(value) and value >= self.minimum
+
+
+GateRule = Gate | Callable[[dict[str, Any], Any], Gate]  # or (options, parent variant) -> Gate
+Hook = Callable[..., Any]
+
+
+@dataclass(frozen=True)
 class Conversion:
-    backend: str
+    backend: str                    # the toolkit's name (kept as "backend": it is part of every variant id)
     name: str
     title: str
     input_formats: tuple[str, ...]
     output_format: str
     options: tuple[Option, ...]
     packages: tuple[str, ...]       # import names the job needs
-    module: str                     # backends.<toolkit>: validate_<name>, convert_<name>
+    convert: Hook                   # (ctx, parent, parent_main_file, out_dir, options, extras) -> ConversionOutput
+    gate: GateRule | None = None    # None only for outputs that are not models (an importance matrix)
+    validate: Hook | None = None    # (variant, options) -> list[Problem]
+    plan: Hook | None = None        # (variant, options) -> list[Step]; default: one step (or one per batch value)
+    runs_on: str = "cpu"
     help: str = ""
     batch_option: str | None = None  # a multichoice option that fans out into one job per value
     # Rough resource model, in multiples of the input's size on disk.
@@ -91,31 +129,101 @@ class Conversion:
     def missing_packages(self) -> list[str]:
         return [p for p in self.packages if importlib.util.find_spec(p) is None]
 
-    def hook(self, prefix: str) -> Any:
-        """validate_<name> / convert_<name> from the backend module, imported on use."""
-        return getattr(importlib.import_module(self.module), f"{prefix}_{self.name}", None)
+    def gate_for(self, options: dict[str, Any], parent: Any) -> Gate | None:
+        """The gate this job's result must pass (some depend on the options, e.g. the bits per weight)."""
+        if self.gate is None or isinstance(self.gate, Gate):
+            return self.gate
+        return self.gate(options, parent)
 
 
 @dataclass(frozen=True)
-class Backend:
+class ImportCheck:
+    """How an import is recognised as this format, checked before a job exists, and described."""
+
+    recognise: Callable[[Path], bool]                 # is this file or folder in this format?
+    check: Callable[[Path], Path]                     # one sentence on bad input; returns the path to import
+    # (staged, meta, recipe) -> (meta, format, precision, extra facts)
+    describe: Callable[..., tuple[Any, str, str, dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    title: str
+    main_suffix: str | None             # the file a runtime opens has this suffix; None: the folder
+    runtime: str                        # shown to users, e.g. "ONNX Runtime"
+    runtime_imports: tuple[str, ...]    # what its runners import (a speed run imports them first, to count them)
+    runtime_versions: Callable[[], dict[str, str]] = dict  # what its runners' outputs depend on
+    open_runner: Hook | None = None     # causal LMs: (path, threads, n_ctx, all_logits) -> Runner
+    open_encoder_classifier: Hook | None = None  # (path, task, threads) -> EncoderClassifierRunner
+    run_snippets: dict[str, str] = field(default_factory=dict)  # by source task; "" for any task
+    import_check: ImportCheck | None = None
+    import_as: str = ""                 # how the Import page names what to give, e.g. "a .gguf file"
+    upload_suffixes: tuple[str, ...] = ()  # what the Import page's uploader accepts for this format
+    runs_on: tuple[str, ...] = ("cpu",)
+
+    def main_file(self, folder: Path, relpaths: list[str]) -> Path:
+        """The file a runtime opens (the one file with main_suffix), else the variant's folder."""
+        if self.main_suffix:
+            hits = [r for r in relpaths if r.endswith(self.main_suffix)]
+            if len(hits) == 1:
+                return folder / hits[0]
+        return folder
+
+    def run_snippet(self, task: str | None, main: str) -> str:
+        snippet = self.run_snippets.get(task or "", self.run_snippets.get("", ""))
+        return snippet.format(main=main)
+
+
+@dataclass(frozen=True)
+class Toolkit:
     name: str
     title: str
     runtime: str
-    packages: tuple[str, ...]
-    conversions: tuple[Conversion, ...] = field(default_factory=tuple)
+    packages: tuple[str, ...]           # import names
+    distributions: tuple[str, ...]      # what its recorded toolkit versions are read from
+    formats: tuple[Format, ...] = ()
+    conversions: tuple[Conversion, ...] = ()
+    # Crash reports: the import name of each native library -> how users know it, and the
+    # progress prefixes of its steps ("model builder: ...") -> what they are called.
+    libraries: tuple[tuple[str, str], ...] = ()
+    steps: tuple[tuple[str, str], ...] = ()
+
+    def versions(self) -> dict[str, str]:
+        out = {}
+        for dist in self.distributions:
+            try:
+                out[dist] = importlib.metadata.version(dist)
+            except importlib.metadata.PackageNotFoundError:
+                out[dist] = "missing"
+        return out
 
 
-BACKENDS: dict[str, Backend] = {}
+TOOLKITS: dict[str, Toolkit] = {}
 
 
-def register(backend: Backend) -> Backend:
-    BACKENDS[backend.name] = backend
-    return backend
+def register_toolkit(toolkit: Toolkit) -> Toolkit:
+    TOOLKITS[toolkit.name] = toolkit
+    return toolkit
+
+
+def toolkits() -> list[Toolkit]:
+    _load_defaults()
+    return list(TOOLKITS.values())
+
+
+def crash_vocabulary() -> tuple[dict[str, str], dict[str, str]]:
+    """Every toolkit's native libraries and step names, for crash reports."""
+    libraries: dict[str, str] = {}
+    steps: dict[str, str] = {}
+    for t in toolkits():
+        libraries.update(t.libraries)
+        steps.update(t.steps)
+    return libraries, steps
 
 
 def conversions(input_format: str | None = None) -> list[Conversion]:
-    _load_declarations()
-    return [c for b in BACKENDS.values() for c in b.conversions
+    return [c for t in toolkits() for c in t.conversions
             if input_format is None or input_format in c.input_formats]
 
 
@@ -126,10 +234,103 @@ def get_conversion(key: str) -> Conversion:
     raise InvalidInputError(f"There is no conversion {key!r}; see the Convert page for the list.")
 
 
-def _load_declarations() -> None:
-    # Declarations live beside each backend as plain data modules (no toolkit imports).
-    for module in DECLARATION_MODULES:
+def formats() -> list[Format]:
+    return [f for t in toolkits() for f in t.formats]
+
+
+def get_format(name: str) -> Format:
+    for fmt in formats():
+        if fmt.name == name:
+            return fmt
+    raise InvalidInputError(f"No installed toolkit knows the format {name!r}; the catalog may have been "
+                            "written by a version with more toolkits.")
+
+
+def toolkit_versions(name: str) -> dict[str, str]:
+    """The versions recorded with a conversion of this toolkit (an unknown toolkit records none)."""
+    return TOOLKITS[name].versions() if name in {t.name for t in toolkits()} else {}
+
+
+def main_file(variant: Any) -> Path:
+    """The file a runtime opens for a variant: its format's main file, else its folder."""
+    from catalog.variants import variant_path
+
+    return get_format(variant.format).main_file(variant_path(variant), [f.relpath for f in variant.files])
+
+
+def how_to_run(variant: Any, task: str | None) -> str:
+    """A Python snippet that runs the variant where it is exported (its main file named relatively)."""
+    fmt = get_format(variant.format)
+    main = fmt.main_file(Path("."), [f.relpath for f in variant.files])
+    return fmt.run_snippet(task, str(main) if main != Path(".") else ".")
+
+
+def open_runner(fmt: str, path: Path, threads: int = 2, n_ctx: int = 1024, all_logits: bool = True) -> Any:
+    """A causal-LM runner for a format; its toolkit is imported only now. all_logits=False for
+    speed and memory runs: keeping logits for every position costs n_ctx x vocab floats (200 MB
+    for SmolLM2 at 1,024 tokens), which is not the model's cost."""
+    opener = get_format(fmt).open_runner
+    if opener is None:
+        raise ValueError(f"No runner can load {fmt} text-generation models yet.")
+    return opener(path, threads=threads, n_ctx=n_ctx, all_logits=all_logits)
+
+
+def open_encoder_classifier(fmt: str, path: Path, task: str, threads: int = 2) -> Any:
+    opener = get_format(fmt).open_encoder_classifier
+    if opener is None:
+        raise ValueError(f"No runner can load {fmt} {task} models yet.")
+    return opener(path, task, threads)
+
+
+def formats_running(encoder_classifier: bool) -> tuple[str, ...]:
+    """Formats with a runner of this kind, i.e. the ones a benchmark can measure."""
+    attr = "open_encoder_classifier" if encoder_classifier else "open_runner"
+    return tuple(f.name for f in formats() if getattr(f, attr) is not None)
+
+
+# The Hugging Face folder: what an import that no toolkit claims is checked as, and the baseline
+# every benchmark compares against (run by the PyTorch reference).
+FALLBACK_IMPORT_FORMAT = REFERENCE_FORMAT = "hf"
+
+
+def recognise_import(path: Path) -> Format:
+    """The format of a file or folder to import: the first toolkit's check that claims it; the
+    Hugging Face folder is the fallback every other check is tried before."""
+    for fmt in formats():
+        if fmt.name != FALLBACK_IMPORT_FORMAT and fmt.import_check is not None and fmt.import_check.recognise(path):
+            return fmt
+    return get_format(FALLBACK_IMPORT_FORMAT)
+
+
+def importable_kinds() -> str:
+    """What an import may be, in words: "a .gguf file, a .onnx file or a folder with ..."."""
+    kinds = [f.import_as for f in formats() if f.import_check is not None and f.import_as
+             and f.name != FALLBACK_IMPORT_FORMAT] + [get_format(FALLBACK_IMPORT_FORMAT).import_as]
+    return ", ".join(kinds[:-1]) + f" or {kinds[-1]}" if len(kinds) > 1 else kinds[0]
+
+
+def upload_suffixes() -> tuple[str, ...]:
+    """File suffixes the Import page's uploader accepts: every format's own, and its companions."""
+    return tuple(dict.fromkeys(s for f in formats() for s in f.upload_suffixes))
+
+
+def runner_reference(fmt: str, encoder_classifier: bool = False) -> dict[str, Any]:
+    """What a speed-run process needs to open this format's runner without loading the registry
+    (whose declarations would add their imports to the memory it measures)."""
+    f = get_format(fmt)
+    opener = f.open_encoder_classifier if encoder_classifier else f.open_runner
+    if opener is None:
+        raise ValueError(f"No runner can load {fmt} models of this kind yet.")
+    return {"runtime_imports": list(f.runtime_imports), "runner": f"{opener.__module__}:{opener.__qualname__}"}
+
+
+def resolve_runner(reference: str) -> Callable[..., Any]:
+    """The opener runner_reference named ("module:function"); AttributeError if it is gone."""
+    module, _, name = reference.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _load_defaults() -> None:
+    # Declarations import their toolkit's modules, which import no toolkit package until used.
+    for module in DEFAULT_TOOLKITS:
         importlib.import_module(module)
-
-
-DECLARATION_MODULES = ("backends.llamacpp_decl", "backends.onnxrt_decl")

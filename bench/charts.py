@@ -47,7 +47,7 @@ TENSOR_METRICS: list[tuple[str, str, str | None]] = [
 
 
 def metrics_for(task: str | None) -> list[tuple[str, str, str | None]]:
-    from bench.tensor_inputs import TENSOR_TASKS
+    from workloads.encoder_classifier_inputs import TENSOR_TASKS
 
     return TENSOR_METRICS if task in TENSOR_TASKS else METRICS
 BASELINE_COLOR, VARIANT_COLOR, MISMATCH_COLOR = "#7f7f7f", "#1f77b4", "#d62728"

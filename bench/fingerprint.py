@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
-import sys
 from pathlib import Path
 from typing import Any
 
 import psutil
 
+from backends.llamacpp.tools import llama_cpp_build
 from catalog.identity import digest
 
 KEY_FLAGS = ("avx", "avx2", "avx512f", "avx512_vnni", "fma", "f16c", "amx_tile", "neon", "asimd")
@@ -28,19 +28,6 @@ def _cpuinfo() -> tuple[str, list[str]]:
     except OSError:
         pass
     return model, flags
-
-
-# Written by scripts/build_llama_tools.sh when it installs the binding: "<version>-<level>-<flags hash>".
-LLAMA_BUILD_MARK = ".llama_cpp_build"
-
-
-def llama_cpp_build() -> str:
-    """How the installed llama.cpp binding (and the tools beside it) was built: results measured
-    with differently built runtimes must never be mixed silently."""
-    try:
-        return (Path(sys.prefix) / LLAMA_BUILD_MARK).read_text().strip() or "unknown"
-    except OSError:
-        return "unknown (not built by setup)"
 
 
 def fingerprint(threads: int, target: str) -> dict[str, Any]:

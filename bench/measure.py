@@ -15,8 +15,11 @@ from pathlib import Path
 
 import psutil
 
-RUNTIME_IMPORTS = {"gguf": "llama_cpp", "hf": "transformers", "onnx-genai": "onnxruntime_genai",
-                   "onnx": "onnxruntime"}
+
+def _import_runtime(spec: dict) -> None:
+    """The runtime's own imports, counted apart from the model's memory."""
+    for package in spec["runtime_imports"]:
+        __import__(package)
 
 
 def measure_tensor(spec: dict) -> dict:
@@ -24,16 +27,14 @@ def measure_tensor(spec: dict) -> dict:
     import numpy as np
 
     proc = psutil.Process()
-    __import__(RUNTIME_IMPORTS[spec["format"]])
-    if spec["format"] == "hf":
-        import torch  # noqa: F401 - part of the runtime's own cost
+    _import_runtime(spec)
     rss_runtime = proc.memory_info().rss
-    from bench.runners.tensor import open_tensor_runner
+    from backends.registry import resolve_runner
 
     with np.load(spec["batch_file"], allow_pickle=False) as data:
         feeds = {k: data[k] for k in data.files}
     t = time.perf_counter()
-    runner = open_tensor_runner(spec["format"], Path(spec["path"]), spec["task"], spec["threads"])
+    runner = resolve_runner(spec["runner"])(Path(spec["path"]), spec["task"], spec["threads"])
     load_s = time.perf_counter() - t
     latencies = []
     for rep in range(spec["warmup"] + spec["repetitions"]):
@@ -85,15 +86,14 @@ def measure(spec: dict) -> dict:
     empty cache (llama-bench "tg"). Each repetition records the other processes' CPU share."""
     proc = psutil.Process()
     rss_start = proc.memory_info().rss
-    __import__(RUNTIME_IMPORTS[spec["format"]])
-    if spec["format"] == "hf":
-        import torch  # noqa: F401 - part of the runtime's own cost
+    _import_runtime(spec)
     rss_runtime = proc.memory_info().rss
-    from bench.runners import open_runner
+    from backends.registry import resolve_runner
 
     t = time.perf_counter()
-    runner = open_runner(spec["format"], Path(spec["path"]), threads=spec["threads"],
-                         n_ctx=max(1024, spec["prompt_tokens"] + spec["gen_tokens"] + 8), all_logits=False)
+    n_ctx = max(1024, spec["prompt_tokens"] + spec["gen_tokens"] + 8)
+    runner = resolve_runner(spec["runner"])(Path(spec["path"]), threads=spec["threads"], n_ctx=n_ctx,
+                                            all_logits=False)
     load_s = time.perf_counter() - t
     rss_loaded = proc.memory_info().rss
     ids = spec["prompt_ids"]

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from bench.prompts import PROMPTS
 from catalog.config import PROJECT_DIR
 from catalog.identity import digest
+from workloads.prompts import PROMPTS
 
 EVAL_TEXT = PROJECT_DIR / "assets" / "eval" / "apache-2.0.txt"
 

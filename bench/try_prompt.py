@@ -24,7 +24,7 @@ def run_in_process(fmt: str, path: Path, prompt: str, max_tokens: int, timeout: 
 
 
 def main() -> None:
-    from bench.runners import open_runner
+    from backends.registry import open_runner
 
     fmt, path, max_tokens, prompt = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     runner = open_runner(fmt, path)

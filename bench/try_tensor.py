@@ -32,10 +32,11 @@ def run_in_process(spec: dict[str, Any], timeout: float = 180) -> dict[str, Any]
 
 
 def answer(spec: dict[str, Any]) -> list[dict[str, Any]]:
-    from bench.datasets import digits
-    from bench.runners.tensor import open_tensor_runner, outputs
-    from bench.tensor_inputs import CLASSIFIER_TASK, encode_sentences, softmax
-    from bench.tensor_quality import cosine
+    from backends.encoder_classifier_quality import cosine
+    from backends.registry import open_encoder_classifier
+    from backends.runtime import outputs
+    from workloads.datasets import digits
+    from workloads.encoder_classifier_inputs import CLASSIFIER_TASK, encode_sentences, softmax
 
     task = spec["task"]
     if task == CLASSIFIER_TASK:
@@ -44,7 +45,7 @@ def answer(spec: dict[str, Any]) -> list[dict[str, Any]]:
         feeds = encode_sentences(Path(spec["tokenizer"]), spec["sentences"], 128)
     rows = []
     for label, fmt, path in spec["variants"]:
-        runner = open_tensor_runner(fmt, Path(path), task, threads=2)
+        runner = open_encoder_classifier(fmt, Path(path), task, threads=2)
         start = time.perf_counter()
         out = outputs(runner, feeds)
         seconds = time.perf_counter() - start

@@ -46,6 +46,15 @@ def uploads_dir() -> Path:
     return _sub("uploads")
 
 
+def smoke_cache_root() -> Path:
+    return data_root() / "cache" / "smoke"
+
+
+def smoke_cache_dir(variant_id: str) -> Path:
+    """A parent's side of the smoke tests of its conversions, kept while the variant is."""
+    return smoke_cache_root() / variant_id
+
+
 def _sub(name: str) -> Path:
     path = data_root() / name
     path.mkdir(parents=True, exist_ok=True)

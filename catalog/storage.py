@@ -57,6 +57,11 @@ def find_orphans() -> list[Orphan]:
             orphans.append(Orphan(work, folder_size(work), "work folder of a finished job"))
     for upload in config.uploads_dir().iterdir():
         orphans.append(Orphan(upload, folder_size(upload), "upload never imported"))
+    smoke = config.smoke_cache_root()
+    kept_ids = {vid for _, vid in known}
+    for cached in smoke.iterdir() if smoke.exists() else []:
+        if cached.name not in kept_ids:
+            orphans.append(Orphan(cached, folder_size(cached), "smoke-test predictions of a deleted variant"))
     exports = config.data_root() / "exports"
     for item in exports.iterdir() if exports.exists() else []:
         orphans.append(Orphan(item, folder_size(item), "exported zip"))

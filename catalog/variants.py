@@ -129,16 +129,6 @@ def variant_path(variant: Variant) -> Path:
     return variant_dir(variant.source_id, variant.id)
 
 
-def main_file(variant: Variant) -> Path:
-    """The file a runtime opens: the .gguf or .onnx itself, else the variant's folder."""
-    folder = variant_path(variant)
-    for suffix in (".gguf", ".onnx"):
-        hits = [f for f in variant.files if f.relpath.endswith(suffix)]
-        if len(hits) == 1:
-            return folder / hits[0].relpath
-    return folder
-
-
 def variants_of_source(source_id: str, include_deleted: bool = True) -> list[Variant]:
     with db.connect(write=False) as conn:
         rows = conn.query(
@@ -221,6 +211,7 @@ def delete_variant(variant_id: str) -> Variant:
         )
         # Files go last: if the update failed the variant is still whole.
         remove_tree(variant_path(variant))
+        remove_tree(config.smoke_cache_dir(variant_id))
     log.info("deleted variant %s", variant_id)
     return get_variant(variant_id)
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import streamlit as st
 
+from backends import registry
 from bench.charts import comparison_figure, metrics_for, rows_from_results
 from bench.jobs.common import BASELINE_ADDED, benchmark_formats, benchmark_set, reference_variant, submit_benchmarks
 from bench.protocol import PROFILES
-from bench.tensor_inputs import TENSOR_TASKS
 from catalog import results, sources, variants
 from catalog.errors import CatalogError
 from ui.pickers import source_picker
 from ui.try_tensor import try_tensor_input
+from workloads.encoder_classifier_inputs import TENSOR_TASKS
 
 st.title("Benchmarks")
 st.caption("Speed, memory and quality on one protocol, the source's safetensors form (FP32 in transformers or "
@@ -96,7 +97,7 @@ with st.form("try"):
         from bench.try_prompt import run_in_process
 
         with st.spinner("Loading the model in a runner process…"):
-            out = run_in_process(runnable[vid].format, variants.main_file(runnable[vid]), prompt, 48)
+            out = run_in_process(runnable[vid].format, registry.main_file(runnable[vid]), prompt, 48)
         if "error" in out:
             st.error(out["error"])
         else:

@@ -7,6 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from backends.importers import ImportRequest, cached_models, submit_import
+from backends.registry import FALLBACK_IMPORT_FORMAT, recognise_import, upload_suffixes
 from catalog import config, uploads
 from catalog.errors import CatalogError
 from ui import nav
@@ -17,7 +18,8 @@ st.caption("Files are copied (reflinked where the file system can) into the data
 
 
 def _model_file(path: Path) -> bool:
-    return path.name.endswith((".gguf", ".onnx"))
+    """Whether a toolkit imports this lone file as a model on its own (else its folder is imported)."""
+    return recognise_import(path).name != FALLBACK_IMPORT_FORMAT
 
 
 def _submit(req: ImportRequest) -> None:
@@ -91,7 +93,7 @@ with tab_upload:
     st.write("Small models: one .gguf file, or the files of a Hugging Face folder (config.json, "
              "*.safetensors, tokenizer files).")
     files = st.file_uploader("Files", accept_multiple_files=True, key="imp_files",
-                             type=["gguf", "safetensors", "onnx", "data", "json", "txt", "model", "jinja", "md"])
+                             type=list(upload_suffixes()))
     if files and st.button("Import upload", key="upload_btn"):
         try:
             # A lone model file is imported as itself; anything else as a folder of files.

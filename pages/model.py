@@ -6,7 +6,7 @@ import json
 
 import streamlit as st
 
-from catalog import export, sources, variants
+from catalog import bundle, sources, variants
 from catalog.errors import CatalogError
 from ui import fmt, nav
 from ui.lineage import lineage_dot
@@ -115,13 +115,13 @@ with tab_export:
     if variant.state == "available" and st.button("Prepare zip", key="export"):
         with st.spinner("Packing and verifying files…"):
             try:
-                path = export.export_to_downloads(variant.id)
+                path = bundle.export_to_downloads(variant.id)
                 st.download_button("Download " + path.name, data=path.read_bytes(), file_name=path.name,
                                    mime="application/zip")
             except CatalogError as exc:
                 st.error(str(exc))
     if st.toggle("Show the manifest", key="show_manifest"):
-        st.code(json.dumps(export.manifest(variant.id), indent=2, default=str)[:4000], language="json")
+        st.code(json.dumps(bundle.manifest(variant.id), indent=2, default=str)[:4000], language="json")
 
 with tab_delete:
     live = [d for d in variants.descendants(variant.id) if d.state != "deleted"]

@@ -8,7 +8,7 @@
 # keeps tools, converter and runtime on one llama.cpp version. No llama.cpp code enters this repo.
 #
 # Portability: machines of this kind do not share one CPU, so nothing is built for "the CPU that
-# builds" (GGML_NATIVE). backends/cpu_level.py names an instruction-set level from /proc/cpuinfo
+# builds" (GGML_NATIVE). backends/llamacpp/cpu_level.py names an instruction-set level from /proc/cpuinfo
 # (haswell, skylakex, icelake, ...; never AMX) and its exact CMake flags. The cache folder and
 # the installed binding are keyed by that level and a hash of the flags. pip's wheel cache keys a
 # source build by name and version only, so the binding's wheel is built with --no-cache-dir into
@@ -39,8 +39,8 @@ VENV_MARK="$("$PYTHON" -c 'import sys; print(sys.prefix)')/.llama_cpp_build"
 # nothing is installed yet, and an installed binding of another build must be replaced.
 VERSION="$(sed -n 's/^llama-cpp-python==\([0-9][0-9.]*\).*/\1/p' "$PROJECT/requirements.txt" | head -n 1)"
 [ -n "$VERSION" ] || die "requirements.txt pins no llama-cpp-python==VERSION."
-LEVEL_KEY="$("$PYTHON" "$PROJECT/backends/cpu_level.py" --key)"
-read -r -a CPU_FLAGS <<<"$("$PYTHON" "$PROJECT/backends/cpu_level.py" --cmake)"
+LEVEL_KEY="$("$PYTHON" "$PROJECT/backends/llamacpp/cpu_level.py" --key)"
+read -r -a CPU_FLAGS <<<"$("$PYTHON" "$PROJECT/backends/llamacpp/cpu_level.py" --cmake)"
 
 ROOT="$CACHE/llama.cpp/$VERSION-$LEVEL_KEY"
 SRC="$ROOT/src"

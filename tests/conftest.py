@@ -47,7 +47,7 @@ def demo_gguf() -> Path:
 @pytest.fixture(scope="session")
 def llama_tools() -> Path:
     """Build (first time, several minutes) or reuse the llama.cpp tools; returns their folder."""
-    from backends import llamacpp_tools
+    from backends.llamacpp import tools as llamacpp_tools
 
     start = time.monotonic()
     proc = subprocess.run(

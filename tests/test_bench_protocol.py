@@ -21,7 +21,7 @@ from tests.bench.upstream import FINAL_PPL
 def test_compatible_perplexity_matches_llama_perplexity(llama_tools: Path, demo_gguf: Path) -> None:
     """The catalog's llama.cpp-compatible perplexity is within 1% of llama-perplexity -c 512 on the
     same file and text (2 chunks, to keep CI short; the perf script runs every chunk)."""
-    from bench.runners.llamacpp import load
+    from backends.llamacpp.runner import load
 
     proc = subprocess.run([str(llama_tools / "llama-perplexity"), "-m", str(demo_gguf), "-f", str(EVAL_TEXT),
                            "-c", "512", "-t", "2", "--chunks", "2"], capture_output=True, text=True, timeout=600,

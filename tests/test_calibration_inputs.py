@@ -44,7 +44,7 @@ def onnx_root(digits_onnx, monkeypatch: pytest.MonkeyPatch):
 
 def _images(path: Path, n: int = 16, scale: int = 16) -> Path:
     """Raw 0-16 digits pixels, (n, 8, 8): a valid calibration array."""
-    from bench.datasets import digits
+    from workloads.datasets import digits
 
     path.parent.mkdir(parents=True, exist_ok=True)
     np.save(path, (digits().train_images[:n, 0] * scale).astype(np.uint8))

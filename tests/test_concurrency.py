@@ -8,7 +8,7 @@ from pathlib import Path
 
 from backends.importers import ImportRequest, submit_import
 from catalog import config, jobs, sources, variants
-from catalog.export import export_variant
+from catalog.bundle import export_variant
 from catalog.files import sha256_file
 
 WRITER = """

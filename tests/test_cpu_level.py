@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from backends import cpu_level
+from backends.llamacpp import cpu_level
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -71,7 +71,7 @@ def test_no_build_script_compiles_for_the_building_cpu() -> None:
 
 
 def test_the_installed_binding_and_the_tools_share_this_machines_build(llama_tools: Path) -> None:
-    from backends import llamacpp_tools
+    from backends.llamacpp import tools as llamacpp_tools
     from bench.fingerprint import fingerprint, llama_cpp_build
 
     key = cpu_level.this_machine().key
@@ -96,7 +96,7 @@ def test_self_check_names_the_step_and_signal_of_a_crash_and_forces_a_rebuild(
         llama_tools: Path, demo_gguf: Path, tmp_path: Path) -> None:
     """A binding that segfaults on this CPU (injected: a python that kills itself when asked to
     load llama_cpp) stops setup with one sentence, and removes the stamps so the next run rebuilds."""
-    from backends import llamacpp_tools
+    from backends.llamacpp import tools as llamacpp_tools
 
     cache = tmp_path / "cache"
     root = cache / "llama.cpp" / llamacpp_tools.version_dir().name

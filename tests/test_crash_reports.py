@@ -22,6 +22,7 @@ import numpy as np
 import psutil
 import pytest
 
+from backends import registry
 from backends.importers import ImportRequest, submit_import
 from catalog import config, db, diskspace, jobs, sources
 from catalog.records import Job
@@ -162,7 +163,7 @@ def test_a_segfault_inside_llama_cpp_in_the_smoke_test_names_both(demo_source, i
     inject("smoke test: running the parent", "llama-load-segv")
     [sub] = convert_job.submit("llamacpp.dequantize", demo_source.root_variant_id, {})
     done = run_to_completion(sub.job.id)
-    parent_file = variants.main_file(variants.get_variant(demo_source.root_variant_id)).name
+    parent_file = registry.main_file(variants.get_variant(demo_source.root_variant_id)).name
     assert done.state == "crashed", done.error
     assert done.error.startswith(f"Crashed in the smoke test: llama.cpp segfaulted (SIGSEGV) while running the "
                                  f"parent {parent_file}"), done.error

@@ -9,8 +9,9 @@ import sys
 import zipfile
 from pathlib import Path
 
+from backends import registry
 from catalog import config, storage, variants
-from catalog.export import export_variant
+from catalog.bundle import export_variant
 
 
 def cli(root: Path, *args: str) -> subprocess.CompletedProcess:
@@ -35,7 +36,7 @@ def test_export_folder_and_zip_are_complete(demo_source, tmp_path: Path) -> None
 
 def test_export_refuses_a_damaged_file_and_leaves_nothing(demo_source, tmp_path: Path) -> None:
     variant = variants.get_variant(demo_source.root_variant_id)
-    stored = variants.main_file(variant)
+    stored = registry.main_file(variant)
     stored.unlink()
     stored.write_bytes(b"GGUF damaged")  # damage the stored copy
     out = tmp_path / "out"

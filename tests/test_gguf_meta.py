@@ -1,4 +1,4 @@
-"""backends.gguf_meta and backends.gguf_dequant on the real demo model and on damaged files."""
+"""backends.llamacpp.gguf_meta and backends.llamacpp.gguf_dequant on the real demo model and on damaged files."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from pathlib import Path
 import gguf
 import pytest
 
-from backends import gguf_meta
-from backends import llamacpp_tools as lt
-from backends.gguf_meta import GGUFError
+from backends.llamacpp import gguf_meta
+from backends.llamacpp import tools as lt
+from backends.llamacpp.gguf_meta import GGUFError
 from backends.tools import run_tool
 from tests.helpers.models import tiny_gguf
 
@@ -101,7 +101,7 @@ def test_effective_types_of_q4_k_m(llama_tools: Path, demo_gguf: Path, tmp_path:
 
 
 def test_dequantize_to_hf_generates(demo_gguf: Path, tmp_path: Path) -> None:
-    from backends.gguf_dequant import dequantize_to_hf
+    from backends.llamacpp.gguf_dequant import dequantize_to_hf
 
     out = tmp_path / "hf"
     start = time.monotonic()

@@ -79,7 +79,7 @@ def test_hf_cache_messages_name_the_repo_not_the_snapshot(root: Path, tmp_path: 
 
 
 def test_an_encoder_without_a_tokenizer_is_not_called_by_its_work_folder(tmp_path: Path) -> None:
-    from bench.tensor_inputs import tokenizer_file
+    from workloads.encoder_classifier_inputs import tokenizer_file
 
     (tmp_path / "out").mkdir()
     with pytest.raises(InvalidInputError) as info:
@@ -90,7 +90,7 @@ def test_an_encoder_without_a_tokenizer_is_not_called_by_its_work_folder(tmp_pat
 
 def test_nan_calibration_images_are_refused_in_one_sentence(tmp_path: Path) -> None:
     """onnxruntime's calibrator would stop with "AssertionError: scale issue"."""
-    from bench.datasets import read_calibration_images
+    from workloads.datasets import read_calibration_images
 
     images = np.full((16, 1, 8, 8), 0.5, dtype=np.float32)
     images[3, 0, 2, 2] = np.nan

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from backends import convert_job
+from backends import convert_job, registry
 from backends.importers import ImportRequest, import_now, submit_import
-from backends.llamacpp_decl import IQ_TYPES, QUANT_TYPES
+from backends.llamacpp.quant_types import IQ_TYPES, QUANT_TYPES
 from backends.preflight import generic_checks
 from backends.registry import get_conversion
 from catalog import config, db, sources, variants
-from catalog.export import export_variant
+from catalog.bundle import export_variant
 from tests.helpers.chain import convert
 from tests.helpers.models import tiny_hf_folder
 from worker.runner import run_to_completion
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_declared_quant_types_exist_in_the_installed_llama_cpp(llama_tools: Path) -> None:
-    from backends import llamacpp_tools
+    from backends.llamacpp import tools as llamacpp_tools
 
     offered = llamacpp_tools.quantize_types()
     assert set(QUANT_TYPES) <= set(offered), set(QUANT_TYPES) - set(offered)
@@ -67,16 +67,16 @@ def test_iq_type_uses_an_importance_matrix_variant(chain) -> None:
 
 
 def test_gguf_carries_provenance(chain) -> None:
-    from backends.gguf_meta import open_reader
+    from backends.llamacpp.gguf_meta import open_reader
 
     q8 = chain["quants"]["Q8_0"]
-    reader = open_reader(variants.main_file(q8))
+    reader = open_reader(registry.main_file(q8))
     field = reader.get_field("modelcatalog.variant")
     assert bytes(field.parts[-1]).decode() == q8.id
 
 
 def test_exported_gguf_is_named_after_its_source(chain, tmp_path: Path) -> None:
-    from backends.gguf_meta import open_reader
+    from backends.llamacpp.gguf_meta import open_reader
 
     folder = export_variant(chain["quants"]["Q8_0"].id, tmp_path)
     reader = open_reader(next(folder.glob("*.gguf")))
@@ -171,7 +171,7 @@ def test_disk_full_is_refused_before_any_job(chain) -> None:
 def test_truncated_gguf_input_fails_the_job_without_a_variant(chain, tmp_path: Path) -> None:
     """A GGUF damaged after import: the job fails with a sentence and records nothing."""
     q8 = chain["quants"]["Q8_0"]
-    path = variants.main_file(q8)
+    path = registry.main_file(q8)
     backup = path.read_bytes()
     try:
         path.write_bytes(backup[: len(backup) // 3])

@@ -1,4 +1,4 @@
-"""backends.llamacpp_tools against the real tools built from llama-cpp-python's sdist."""
+"""backends.llamacpp.tools against the real tools built from llama-cpp-python's sdist."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from backends import llamacpp_tools as lt
+from backends.llamacpp import tools as lt
 from backends.tools import ToolFailed, ToolMissing, run_tool
 
 

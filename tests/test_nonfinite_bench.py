@@ -20,7 +20,7 @@ def _nan_digits_cnn(folder: Path) -> Path:
     """The real digits CNN, trained here, with every weight of its first layer set to NaN."""
     from safetensors.numpy import load_file, save_file
 
-    from backends import digits_cnn
+    from workloads import digits_cnn
 
     digits_cnn.train(folder)
     tensors = load_file(str(folder / "model.safetensors"))

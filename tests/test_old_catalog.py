@@ -189,12 +189,13 @@ def test_sources_variants_and_recipes_are_listed_as_before(old, catalog_root: Pa
 
 
 def test_every_variant_resolves_to_its_files(old, catalog_root: Path) -> None:
+    from backends import registry
     from catalog import variants
 
     for vid, shown in old["variants"].items():
         v = variants.get_variant(vid)
         assert v.state == "available", (vid, v.state)
-        main = variants.main_file(v)
+        main = registry.main_file(v)
         assert main.exists(), f"{vid}: main file {main} does not exist"
         assert variants.check_files(v) == "available", vid
         folder = variants.variant_path(v)

@@ -10,7 +10,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from backends.onnx_import import check_onnx, describe_onnx
+from backends.onnxrt.import_check import check_onnx, describe_onnx
 from catalog.errors import InvalidInputError
 
 

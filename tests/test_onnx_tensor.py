@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backends import convert_job
+from backends import convert_job, registry
 from backends.preflight import errors
 
 pytestmark = pytest.mark.slow
@@ -122,7 +122,7 @@ def test_impossible_and_repeated_quantization_are_refused(tensor_models) -> None
 
 
 def test_export_refuses_a_causal_lm(root: Path) -> None:
-    from backends.onnx_export import export_task
+    from backends.onnxrt.torch_to_onnx import export_task
     from catalog.errors import InvalidInputError
     from tests.helpers.models import tiny_hf_folder
 
@@ -144,7 +144,7 @@ def test_imported_onnx_classifier_is_quantized_and_benchmarked_against_itself(te
 
     outside = config.data_root().parent / "outside" / "digits.onnx"
     outside.parent.mkdir(exist_ok=True)
-    shutil.copy(variants.main_file(tensor_models["digits-cnn"]["fp32"]), outside)
+    shutil.copy(registry.main_file(tensor_models["digits-cnn"]["fp32"]), outside)
     source = import_now(ImportRequest(kind="path", path=str(outside), name="digits-onnx"))
     root = variants.get_variant(source.root_variant_id)
     assert source.task == "image-classification" and root.precision == "float"
@@ -162,7 +162,7 @@ def test_entropy_calibration_chooses_its_own_ranges(tensor_models) -> None:
     import onnx
     from onnx import numpy_helper
 
-    from catalog.variants import main_file
+    from backends.registry import main_file
     from tests.helpers.chain import convert
 
     made = tensor_models["digits-cnn"]
@@ -179,9 +179,9 @@ def test_entropy_calibration_chooses_its_own_ranges(tensor_models) -> None:
 
 
 def test_uploaded_calibration_images_are_used_and_keyed_by_content(tensor_models) -> None:
-    from bench.datasets import digits
     from catalog import config
     from tests.helpers.chain import convert
+    from workloads.datasets import digits
 
     fp32 = tensor_models["digits-cnn"]["fp32"]
     first, second = config.uploads_dir() / "first.npy", config.uploads_dir() / "second.npy"
@@ -201,7 +201,7 @@ def test_exported_run_snippet_runs(tensor_models, example: str, tmp_path: Path) 
     import subprocess
     import sys
 
-    from catalog.export import export_variant
+    from catalog.bundle import export_variant
 
     folder = export_variant(tensor_models[example]["dynamic"].id, tmp_path)
     code = re.search(r"```python\n(.*?)```", (folder / "RUN.md").read_text(), re.S).group(1)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from backends import convert_job
-from backends.onnxrt_decl import UNVERIFIED_PRECISIONS, VERIFIED_PRECISIONS
+from backends.onnxrt.precisions import GENAI_GATES, PRECISION_LABELS, UNVERIFIED_PRECISIONS
 from backends.preflight import errors
 
 pytestmark = pytest.mark.slow
@@ -32,11 +32,11 @@ def int4(chain_data, shared_root: Path):
 def test_declared_precisions_are_the_builders_own() -> None:
     import onnxruntime_genai
 
-    from backends.onnxrt import builder_architectures
+    from backends.onnxrt.genai_build import builder_architectures
 
     source = (Path(onnxruntime_genai.__file__).parent / "models" / "builder.py").read_text()
     offered = set(re.findall(r'choices=\[("int4"[^\]]*)\]', source)[0].replace('"', "").replace(" ", "").split(","))
-    assert set(VERIFIED_PRECISIONS) <= offered
+    assert set(PRECISION_LABELS) <= offered
     assert "LlamaForCausalLM" in builder_architectures()
 
 
@@ -49,7 +49,7 @@ def test_int4_variant_is_a_checked_genai_folder(chain, int4) -> None:
     folder = variant_path(int4)
     assert (folder / "model.onnx").stat().st_size < 2**20  # the weights live in the external data file
     smoke = int4.metadata["smoke"]
-    assert smoke["top1_agreement"] >= VERIFIED_PRECISIONS["int4"][1] and smoke["positions"] > 50
+    assert smoke["top1_agreement"] >= GENAI_GATES["int4"].minimum and smoke["positions"] > 50
     assert "MatMulNBits" in int4.metadata["ops"] and int4.metadata["opset"]["ai.onnx"] >= 14
     assert int4.toolkit_versions["onnxruntime-genai"] == "0.14.1"
 
@@ -60,7 +60,7 @@ def test_same_recipe_returns_the_same_variant(chain, int4) -> None:
     assert planned.existing is not None and planned.existing.id == int4.id
 
 
-@pytest.mark.parametrize("precision", sorted(set(VERIFIED_PRECISIONS) - {"int4"}))
+@pytest.mark.parametrize("precision", sorted(set(PRECISION_LABELS) - {"int4"}))
 def test_every_offered_precision_builds_and_runs_here(chain, shared_root: Path, precision: str) -> None:
     """The allow-list is exercised: each precision offered (int4 has its own fixture) builds, passes
     the checker, runs and meets its smoke-test agreement on this CPU."""
@@ -72,7 +72,7 @@ def test_every_offered_precision_builds_and_runs_here(chain, shared_root: Path, 
     db.reset_migration_cache()
     [variant] = convert("onnxrt.genai_build", chain["hf"].id, precision=precision)
     mp.undo()
-    label, least = VERIFIED_PRECISIONS[precision]
+    label, least = PRECISION_LABELS[precision], GENAI_GATES[precision].minimum
     assert variant.precision == label and variant.metadata["smoke"]["top1_agreement"] >= least
 
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from backends.registry import main_file
 from catalog.records import Variant
-from catalog.variants import main_file
 
 
 def _digit_image(index: int) -> np.ndarray:
-    from bench.datasets import digits
+    from workloads.datasets import digits
 
     pixels = digits().test_images[index, 0]
     return np.kron(pixels, np.ones((16, 16)))  # 8x8 -> 128x128, blocky on purpose
@@ -27,7 +27,7 @@ def try_tensor_input(task: str | None, compared: list[Variant], baseline: Varian
     spec: dict = {"task": task, "tokenizer": str(folder if folder.is_dir() else folder.parent),
                   "variants": [[v.label, v.format, str(main_file(v))] for v in compared]}
     if task == "image-classification":
-        from bench.datasets import digits
+        from workloads.datasets import digits
 
         index = st.slider("Held-out image", 0, len(digits().test_labels) - 1, 0, key="bm_try_image")
         st.image(_digit_image(index), width=128, clamp=True, caption=f"label {int(digits().test_labels[index])}")

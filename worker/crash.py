@@ -40,25 +40,11 @@ ADVICE: dict[int, str] = {
 }
 DEFAULT_ADVICE = "retry it, or report the crash with the last lines of its log"
 
-# Where a native crash happened, from the package of the innermost known frame.
-LIBRARIES = {
-    "llama_cpp": "llama.cpp",
-    "onnxruntime_genai": "ONNX Runtime GenAI",
-    "onnxruntime": "ONNX Runtime",
-    "torch": "PyTorch",
-    "transformers": "transformers",
-    "onnx": "the ONNX library",
-    "safetensors": "safetensors",
-    "numpy": "NumPy",
-    "duckdb": "DuckDB",
-}
+# Where a native crash happened, from the package of the innermost known frame: the toolkits'
+# libraries (declared with each toolkit), then the ones every job uses.
+SHARED_LIBRARIES = {"numpy": "NumPy", "duckdb": "DuckDB"}
 # Progress prefixes ("smoke test: loading x.gguf") that name a step of their own.
-STEPS = {
-    "smoke test": "the smoke test",
-    "model builder": "the ONNX Runtime GenAI model builder",
-    "llama.cpp": "a llama.cpp tool",
-    "quality": "the quality measurement",
-}
+SHARED_STEPS = {"smoke test": "the smoke test", "quality": "the quality measurement"}
 _FRAME = re.compile(r'^\s*File "(?P<path>[^"]+)", line \d+ in (?P<func>\S+)')
 
 
@@ -89,6 +75,13 @@ class CrashReport:
         return {**asdict(self), "sentence": self.sentence}
 
 
+def _vocabulary() -> tuple[dict[str, str], dict[str, str]]:
+    from backends.registry import crash_vocabulary
+
+    libraries, steps = crash_vocabulary()
+    return libraries | SHARED_LIBRARIES, SHARED_STEPS | steps
+
+
 def signal_name(signum: int) -> str:
     try:
         return signal.Signals(signum).name
@@ -102,8 +95,9 @@ def describe_step(step: str) -> tuple[str, str]:
     if not step:
         return "while starting", ""
     prefix, sep, rest = step.partition(": ")
-    if sep and prefix in STEPS:
-        return f"in {STEPS[prefix]}", rest
+    steps = _vocabulary()[1]
+    if sep and prefix in steps:
+        return f"in {steps[prefix]}", rest
     return f"while {step}", ""
 
 
@@ -112,12 +106,13 @@ def library_in_stack(log_text: str) -> str | None:
     start = log_text.rfind("Fatal Python error")
     if start < 0:
         return None
+    libraries = _vocabulary()[0]
     for line in log_text[start:].splitlines():
         match = _FRAME.match(line)
         if match is None:
             continue
         parts = Path(match["path"]).parts
-        for package, name in LIBRARIES.items():
+        for package, name in libraries.items():
             if package in parts:
                 return name
     return None

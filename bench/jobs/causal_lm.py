@@ -11,16 +11,15 @@ from typing import Any
 
 import numpy as np
 
+from backends.registry import main_file, open_runner
 from bench.fingerprint import fingerprint, fingerprint_id
 from bench.jobs.common import machine_load, run_measure
 from bench.metrics import causal_lm_quality, cv, llamacpp_perplexity, nonfinite_sentence, steady_runs, summary
 from bench.protocol import EVAL_TEXT, CausalLMProtocol
-from bench.runners import open_runner
 from catalog import config
 from catalog.errors import InvalidInputError
 from catalog.records import Variant
 from catalog.results import NONFINITE_FLAG
-from catalog.variants import main_file
 from worker.context import JobContext
 
 # A repetition during which other processes used more than this share of the CPU is set aside.
@@ -34,7 +33,7 @@ def _eval_ids(ctx: JobContext, source_id: str, reference: Variant) -> list[int]:
     cache = config.data_root() / "bench" / source_id / "eval_ids.json"
     if cache.exists():
         return json.loads(cache.read_text())
-    runner = open_runner("hf", main_file(reference))
+    runner = open_runner(reference.format, main_file(reference))
     ids = runner.tokenize(EVAL_TEXT.read_text())
     runner.close()
     cache.parent.mkdir(parents=True, exist_ok=True)
@@ -68,7 +67,7 @@ def run_causal_lm_benchmark(ctx: JobContext, variant: Variant, reference: Varian
 
     ctx.progress(0.55, "quality: reference logits")
     windows = protocol.windows(len(ids))
-    ref_logits, ref_runner = _window_logits("hf", main_file(reference), ids, windows)
+    ref_logits, ref_runner = _window_logits(reference.format, main_file(reference), ids, windows)
     ref_runner.close()
     ctx.progress(0.75, "quality: variant logits and generations")
     var_logits, runner = _window_logits(variant.format, main_file(variant), ids, windows)

@@ -12,9 +12,8 @@ from typing import Any
 
 import psutil
 
+from backends.registry import REFERENCE_FORMAT, formats_running, runner_reference
 from bench.protocol import protocol_for
-from bench.runners import RUNNER_MODULES
-from bench.tensor_inputs import TENSOR_TASKS
 from catalog import config, jobs
 from catalog.errors import InvalidInputError
 from catalog.records import Variant
@@ -23,9 +22,9 @@ from catalog.sources import get_source
 from catalog.variants import get_variant, variants_of_source
 from worker.context import JobContext
 from worker.proc import child_environment, die_with_parent
+from workloads.encoder_classifier_inputs import TENSOR_TASKS
 
 LOADED_CPU_PERCENT = 50.0  # other work above this share of the CPU before the run flags a result
-TENSOR_FORMATS = ("hf", "onnx")  # encoders and classifiers: the PyTorch reference and ONNX Runtime
 BASELINE_ADDED = ("The baseline (the source's safetensors form) has no result on this profile yet; it is "
                   "measured first.")
 
@@ -33,19 +32,19 @@ BASELINE_ADDED = ("The baseline (the source's safetensors form) has no result on
 def reference_variant(source_id: str, family: list[Variant] | None = None) -> Variant | None:
     """The source's Hugging Face form (FP32 preferred): the baseline every variant is scored against."""
     family = family if family is not None else variants_of_source(source_id, include_deleted=False)
-    forms = [v for v in family if v.format == "hf" and v.state == "available"]
+    forms = [v for v in family if v.format == REFERENCE_FORMAT and v.state == "available"]
     forms.sort(key=lambda v: (v.precision != "F32", v.created_at))
     if forms:
         return forms[0]
-    # An imported float ONNX encoder or classifier is its own baseline (run in ONNX Runtime).
-    roots = [v for v in family if v.parent_id is None and v.format == "onnx" and v.state == "available"
-             and v.precision == "float"]
+    # An imported float encoder or classifier graph (ONNX) is its own baseline, run in its runtime.
+    roots = [v for v in family if v.parent_id is None and v.format in formats_running(encoder_classifier=True)
+             and v.state == "available" and v.precision == "float"]
     return roots[0] if roots and get_source(source_id).task in TENSOR_TASKS else None
 
 
 def benchmark_formats(task: str | None) -> tuple[str, ...]:
     """The variant formats a runner can benchmark for a task."""
-    return TENSOR_FORMATS if task in TENSOR_TASKS else tuple(RUNNER_MODULES)
+    return formats_running(encoder_classifier=task in TENSOR_TASKS)
 
 
 def benchmark_set(variant_ids: list[str], profile: str) -> list[str]:
@@ -84,6 +83,7 @@ def submit_benchmarks(variant_ids: list[str], profile: str, submitted_by: str | 
 def run_measure(ctx: JobContext, spec: dict[str, Any]) -> dict[str, Any]:
     """bench.measure in a fresh process (so its memory figures are the model's own)."""
     spec_path, out_path = ctx.work_dir / "measure_spec.json", ctx.work_dir / "measure_out.json"
+    spec = spec | runner_reference(spec["format"], encoder_classifier=spec.get("kind") == "tensor")
     spec_path.write_text(json.dumps(spec))
     proc = subprocess.run([sys.executable, "-m", "bench.measure", str(spec_path), str(out_path)],
                           cwd=config.PROJECT_DIR, env=child_environment(), capture_output=True, text=True,

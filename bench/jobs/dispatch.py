@@ -10,11 +10,11 @@ from typing import Any
 
 from bench.jobs.common import reference_variant
 from bench.protocol import CausalLMProtocol, TensorProtocol, protocol_for
-from bench.tensor_inputs import TENSOR_TASKS
 from catalog.errors import InvalidInputError
 from catalog.sources import get_source
 from catalog.variants import get_variant
 from worker.context import JobContext
+from workloads.encoder_classifier_inputs import TENSOR_TASKS
 
 
 def run_benchmark_job(ctx: JobContext) -> dict[str, Any]:

@@ -18,18 +18,18 @@ from typing import Any
 
 import numpy as np
 
-from bench.datasets import digits, eval_sentences
+from backends.encoder_classifier_quality import compare, cosine, eval_feeds, predict
+from backends.registry import main_file
 from bench.fingerprint import fingerprint, fingerprint_id
 from bench.jobs.common import machine_load, run_measure
 from bench.metrics import nonfinite_sentence, nonfinite_share, summary
 from bench.protocol import TensorProtocol
-from bench.tensor_inputs import CLASSIFIER_TASK, all_finite, softmax
-from bench.tensor_quality import compare, cosine, eval_feeds, predict
 from catalog.errors import InvalidInputError
 from catalog.records import Variant
 from catalog.results import NONFINITE_FLAG
-from catalog.variants import main_file
 from worker.context import JobContext
+from workloads.datasets import digits, eval_sentences
+from workloads.encoder_classifier_inputs import CLASSIFIER_TASK, all_finite, softmax
 
 
 def _folder(variant: Variant) -> Path:

@@ -239,8 +239,8 @@ def _printf_template(value: Any) -> str:
 def _synthetic_result_texts() -> list[str]:
     """SQL parameters of RESULTS_SQL: protocol ids, fingerprint, metrics and raw templates, shaped like
     what bench.jobs stores."""
-    from bench.prompts import PROMPTS
     from bench.protocol import PROFILES
+    from workloads.prompts import PROMPTS
 
     fingerprint = {"cpu": "AMD EPYC 7B13", "cpu_flags": ["avx", "avx2", "fma"], "cpu_flags_sha": "__MACHINE__",
                    "cores": 2, "threads": 2, "memory_gb": 23.4, "os": "Linux 6.1", "python": "3.11.7",
@@ -447,7 +447,7 @@ def _trim_pstats(text: str) -> str:
 def api_calls(source_id: str, root_id: str, quant_id: str) -> list[tuple[str, Callable[[], Any]]]:
     """The catalog calls behind the pages, in page order (the page's tag in brackets)."""
     from bench.jobs.common import reference_variant
-    from catalog import db, export, results, sources, storage, variants
+    from catalog import bundle, db, results, sources, storage, variants
     from ui.lineage import lineage_dot
 
     page_ids = [s.id for s in sources.list_sources(limit=50)[0]]
@@ -483,7 +483,7 @@ def api_calls(source_id: str, root_id: str, quant_id: str) -> list[tuple[str, Ca
         ("[Model] variants.get_variant", lambda: variants.get_variant(quant_id)),
         ("[Model] variants.descendants(root)", lambda: variants.descendants(root_id)),
         ("[Model] variants.ancestors(quant)", lambda: variants.ancestors(quant_id)),
-        ("[Model] export.manifest(quant)", lambda: export.manifest(quant_id)),
+        ("[Model] bundle.manifest(quant)", lambda: bundle.manifest(quant_id)),
         ("[Benchmarks] sources.list_sources(limit=500, sort=name)",
          lambda: sources.list_sources(limit=500, sort="name")),
         ("[Benchmarks] bench.jobs.common.reference_variant", lambda: reference_variant(source_id)),
@@ -653,8 +653,8 @@ def run_bare(cmd: list[str], env: dict[str, str] | None = None) -> float:
 
 
 def bare_quantize(src: Path, out: Path, qtype: str) -> float:
-    from backends import llamacpp_tools
-    from backends.llamacpp import THREADS  # the thread count the job passes to llama-quantize
+    from backends.llamacpp import tools as llamacpp_tools
+    from backends.llamacpp.convert import THREADS  # the thread count the job passes to llama-quantize
 
     return run_bare([str(llamacpp_tools.tool_path("llama-quantize")), "--allow-requantize", str(src), str(out),
                      qtype, str(THREADS)])
@@ -662,13 +662,13 @@ def bare_quantize(src: Path, out: Path, qtype: str) -> float:
 
 def bare_dequantize(src: Path, out: Path) -> float:
     """dequantize_to_hf called directly, in a fresh interpreter (the job's child imports torch too)."""
-    code = ("import sys; from backends.gguf_dequant import dequantize_to_hf; "
+    code = ("import sys; from backends.llamacpp.gguf_dequant import dequantize_to_hf; "
             "dequantize_to_hf(sys.argv[1], sys.argv[2], dtype='float32')")
     return run_bare([sys.executable, "-c", code, str(src), str(out)])
 
 
 def bare_convert_hf(folder: Path, out: Path) -> float:
-    from backends import llamacpp_tools
+    from backends.llamacpp import tools as llamacpp_tools
 
     return run_bare([sys.executable, str(llamacpp_tools.converter_path()), str(folder), "--outfile", str(out),
                      "--outtype", "f16"],
@@ -687,14 +687,15 @@ def import_demo(root: Path) -> str:
 
 
 def variant_file(variant_id: str) -> Path:
+    from backends import registry
     from catalog import variants
 
-    return variants.main_file(variants.get_variant(variant_id))
+    return registry.main_file(variants.get_variant(variant_id))
 
 
 def run_conversions(base: Path) -> Path | None:
     """Every conversion as a job and as the bare tool; returns the data root (resubmit reuses it)."""
-    from backends import llamacpp_tools
+    from backends.llamacpp import tools as llamacpp_tools
 
     section("conversions: job vs bare tool (demo model, SmolLM2-135M Q4_1)")
     if not llamacpp_tools.tools_ready():
@@ -787,8 +788,8 @@ RUNNER_PROBE = """
 import sys, time
 from pathlib import Path
 from backends.smoke import GEN_TOKENS
-from bench.prompts import PROMPTS
-from bench.runners import open_runner
+from workloads.prompts import PROMPTS
+from backends.registry import open_runner
 start = time.perf_counter()
 runner = open_runner(sys.argv[1], Path(sys.argv[2]), threads=int(sys.argv[3]))
 loaded = time.perf_counter()
@@ -804,6 +805,7 @@ print(loaded - start, generated - loaded, end - generated)
 
 def smoke_inputs(root: Path | None) -> list[tuple[str, Path]]:
     """The demo GGUF and, when the conversions section made one, its dequantized HF folder."""
+    from backends import registry
     from catalog import sources, variants
 
     if root is None:
@@ -813,7 +815,7 @@ def smoke_inputs(root: Path | None) -> list[tuple[str, Path]]:
         return [("gguf", demo)] if demo else []
     use_data_root(root)
     source = sources.list_sources()[0][0]
-    found = {v.format: variants.main_file(variants.get_variant(v.id))
+    found = {v.format: registry.main_file(variants.get_variant(v.id))
              for v in variants.variants_of_source(source.id, include_deleted=False) if v.format in ("gguf", "hf")
              and (v.format == "hf" or v.id == source.root_variant_id)}
     return sorted(found.items())

@@ -37,7 +37,7 @@ class UpstreamRow:
 
 def llama_bench(model: Path) -> dict[str, float]:
     """llama-bench's average tok/s for pp256 and tg64 (its JSON output)."""
-    from backends import llamacpp_tools
+    from backends.llamacpp import tools as llamacpp_tools
 
     proc = subprocess.run([str(llamacpp_tools.tool_path("llama-bench")), "-m", str(model), "-p", "256", "-n", "64",
                            "-t", str(THREADS), "-r", str(BENCH_REPS), "-o", "json"],
@@ -48,7 +48,7 @@ def llama_bench(model: Path) -> dict[str, float]:
 
 
 def llama_perplexity(model: Path) -> float:
-    from backends import llamacpp_tools
+    from backends.llamacpp import tools as llamacpp_tools
     from bench.protocol import EVAL_TEXT
 
     proc = subprocess.run([str(llamacpp_tools.tool_path("llama-perplexity")), "-m", str(model), "-f", str(EVAL_TEXT),
@@ -87,7 +87,7 @@ def ratio(a: float | None, b: float | None) -> str:
 
 
 def run_upstream(base: Path) -> None:
-    from backends import llamacpp_tools
+    from backends.llamacpp import tools as llamacpp_tools
 
     perf.section("the catalog's figures next to llama-bench and llama-perplexity (same files, 2 threads)")
     if not llamacpp_tools.tools_ready():

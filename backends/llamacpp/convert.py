@@ -1,6 +1,6 @@
 """llama.cpp / GGUF conversions: pre-flight checks, plans and the work itself.
 
-Declarations are in llamacpp_decl.py. Toolkits (llama.cpp tools, transformers) are used only
+Declarations are in declaration.py. Toolkits (llama.cpp tools, transformers) are used only
 inside the functions below, which run in job processes; validate_* run in the app and only read
 cheap facts (the tools' own lists, GGUF metadata).
 """
@@ -15,19 +15,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from backends import llamacpp_tools
 from backends.convert_job import ConversionOutput, Step
-from backends.llamacpp_decl import FLOAT_TYPES, IQ_TYPES, K_TYPES, MIN_AGREEMENT, precision_class
+from backends.llamacpp import tools as llamacpp_tools
+from backends.llamacpp.quant_types import FLOAT_TYPES, IQ_TYPES, K_TYPES
 from backends.preflight import Problem
-from backends.smoke import run_smoke_test
+from backends.registry import main_file
 from backends.tools import run_tool
-from bench.datasets import CALIBRATION_TEXT
 from catalog.calibration import checked_file, kept_path
 from catalog.errors import InvalidInputError
 from catalog.records import Source, Variant
 from catalog.sources import get_source
-from catalog.variants import main_file
 from worker.context import JobContext
+from workloads.datasets import CALIBRATION_TEXT
 
 log = logging.getLogger(__name__)
 
@@ -201,17 +200,9 @@ def _progress_from_tool(ctx: JobContext, start: float, end: float):
     return on_line
 
 
-def _smoke(ctx: JobContext, parent: Variant, parent_path: Path, fmt: str, path: Path, precision: str
-           ) -> dict[str, Any]:
-    minimum = MIN_AGREEMENT[precision_class(precision)]
-    if parent.format == "gguf" and parent.precision not in FLOAT_TYPES and precision_class(precision) == "float":
-        minimum = MIN_AGREEMENT["8bit"]  # a float copy of a quantized parent: near-identical
-    return run_smoke_test(ctx, parent.format, parent_path, fmt, path, minimum)
-
-
 def convert_quantize(ctx: JobContext, parent: Variant, path: Path, out: Path, options: dict[str, Any],
                      extras: dict[str, Variant]) -> ConversionOutput:
-    from backends.gguf_meta import effective_type_histogram
+    from backends.llamacpp.gguf_meta import effective_type_histogram
 
     qtype = options["types"][0]
     target = out / f"model-{qtype}.gguf"
@@ -228,14 +219,13 @@ def convert_quantize(ctx: JobContext, parent: Variant, path: Path, out: Path, op
     run_tool([llamacpp_tools.tool_path("llama-quantize"), *args], ctx.log_path, _progress_from_tool(ctx, 0.05, 0.7))
     histogram = effective_type_histogram(target)
     ctx.log("effective types: " + ", ".join(f"{k} {v['share']:.0%}" for k, v in histogram.items()))
-    smoke = _smoke(ctx, parent, path, "gguf", target, qtype)
-    return ConversionOutput(qtype, {"effective_types": histogram, "smoke": smoke,
+    return ConversionOutput(qtype, {"effective_types": histogram,
                                     "imatrix": extras["imatrix"].id if "imatrix" in extras else None,
                                     **_gguf_facts(target)})
 
 
 def _gguf_facts(path: Path) -> dict[str, Any]:
-    from backends.gguf_meta import read_metadata
+    from backends.llamacpp.gguf_meta import read_metadata
 
     meta = read_metadata(path).to_dict()
     return {k: meta[k] for k in ("architecture", "embedding_length", "context_length", "parameter_count",
@@ -260,7 +250,7 @@ def _general_names(source: Source) -> dict[str, Any]:
 
 def convert_convert_hf(ctx: JobContext, parent: Variant, path: Path, out: Path, options: dict[str, Any],
                        extras: dict[str, Variant]) -> ConversionOutput:
-    from backends.gguf_meta import effective_type_histogram
+    from backends.llamacpp.gguf_meta import effective_type_histogram
 
     outtype = options["outtype"]
     target = out / f"model-{outtype.upper()}.gguf"
@@ -273,14 +263,13 @@ def convert_convert_hf(ctx: JobContext, parent: Variant, path: Path, out: Path, 
              env={"PYTHONPATH": str(llamacpp_tools.source_dir() / "gguf-py"), "HF_HUB_OFFLINE": "1"})
     meta_file.unlink()
     precision = outtype.upper()
-    smoke = _smoke(ctx, parent, path, "gguf", target, precision)
-    return ConversionOutput(precision, {"effective_types": effective_type_histogram(target), "smoke": smoke,
+    return ConversionOutput(precision, {"effective_types": effective_type_histogram(target),
                                         **_gguf_facts(target)})
 
 
 def convert_dequantize(ctx: JobContext, parent: Variant, path: Path, out: Path, options: dict[str, Any],
                        extras: dict[str, Variant]) -> ConversionOutput:
-    from backends.gguf_dequant import DequantizeError, dequantize_to_hf
+    from backends.llamacpp.gguf_dequant import DequantizeError, dequantize_to_hf
 
     ctx.progress(0.05, "dequantizing with transformers")
     folder = out / "model"
@@ -293,8 +282,7 @@ def convert_dequantize(ctx: JobContext, parent: Variant, path: Path, out: Path, 
         item.rename(out / item.name)
     folder.rmdir()
     precision = {"float32": "F32", "float16": "F16", "bfloat16": "BF16"}[options["dtype"]]
-    smoke = _smoke(ctx, parent, path, "hf", out, precision)
-    return ConversionOutput(precision, {"smoke": smoke, "dtype": options["dtype"]})
+    return ConversionOutput(precision, {"dtype": options["dtype"]})
 
 
 def convert_imatrix(ctx: JobContext, parent: Variant, path: Path, out: Path, options: dict[str, Any],

@@ -186,7 +186,7 @@ def check_onnx(path: Path) -> dict[str, Any]:
     """describe_onnx, then the ONNX checker over the file (by path, so external data is read too)."""
     import onnx
 
-    from backends.onnx_schemas import register_ort_schemas
+    from backends.onnxrt.schemas import register_ort_schemas
 
     facts = describe_onnx(path)
     model_file, _ = _model_file(Path(path))
@@ -197,3 +197,37 @@ def check_onnx(path: Path) -> dict[str, Any]:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160].rstrip(".")
         raise InvalidInputError(f"{model_file.name} fails the ONNX checker ({first}).") from None
     return facts
+
+
+# ------------------------------------------------------------------------------ the registry's import hooks
+
+
+def recognise(path: Path) -> bool:
+    """A .onnx file, an ONNX Runtime GenAI folder, or a folder of .onnx files without config.json."""
+    if path.is_file():
+        return path.suffix.lower() == ".onnx"
+    return (path / "genai_config.json").is_file() or (
+        not (path / "config.json").is_file() and any(path.glob("*.onnx")))
+
+
+def check(path: Path) -> Path:
+    """One sentence for a truncated model or external data that escapes; the path to import (a
+    graph whose weights live beside it is imported with its folder)."""
+    from catalog.files import list_model_files
+
+    facts = check_onnx(path)
+    if path.is_file() and facts["external_data"]:
+        path = path.parent  # the weights live beside the graph: import the folder
+    list_model_files(path if path.is_dir() else path.parent)  # refuses links out of the folder now
+    return path
+
+
+def describe(staged: Path, meta: Any, recipe: dict[str, Any], license_default: str | None
+             ) -> tuple[Any, str, str, dict[str, Any]]:
+    facts = describe_onnx(staged)
+    genai = facts.get("genai") or {}
+    meta.architecture = genai.get("type") or facts["producer"] or "onnx"
+    meta.task = "text-generation" if genai else guess_task(facts["inputs"])
+    meta.param_count = facts["parameters"]
+    meta.context_length = genai.get("context_length")
+    return meta, facts["format"], guess_precision(facts["ops"]), facts

@@ -53,7 +53,7 @@ def train(out: Path) -> dict[str, float]:
     import torch
     from safetensors.torch import save_file
 
-    from bench.datasets import digits
+    from workloads.datasets import digits
 
     torch.set_num_threads(1)  # deterministic bytes, and conversions share the cores
     data = digits()

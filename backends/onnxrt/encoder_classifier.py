@@ -1,5 +1,5 @@
 """ONNX conversions of encoders and image classifiers: export, INT8 (dynamic, static), INT4
-weight-only and FP16. Declarations are in onnxrt_decl.py.
+weight-only and FP16. Declarations are in declaration.py.
 
 validate_* run in the app (cheap reads only); convert_* run in job processes. Every output is
 checked with the ONNX checker, run once in ONNX Runtime and smoke-tested against its parent
@@ -16,36 +16,32 @@ from typing import Any
 import numpy as np
 
 from backends.convert_job import ConversionOutput, Step
-from backends.onnx_export import MODEL_FILE, copy_companions, export, export_task
+from backends.onnxrt.torch_to_onnx import MODEL_FILE, copy_companions, export, export_task
 from backends.preflight import Problem
-from backends.tensor_smoke import run_tensor_smoke
-from bench.datasets import (
+from backends.registry import main_file
+from catalog.calibration import checked_file, kept_path
+from catalog.errors import InvalidInputError
+from catalog.records import Variant
+from catalog.sources import get_source
+from worker.context import JobContext
+from workloads.datasets import (
     IMAGE_SHAPE,
     calibration_sentences,
     digits,
     read_calibration_images,
     read_calibration_lines,
 )
-from bench.tensor_inputs import CLASSIFIER_TASK, TENSOR_TASKS, encode_sentences
-from catalog.calibration import checked_file, kept_path
-from catalog.errors import InvalidInputError
-from catalog.records import Variant
-from catalog.sources import get_source
-from catalog.variants import main_file
-from worker.context import JobContext
+from workloads.encoder_classifier_inputs import CLASSIFIER_TASK, TENSOR_TASKS, encode_sentences
 
 log = logging.getLogger(__name__)
 
 CALIBRATION_SEQ_LEN = 128
-# Least smoke score (classifier: top-1 agreement; encoder: mean cosine) per conversion.
-MIN_SCORE = {"export": 0.999, "convert_fp16": 0.99, "quantize_dynamic": 0.9, "quantize_static": 0.85,
-             "quantize_int4": 0.85}
 QUANTIZED = ("INT8", "INT4")
 
 
 def variant_task(variant: Variant) -> str | None:
     """The task of a variant's model: its source's, or read from an imported graph's inputs."""
-    from backends.onnx_import import guess_task
+    from backends.onnxrt.import_check import guess_task
 
     task = get_source(variant.source_id).task
     if task in TENSOR_TASKS or variant.format != "onnx":
@@ -131,7 +127,7 @@ def plan_quantize_static(variant: Variant, options: dict[str, Any]) -> list[Step
 
 def calibration_feeds(variant: Variant, options: dict[str, Any]) -> list[dict[str, np.ndarray]]:
     """One feed per calibration sample, checked against the model's inputs."""
-    from backends.onnx_quant import check_feeds
+    from backends.onnxrt.quantize import check_feeds
 
     task = variant_task(variant)
     path, n = checked_file(options["calibration"]), options["samples"]
@@ -163,7 +159,7 @@ def _only_model_inputs(variant: Variant, feed: dict[str, np.ndarray]) -> dict[st
 
 def check_and_describe(model_path: Path) -> dict[str, Any]:
     """The ONNX checker and the graph's facts, as every ONNX variant records them."""
-    from backends.onnx_import import check_onnx
+    from backends.onnxrt.import_check import check_onnx
 
     try:
         facts = check_onnx(model_path)
@@ -177,9 +173,8 @@ def _finish(ctx: JobContext, parent: Variant, parent_path: Path, out: Path, name
     ctx.progress(0.6, "ONNX checker")
     facts = check_and_describe(out / MODEL_FILE)
     task = variant_task(parent) if parent.format == "onnx" else export_task(parent_path)
-    copy_companions(_model_folder(parent_path), out)
-    smoke = run_tensor_smoke(ctx, task, parent.format, parent_path, out / MODEL_FILE, out, MIN_SCORE[name])
-    return ConversionOutput(precision, {"task": task, "smoke": smoke, **recipe_facts, **facts})
+    copy_companions(_model_folder(parent_path), out)  # the tokenizer the smoke test and users need
+    return ConversionOutput(precision, {"task": task, **recipe_facts, **facts})
 
 
 def convert_export(ctx: JobContext, parent: Variant, path: Path, out: Path, options: dict[str, Any],
@@ -192,7 +187,7 @@ def convert_export(ctx: JobContext, parent: Variant, path: Path, out: Path, opti
 
 def convert_quantize_dynamic(ctx: JobContext, parent: Variant, path: Path, out: Path, options: dict[str, Any],
                              extras: dict[str, Variant]) -> ConversionOutput:
-    from backends.onnx_quant import quantize_dynamic_int8
+    from backends.onnxrt.quantize import quantize_dynamic_int8
 
     ctx.progress(0.1, "dynamic INT8 quantization")
     facts = quantize_dynamic_int8(path, out / MODEL_FILE, options["per_channel"])
@@ -201,7 +196,7 @@ def convert_quantize_dynamic(ctx: JobContext, parent: Variant, path: Path, out: 
 
 def convert_quantize_static(ctx: JobContext, parent: Variant, path: Path, out: Path, options: dict[str, Any],
                             extras: dict[str, Variant]) -> ConversionOutput:
-    from backends.onnx_quant import quantize_static_int8
+    from backends.onnxrt.quantize import quantize_static_int8
 
     feeds = calibration_feeds(parent, options)
     ctx.progress(0.1, f"static INT8 ({options['format']}): calibrating on {len(feeds)} samples "
@@ -214,7 +209,7 @@ def convert_quantize_static(ctx: JobContext, parent: Variant, path: Path, out: P
 
 def convert_quantize_int4(ctx: JobContext, parent: Variant, path: Path, out: Path, options: dict[str, Any],
                           extras: dict[str, Variant]) -> ConversionOutput:
-    from backends.onnx_quant import quantize_int4_weights
+    from backends.onnxrt.quantize import quantize_int4_weights
 
     ctx.progress(0.1, f"INT4 weight-only ({options['algorithm']}, blocks of {options['block_size']})")
     facts = quantize_int4_weights(path, out / MODEL_FILE, options["algorithm"], int(options["block_size"]),
@@ -224,7 +219,7 @@ def convert_quantize_int4(ctx: JobContext, parent: Variant, path: Path, out: Pat
 
 def convert_convert_fp16(ctx: JobContext, parent: Variant, path: Path, out: Path, options: dict[str, Any],
                          extras: dict[str, Variant]) -> ConversionOutput:
-    from backends.onnx_quant import convert_fp16
+    from backends.onnxrt.quantize import convert_fp16
 
     ctx.progress(0.1, "float16 conversion")
     facts = convert_fp16(path, out / MODEL_FILE)

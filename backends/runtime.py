@@ -1,10 +1,13 @@
-"""The runner interface: load, tokens in -> logits out, generate, report."""
+"""The runner interfaces every toolkit implements: causal LMs (tokens in, logits out, generate,
+report) and encoders/classifiers (feeds in, task outputs out)."""
 
 from __future__ import annotations
 
 from typing import Protocol
 
 import numpy as np
+
+from workloads.encoder_classifier_inputs import CLASSIFIER_TASK, mean_pool
 
 
 class Runner(Protocol):
@@ -34,3 +37,23 @@ class Runner(Protocol):
 
     def close(self) -> None:
         ...
+
+
+class EncoderClassifierRunner(Protocol):
+    runtime: str
+    task: str
+
+    def raw(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        """The model's first output for one batch (hidden states or logits)."""
+        ...
+
+    def versions(self) -> dict[str, str]:
+        ...
+
+    def close(self) -> None:
+        ...
+
+
+def outputs(runner: EncoderClassifierRunner, feeds: dict[str, np.ndarray]) -> np.ndarray:
+    raw = runner.raw(feeds)
+    return raw if runner.task == CLASSIFIER_TASK else mean_pool(raw, feeds["attention_mask"])

@@ -14,9 +14,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from backends.digits_cnn import is_digits_cnn, load_module
-from bench.tensor_inputs import CLASSIFIER_TASK, ENCODER_INPUTS, ENCODER_TASK
 from catalog.errors import InvalidInputError
+from workloads.digits_cnn import is_digits_cnn, load_module
+from workloads.encoder_classifier_inputs import CLASSIFIER_TASK, ENCODER_INPUTS, ENCODER_TASK
 
 log = logging.getLogger(__name__)
 

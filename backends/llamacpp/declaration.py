@@ -1,32 +1,25 @@
-"""llama.cpp / GGUF conversions, declared as data (no toolkit import).
-
-Quant type names are the ones `llama-quantize --help` prints; tests/test_llamacpp_convert.py
-(test_declared_quant_types_exist_in_the_installed_llama_cpp) checks every declared name against the
-installed binary, so a rename upstream fails CI.
-"""
+"""llama.cpp: the GGUF format and its conversions, declared as data (no toolkit is imported
+until a hook runs)."""
 
 from __future__ import annotations
 
-from backends.registry import Backend, Conversion, Option, register
-
-LEGACY_TYPES = ("Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0")
-K_TYPES = ("Q2_K", "Q2_K_S", "Q3_K_S", "Q3_K_M", "Q3_K_L", "Q4_K_S", "Q4_K_M", "Q5_K_S", "Q5_K_M", "Q6_K")
-IQ_TYPES = ("IQ1_S", "IQ1_M", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ2_M", "IQ3_XXS", "IQ3_XS", "IQ3_S", "IQ3_M",
-            "IQ4_NL", "IQ4_XS")
-QUANT_TYPES = K_TYPES + LEGACY_TYPES + IQ_TYPES
-FLOAT_TYPES = ("F32", "F16", "BF16")
-CONVERTER_OUTTYPES = ("f32", "f16", "bf16", "q8_0")
-
-# Bits per weight class -> the least top-1 agreement with the parent a result must reach in its
-# smoke test. Measured on SmolLM2-135M (see the GGUF issue's note); below it the job fails.
-MIN_AGREEMENT = {"float": 0.97, "8bit": 0.85, "6bit": 0.75, "5bit": 0.7, "4bit": 0.6, "3bit": 0.45, "2bit": 0.2}
+from backends.llamacpp import convert, import_check, runner
+from backends.llamacpp.quant_types import (
+    CONVERTER_OUTTYPES,
+    QUANT_TYPES,
+    convert_hf_gate,
+    dequantize_gate,
+    quantize_gate,
+)
+from backends.registry import Conversion, Format, ImportCheck, Option, Toolkit, register_toolkit
 
 PACKAGES = ("llama_cpp", "gguf", "numpy")
 
 DEQUANTIZE = Conversion(
     backend="llamacpp", name="dequantize", title="GGUF → Hugging Face safetensors (dequantize)",
-    input_formats=("gguf",), output_format="hf", module="backends.llamacpp",
+    input_formats=("gguf",), output_format="hf",
     packages=PACKAGES + ("torch", "transformers", "accelerate"),
+    convert=convert.convert_dequantize, validate=convert.validate_dequantize, gate=dequantize_gate,
     help="Rebuilds a Hugging Face folder (FP32 safetensors, tokenizer, chat template) from a GGUF. "
          "Every other backend starts from this form.",
     options=(Option("dtype", "choice", "float32", ("float32", "float16", "bfloat16"),
@@ -35,8 +28,9 @@ DEQUANTIZE = Conversion(
 
 CONVERT_HF = Conversion(
     backend="llamacpp", name="convert_hf", title="Hugging Face → GGUF (convert_hf_to_gguf.py)",
-    input_formats=("hf",), output_format="gguf", module="backends.llamacpp",
+    input_formats=("hf",), output_format="gguf",
     packages=PACKAGES + ("torch", "transformers"),
+    convert=convert.convert_convert_hf, validate=convert.validate_convert_hf, gate=convert_hf_gate,
     help="llama.cpp's own converter, from the source of the installed llama-cpp-python.",
     options=(Option("outtype", "choice", "f16", CONVERTER_OUTTYPES,
                     "f32 and f16 keep the source's predictions; bf16 and q8_0 agree on most next tokens."),),
@@ -44,7 +38,8 @@ CONVERT_HF = Conversion(
 
 IMATRIX = Conversion(
     backend="llamacpp", name="imatrix", title="Importance matrix (llama-imatrix)",
-    input_formats=("gguf",), output_format="imatrix", module="backends.llamacpp", packages=PACKAGES,
+    input_formats=("gguf",), output_format="imatrix", packages=PACKAGES,
+    convert=convert.convert_imatrix, validate=convert.validate_imatrix,
     help="Activation statistics from a calibration text; IQ types need one. Keyed by the text's hash.",
     options=(Option("calibration", "str", "shipped",
                     help="'shipped' (a Python documentation excerpt, never the perplexity text) or the "
@@ -56,7 +51,9 @@ IMATRIX = Conversion(
 
 QUANTIZE = Conversion(
     backend="llamacpp", name="quantize", title="GGUF → quantized GGUF (llama-quantize)",
-    input_formats=("gguf", "hf"), output_format="gguf", module="backends.llamacpp", packages=PACKAGES,
+    input_formats=("gguf", "hf"), output_format="gguf", packages=PACKAGES,
+    convert=convert.convert_quantize, validate=convert.validate_quantize, plan=convert.plan_quantize,
+    gate=quantize_gate,
     batch_option="types",
     help="One job per type. From a Hugging Face folder an F16 GGUF is made first, once, and shared.",
     options=(Option("types", "multichoice", ["Q4_K_M"], QUANT_TYPES,
@@ -70,17 +67,24 @@ QUANTIZE = Conversion(
                     "Quantizing an already quantized model compounds the error; allow it explicitly.")),
     disk_factor=1.0, memory_factor=1.5)
 
-LLAMACPP = register(Backend(
+RUN_SNIPPET = ("from llama_cpp import Llama\n"
+               "llm = Llama(model_path=\"{main}\", n_ctx=2048, n_threads=4)\n"
+               "print(llm(\"The capital of France is\", max_tokens=32)[\"choices\"][0][\"text\"])\n"
+               "# or: llama-cli -m {main} -p \"The capital of France is\" -n 32\n")
+
+GGUF = Format(
+    name="gguf", title="GGUF", runtime="llama.cpp", main_suffix=".gguf", runtime_imports=("llama_cpp",),
+    runtime_versions=runner.runtime_versions, open_runner=runner.load, run_snippets={"": RUN_SNIPPET},
+    import_check=ImportCheck(recognise=import_check.recognise, check=import_check.check,
+                             describe=import_check.describe),
+    import_as="a .gguf file", upload_suffixes=("gguf",))
+
+# The imatrix output is data for later quantizations, not a model: no runner, no import.
+IMATRIX_FORMAT = Format(name="imatrix", title="Importance matrix (GGUF)", runtime="llama.cpp",
+                        main_suffix=".gguf", runtime_imports=("llama_cpp",))
+
+TOOLKIT = register_toolkit(Toolkit(
     name="llamacpp", title="llama.cpp / GGUF", runtime="llama.cpp CPU", packages=PACKAGES,
-    conversions=(DEQUANTIZE, CONVERT_HF, QUANTIZE, IMATRIX)))
-
-
-def precision_class(qtype: str) -> str:
-    q = qtype.upper()
-    if q in FLOAT_TYPES:
-        return "float"
-    for bits, cls in (("8", "8bit"), ("6", "6bit"), ("5", "5bit"), ("4", "4bit"), ("3", "3bit"),
-                      ("2", "2bit"), ("1", "2bit")):
-        if q.startswith(("Q" + bits, "IQ" + bits)):
-            return cls
-    return "4bit"
+    distributions=("llama-cpp-python", "gguf", "transformers", "torch"),
+    formats=(GGUF, IMATRIX_FORMAT), conversions=(DEQUANTIZE, CONVERT_HF, QUANTIZE, IMATRIX),
+    libraries=(("llama_cpp", "llama.cpp"),), steps=(("llama.cpp", "a llama.cpp tool"),)))

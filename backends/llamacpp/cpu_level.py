@@ -12,7 +12,7 @@ CPU backend at all; and its sapphirerapids variant would pick AMX wherever cpuid
 The levels mirror ggml's own CPU variants (ggml/src/CMakeLists.txt), minus every AMX one: AMX
 needs the OS to grant tile state per process, which these VMs advertise but do not grant.
 
-Stdlib only: setup runs this file directly (`python backends/cpu_level.py --cmake`) before the
+Stdlib only: setup runs this file directly (`python backends/llamacpp/cpu_level.py --cmake`) before the
 project's requirements are installed.
 """
 

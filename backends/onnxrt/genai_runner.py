@@ -85,7 +85,7 @@ class OrtGenAIRunner:
         return ttft, steps
 
     def versions(self) -> dict[str, str]:
-        return {p: importlib.metadata.version(p) for p in ("onnxruntime-genai", "onnxruntime")}
+        return runtime_versions()
 
     def close(self) -> None:
         del self.tok
@@ -94,3 +94,7 @@ class OrtGenAIRunner:
 
 def load(path: Path, threads: int = 2, n_ctx: int = 1024, all_logits: bool = True) -> OrtGenAIRunner:
     return OrtGenAIRunner(path, threads, n_ctx)
+
+
+def runtime_versions() -> dict[str, str]:
+    return {p: importlib.metadata.version(p) for p in ("onnxruntime-genai", "onnxruntime")}

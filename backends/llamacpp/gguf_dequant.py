@@ -124,7 +124,7 @@ def dequantize_to_hf(
 
 def _tokenizer_settings(src: Path) -> dict[str, object]:
     """Special-token ids and BOS/EOS flags as the GGUF declares them (None where absent)."""
-    from backends.gguf_meta import GGUFError, open_reader
+    from backends.llamacpp.gguf_meta import GGUFError, open_reader
 
     try:
         reader = open_reader(src)

@@ -53,7 +53,7 @@ class ReferenceRunner:
         return ttft, steps
 
     def versions(self) -> dict[str, str]:
-        return {p: importlib.metadata.version(p) for p in ("torch", "transformers")}
+        return runtime_versions()
 
     def close(self) -> None:
         del self.model
@@ -61,3 +61,7 @@ class ReferenceRunner:
 
 def load(path: Path, threads: int = 2, n_ctx: int = 1024, all_logits: bool = True) -> ReferenceRunner:
     return ReferenceRunner(path, threads)
+
+
+def runtime_versions() -> dict[str, str]:
+    return {p: importlib.metadata.version(p) for p in ("torch", "transformers")}

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from backends.safetensors_check import parameter_count
+from backends.hf.safetensors_check import parameter_count
 from catalog.errors import InvalidInputError
 from catalog.files import PICKLE_SUFFIXES
 

@@ -1,6 +1,6 @@
 """ONNX Runtime conversions: pre-flight checks and the work itself.
 
-Declarations are in onnxrt_decl.py. validate_* run in the app and only read cheap facts (the
+Declarations are in declaration.py. validate_* run in the app and only read cheap facts (the
 model's config.json and the builder's own source text); convert_* run in job processes, where
 the model builder runs as a subprocess so its torch/transformers memory is returned at once.
 """
@@ -20,13 +20,12 @@ from typing import Any
 
 from backends import tools
 from backends.convert_job import ConversionOutput
-from backends.onnx_schemas import register_ort_schemas
-from backends.onnxrt_decl import VERIFIED_PRECISIONS
+from backends.onnxrt.precisions import PRECISION_LABELS
+from backends.onnxrt.schemas import register_ort_schemas
 from backends.preflight import Problem
-from backends.smoke import run_smoke_test
+from backends.registry import main_file
 from catalog.errors import InvalidInputError
 from catalog.records import Variant
-from catalog.variants import main_file
 from worker.context import JobContext
 
 log = logging.getLogger(__name__)
@@ -118,7 +117,7 @@ def check_output(folder: Path) -> dict[str, Any]:
 def run_once(folder: Path) -> str:
     """Load the result and decode a few tokens: a model that cannot run fails here, in one
     sentence, before the (slower) smoke test starts."""
-    from bench.runners.ortgenai import load
+    from backends.onnxrt.genai_runner import load
 
     try:
         runner = load(folder, threads=THREADS)
@@ -134,7 +133,7 @@ def run_once(folder: Path) -> str:
 def convert_genai_build(ctx: JobContext, parent: Variant, path: Path, out: Path, options: dict[str, Any],
                         extras: dict[str, Variant]) -> ConversionOutput:
     precision = options["precision"]
-    label, min_agreement = VERIFIED_PRECISIONS[precision]
+    label = PRECISION_LABELS[precision]
     cache = ctx.work_dir / "builder-cache"
     config = json.loads((path / "config.json").read_text())
     # The builder trusts remote code unless told not to; the catalog allows it only per import.
@@ -159,6 +158,5 @@ def convert_genai_build(ctx: JobContext, parent: Variant, path: Path, out: Path,
     ctx.progress(0.66, "running the result once")
     sample = run_once(out)
     ctx.log(f"ONNX checker passed (opset {facts['opset']}); first run: {sample!r}")
-    smoke = run_smoke_test(ctx, parent.format, path, "onnx-genai", out, min_agreement)
-    return ConversionOutput(label, {"smoke": smoke, "builder_precision": precision, "execution_provider": "cpu",
+    return ConversionOutput(label, {"builder_precision": precision, "execution_provider": "cpu",
                                     **facts})

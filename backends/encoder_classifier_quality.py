@@ -11,9 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.datasets import digits, eval_sentences
-from bench.runners.tensor import open_tensor_runner, outputs
-from bench.tensor_inputs import CLASSIFIER_TASK, batches, encode_sentences
+from backends.registry import open_encoder_classifier
+from backends.runtime import outputs
+from workloads.datasets import digits, eval_sentences
+from workloads.encoder_classifier_inputs import CLASSIFIER_TASK, batches, encode_sentences
 
 SEQ_LEN = 64
 BATCH = 16
@@ -27,7 +28,7 @@ def eval_feeds(task: str, tokenizer_folder: Path, n: int, seq_len: int = SEQ_LEN
 
 
 def predict(fmt: str, path: Path, task: str, feeds: dict[str, np.ndarray], threads: int = 1) -> np.ndarray:
-    runner = open_tensor_runner(fmt, path, task, threads)
+    runner = open_encoder_classifier(fmt, path, task, threads)
     try:
         return np.concatenate([outputs(runner, b) for b in batches(feeds, BATCH)])
     finally:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.fingerprint import llama_cpp_build
+from backends.llamacpp.tools import llama_cpp_build
 
 
 class LlamaCppRunner:
@@ -70,8 +70,7 @@ class LlamaCppRunner:
         return ttft, steps
 
     def versions(self) -> dict[str, str]:
-        return {"llama-cpp-python": importlib.metadata.version("llama-cpp-python"),
-                "llama.cpp build": llama_cpp_build()}
+        return runtime_versions()
 
     def close(self) -> None:
         self.lib.llama_sampler_free(self.sampler)
@@ -80,3 +79,7 @@ class LlamaCppRunner:
 
 def load(path: Path, threads: int = 2, n_ctx: int = 1024, all_logits: bool = True) -> LlamaCppRunner:
     return LlamaCppRunner(path, threads, n_ctx, all_logits)
+
+
+def runtime_versions() -> dict[str, str]:
+    return {"llama-cpp-python": importlib.metadata.version("llama-cpp-python"), "llama.cpp build": llama_cpp_build()}

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from bench.protocol import EVAL_TEXT
-from bench.tensor_inputs import all_finite
 from catalog.config import PROJECT_DIR
 from catalog.errors import InvalidInputError
+from workloads.encoder_classifier_inputs import all_finite
 
 CALIBRATION_TEXT = PROJECT_DIR / "assets" / "calibration" / "python-docs-excerpt.txt"
 DIGITS_SEED = 0

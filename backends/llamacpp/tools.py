@@ -1,7 +1,7 @@
 """Locate the llama.cpp command-line tools built by scripts/build_llama_tools.sh, and read what they accept.
 
 The tools live in a cache (MODEL_CATALOG_CACHE/llama.cpp/<version>-<level key>/), keyed by the
-installed llama-cpp-python version and this CPU's build level (backends/cpu_level.py), so that
+installed llama-cpp-python version and this CPU's build level (backends/llamacpp/cpu_level.py), so that
 tools, converter and runtime share one llama.cpp built with one set of flags.
 Nothing here imports llama_cpp: importing it loads a large shared library, and the catalog must
 start (and explain what is missing) even when the runtime is absent. backends/tools.py runs them.
@@ -14,12 +14,13 @@ import functools
 import os
 import re
 import subprocess
+import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _dist_version
 from pathlib import Path
 
-from backends import cpu_level
+from backends.llamacpp import cpu_level
 from backends.tools import ToolMissing
 
 TOOLS = ("llama-quantize", "llama-imatrix", "llama-perplexity", "llama-bench")
@@ -288,3 +289,16 @@ def types_requiring_imatrix() -> set[str]:
     _source_file("tools/quantize/quantize.cpp")
     _source_file("src/llama-quant.cpp")
     return set(_types_requiring_imatrix(source_dir()))
+
+
+# Written by scripts/build_llama_tools.sh when it installs the binding: "<version>-<level>-<flags hash>".
+LLAMA_BUILD_MARK = ".llama_cpp_build"
+
+
+def llama_cpp_build() -> str:
+    """How the installed llama.cpp binding (and the tools beside it) was built: results measured
+    with differently built runtimes must never be mixed silently."""
+    try:
+        return (Path(sys.prefix) / LLAMA_BUILD_MARK).read_text().strip() or "unknown"
+    except OSError:
+        return "unknown (not built by setup)"

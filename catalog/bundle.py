@@ -1,0 +1,81 @@
+"""Getting a variant out: a folder or zip with its files, a manifest and a run snippet."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import zipfile
+from dataclasses import asdict
+from pathlib import Path
+
+from catalog import config
+from catalog.errors import ConflictError, ReadOnlyRootError
+from catalog.files import remove_tree, sha256_file
+from catalog.sources import get_source
+from catalog.variants import ancestors, get_variant, variant_path
+
+
+def manifest(variant_id: str) -> dict:
+    variant = get_variant(variant_id)
+    source = get_source(variant.source_id)
+    return {
+        "variant": {k: v for k, v in asdict(variant).items() if k not in ("files",)},
+        "source": {"id": source.id, "name": source.name, "origin": source.origin_ref,
+                   "revision": source.origin_revision, "license": source.license},
+        "lineage": [{"id": a.id, "format": a.format, "precision": a.precision,
+                     "backend": a.backend, "conversion": a.conversion} for a in ancestors(variant_id)],
+        "files": [asdict(f) for f in variant.files],
+    }
+
+
+def export_variant(variant_id: str, dest: Path, as_zip: bool = False) -> Path:
+    """Write the variant's files, manifest.json and RUN.md (a Python snippet from its format's
+    toolkit) under dest; return the folder or zip."""
+    from backends.registry import how_to_run
+
+    variant = get_variant(variant_id)
+    if variant.state != "available":
+        raise ConflictError(f"Variant {variant_id} is {variant.state.replace('_', ' ')}; only an "
+                            "available variant can be exported.")
+    source_dir = variant_path(variant)
+    source = get_source(variant.source_id)
+    name = f"{source.name}-{variant.precision or variant.format}-{variant.id}".replace(" ", "_")
+    folder = dest / name
+    tmp = dest / f".{name}.partial"
+    remove_tree(tmp)
+    tmp.mkdir(parents=True)
+    try:
+        for f in variant.files:
+            target = tmp / f.relpath
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source_dir / f.relpath, target)
+            if sha256_file(target) != f.sha256:
+                raise ConflictError(f"{f.relpath} no longer matches its recorded sha256; the stored "
+                                    "copy is damaged, re-create the variant.")
+        (tmp / "manifest.json").write_text(json.dumps(manifest(variant_id), indent=2, default=str))
+        (tmp / "RUN.md").write_text(f"# {name}\n\nRun it:\n\n```python\n{how_to_run(variant, source.task)}```\n")
+        if as_zip:
+            zpath = dest / f"{name}.zip"
+            with zipfile.ZipFile(zpath.with_suffix(".zip.partial"), "w", zipfile.ZIP_DEFLATED) as zf:
+                for path in sorted(tmp.rglob("*")):
+                    if path.is_file():
+                        zf.write(path, f"{name}/{path.relative_to(tmp)}")
+            zpath.with_suffix(".zip.partial").replace(zpath)
+            return zpath
+        remove_tree(folder)
+        tmp.rename(folder)
+        return folder
+    finally:
+        remove_tree(tmp)
+        (dest / f"{name}.zip.partial").unlink(missing_ok=True)
+
+
+def export_to_downloads(variant_id: str) -> Path:
+    """A zip under the data root's exports folder, for the browser's download button."""
+    from catalog import db
+
+    if db.read_only_root():
+        raise ReadOnlyRootError(db.read_only_sentence())
+    dest = config.data_root() / "exports"
+    dest.mkdir(exist_ok=True)
+    return export_variant(variant_id, dest, as_zip=True)

@@ -1,0 +1,124 @@
+"""The registry: toolkits, formats and conversions as data, hooks as explicit references, one
+gate concept, and a toolkit from outside registering the way the built-in ones do."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from backends import registry
+from backends.registry import RUNS_ON, Conversion, Format, Gate, Option, Toolkit
+from catalog.config import PROJECT_DIR
+from catalog.errors import InvalidInputError
+
+TOOLKIT_PACKAGES = ("torch", "transformers", "onnx", "onnxruntime", "onnxruntime_genai", "llama_cpp", "gguf")
+
+
+def test_loading_every_declaration_imports_no_toolkit() -> None:
+    code = ("import sys; from backends import registry; registry.conversions(); registry.formats(); "
+            f"print([m for m in {TOOLKIT_PACKAGES!r} if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_DIR, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_every_conversion_names_its_hooks_a_gate_and_a_target() -> None:
+    for conv in registry.conversions():
+        assert callable(conv.convert), conv.key
+        for hook in (conv.validate, conv.plan):
+            assert hook is None or callable(hook), conv.key
+        assert conv.runs_on in RUNS_ON, conv.key
+        # Everything that makes a model is smoke-tested against a gate; only data outputs have none.
+        output = registry.get_format(conv.output_format)
+        assert (conv.gate is None) == (output.open_runner is None and output.open_encoder_classifier is None), conv.key
+        for fmt in conv.input_formats:
+            registry.get_format(fmt)  # every input format is declared by some toolkit
+
+
+def test_gates_depend_on_the_declared_precision() -> None:
+    quantize = registry.get_conversion("llamacpp.quantize")
+
+    class Parent:
+        format, precision = "hf", "F32"
+
+    q8 = quantize.gate_for({"types": ["Q8_0"]}, Parent())
+    q4 = quantize.gate_for({"types": ["Q4_K_M"]}, Parent())
+    assert q8.metric == q4.metric == "top1_agreement" and q8.minimum > q4.minimum
+    assert registry.get_conversion("onnxrt.export").gate_for({}, Parent()) == Gate(
+        "output_agreement", 0.999, registry.get_conversion("onnxrt.export").gate.hint)
+    assert Gate("x", 0.5).passes(0.5) and not Gate("x", 0.5).passes(0.49) and not Gate("x", 0.5).passes(float("nan"))
+
+
+def test_main_files_and_run_snippets_come_from_the_format() -> None:
+    gguf, genai, hf = (registry.get_format(n) for n in ("gguf", "onnx-genai", "hf"))
+    folder = Path("/v")
+    assert gguf.main_file(folder, ["model-Q8_0.gguf", "README.md"]) == folder / "model-Q8_0.gguf"
+    assert genai.main_file(folder, ["model.onnx", "model.onnx.data", "genai_config.json"]) == folder / "model.onnx"
+    assert hf.main_file(folder, ["config.json", "model.safetensors"]) == folder
+    assert "model-Q8_0.gguf" in gguf.run_snippet("text-generation", "model-Q8_0.gguf")
+    onnx = registry.get_format("onnx")
+    assert "cosine" in onnx.run_snippet("feature-extraction", "model.onnx")
+    assert "predicted class" in onnx.run_snippet("image-classification", "model.onnx")
+    with pytest.raises(InvalidInputError, match="No installed toolkit knows the format"):
+        registry.get_format("tflite")
+
+
+def test_imports_are_recognised_by_the_toolkit_that_claims_them(tmp_path: Path) -> None:
+    (tmp_path / "m.gguf").write_bytes(b"GGUF")
+    (tmp_path / "m.onnx").write_bytes(b"\x08\x07")
+    hf = tmp_path / "hf"
+    hf.mkdir()
+    (hf / "config.json").write_text("{}")
+    assert registry.recognise_import(tmp_path / "m.gguf").name == "gguf"
+    assert registry.recognise_import(tmp_path / "m.onnx").name == "onnx-genai"  # the ONNX check tells them apart
+    assert registry.recognise_import(hf).name == registry.FALLBACK_IMPORT_FORMAT
+    assert registry.importable_kinds() == "a .gguf file, a .onnx file or a folder with config.json and safetensors"
+    assert {"gguf", "onnx", "safetensors"} <= set(registry.upload_suffixes())
+
+
+def test_a_toolkit_from_outside_registers_like_the_built_in_ones() -> None:
+    def convert(*args: object) -> None:
+        raise AssertionError("not run here")
+
+    fmt = Format(name="tflite", title="TensorFlow Lite", runtime="LiteRT", main_suffix=".tflite",
+                 runtime_imports=("ai_edge_litert",))
+    conv = Conversion(backend="litert", name="from_onnx", title="ONNX → TFLite", input_formats=("onnx",),
+                      output_format="tflite", options=(Option("opt", "bool", False),), packages=("ai_edge_litert",),
+                      convert=convert, gate=Gate("output_agreement", 0.9), runs_on="cpu")
+    registry.register_toolkit(Toolkit(name="litert", title="LiteRT", runtime="LiteRT CPU", packages=("ai_edge_litert",),
+                                      distributions=("ai-edge-litert",), formats=(fmt,), conversions=(conv,)))
+    try:
+        assert registry.get_conversion("litert.from_onnx") is conv
+        assert conv in registry.conversions("onnx")
+        assert registry.get_format("tflite").main_file(Path("/v"), ["m.tflite"]) == Path("/v/m.tflite")
+        assert registry.toolkit_versions("litert") == {"ai-edge-litert": "missing"}
+        assert conv.missing_packages() == ["ai_edge_litert"]
+    finally:
+        del registry.TOOLKITS["litert"]
+    with pytest.raises(InvalidInputError):
+        registry.get_conversion("litert.from_onnx")
+
+
+def test_a_parents_smoke_side_is_computed_once_and_kept(root: Path) -> None:
+    from backends.smoke import _cached
+
+    calls = []
+
+    def compute() -> dict[str, np.ndarray]:
+        calls.append(1)
+        return {"outputs": np.arange(6, dtype=np.float32).reshape(2, 3), "generations": np.asarray(["a", "b"])}
+
+    class Parent:
+        id = "v-parent"
+
+    first = _cached(Parent(), {"probe": "x"}, compute)
+    again = _cached(Parent(), {"probe": "x"}, compute)
+    other = _cached(Parent(), {"probe": "y"}, compute)  # other inputs or runtime: computed again
+    assert len(calls) == 2
+    assert np.array_equal(first["outputs"], again["outputs"]) and list(again["generations"]) == ["a", "b"]
+    assert other["outputs"].shape == (2, 3)
+    kept = list((root / "cache" / "smoke" / "v-parent").glob("*.npz"))
+    assert len(kept) == 2 and not list((root / "cache" / "smoke" / "v-parent").glob(".*"))
