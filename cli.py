@@ -158,9 +158,9 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.action == "export":
-        from catalog.results import export, latest_results
+        from catalog.results import as_text, latest_results
 
-        text = export(latest_results(args.ids[0], profile=args.profile, with_raw=args.format == "json"), args.format)
+        text = as_text(latest_results(args.ids[0], profile=args.profile, with_raw=args.format == "json"), args.format)
         if args.out:
             Path(args.out).write_text(text)
         else:

@@ -30,7 +30,7 @@ from catalog import config
 from catalog.errors import InvalidInputError
 from catalog.records import Variant
 from worker.context import JobContext
-from workloads.encoder_classifier_inputs import CLASSIFIER_TASK, TENSOR_TASKS, all_finite
+from workloads.encoder_classifier_inputs import CLASSIFIER_TASK, ENCODER_CLASSIFIER_TASKS, all_finite
 from workloads.prompts import PROMPTS
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ def run_smoke(ctx: JobContext, gate: Gate, parent: Variant, parent_path: Path, o
     fmt = get_format(output_format)
     relpaths = [str(p.relative_to(out_dir)) for p in out_dir.rglob("*") if p.is_file()]
     child_path = fmt.main_file(out_dir, relpaths)
-    if task in TENSOR_TASKS:
+    if task in ENCODER_CLASSIFIER_TASKS:
         return _encoder_classifier(ctx, gate, task, parent, parent_path, output_format, child_path)
     return _causal_lm(ctx, gate, parent, parent_path, output_format, child_path)
 

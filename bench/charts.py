@@ -47,9 +47,9 @@ TENSOR_METRICS: list[tuple[str, str, str | None]] = [
 
 
 def metrics_for(task: str | None) -> list[tuple[str, str, str | None]]:
-    from workloads.encoder_classifier_inputs import TENSOR_TASKS
+    from workloads.encoder_classifier_inputs import ENCODER_CLASSIFIER_TASKS
 
-    return TENSOR_METRICS if task in TENSOR_TASKS else METRICS
+    return TENSOR_METRICS if task in ENCODER_CLASSIFIER_TASKS else METRICS
 BASELINE_COLOR, VARIANT_COLOR, MISMATCH_COLOR = "#7f7f7f", "#1f77b4", "#d62728"
 # Ratios near 1 where a zero-based axis hides the differences that matter.
 ZOOMED_METRICS = {"top1_agreement", "accuracy", "cosine_mean", "cosine_min", "quality_retention"}

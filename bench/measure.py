@@ -22,7 +22,7 @@ def _import_runtime(spec: dict) -> None:
         __import__(package)
 
 
-def measure_tensor(spec: dict) -> dict:
+def measure_encoder_classifier(spec: dict) -> dict:
     """Latency of one fixed batch (loaded from an .npz, never unpickled) for encoders and classifiers."""
     import numpy as np
 
@@ -118,7 +118,7 @@ def measure(spec: dict) -> dict:
 
 def main() -> None:
     spec = json.loads(Path(sys.argv[1]).read_text())
-    result = measure_tensor(spec) if spec.get("kind") == "tensor" else measure(spec)
+    result = measure_encoder_classifier(spec) if spec.get("kind") == "encoder_classifier" else measure(spec)
     Path(sys.argv[2]).write_text(json.dumps(result))
 
 

@@ -76,7 +76,7 @@ def results_for_variant(variant_id: str) -> list[BenchmarkResult]:
     return [BenchmarkResult.from_row(r) for r in rows]
 
 
-def export(results: list[BenchmarkResult], fmt: str) -> str:
+def as_text(results: list[BenchmarkResult], fmt: str) -> str:
     """CSV (one row per result, metrics flattened) or JSON (everything)."""
     if fmt == "json":
         return json.dumps([asdict(r) for r in results], indent=2, default=str)

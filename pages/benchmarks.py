@@ -11,8 +11,8 @@ from bench.protocol import PROFILES
 from catalog import results, sources, variants
 from catalog.errors import CatalogError
 from ui.pickers import source_picker
-from ui.try_tensor import try_tensor_input
-from workloads.encoder_classifier_inputs import TENSOR_TASKS
+from ui.try_encoder_classifier import try_encoder_classifier_input
+from workloads.encoder_classifier_inputs import ENCODER_CLASSIFIER_TASKS
 
 st.title("Benchmarks")
 st.caption("Speed, memory and quality on one protocol, the source's safetensors form (FP32 in transformers or "
@@ -24,7 +24,7 @@ profile = st.radio("Profile", list(PROFILES), horizontal=True, key="bm_profile",
                    index=list(PROFILES).index(qp.get("profile", "quick")) if qp.get("profile") in PROFILES else 0,
                    help="quick: for tests and CI; full: the numbers to trust (more tokens, 5 repetitions).")
 task = sources.get_source(source_id).task
-is_llm = task not in TENSOR_TASKS
+is_llm = task not in ENCODER_CLASSIFIER_TASKS
 family = variants.variants_of_source(source_id, include_deleted=False)
 runnable = {v.id: v for v in family if v.state == "available" and v.format in benchmark_formats(task)}
 labels = {vid: f"{v.label} · {vid}" for vid, v in runnable.items()}
@@ -82,12 +82,12 @@ else:
                   for i, e in enumerate(first)], hide_index=True, width="stretch")
 
 c1, c2 = st.columns(2)
-c1.download_button("Export CSV", results.export(shown, "csv"), file_name=f"{source_id}-{profile}.csv", key="bm_csv")
-c2.download_button("Export JSON", results.export(shown, "json"), file_name=f"{source_id}-{profile}.json",
+c1.download_button("Export CSV", results.as_text(shown, "csv"), file_name=f"{source_id}-{profile}.csv", key="bm_csv")
+c2.download_button("Export JSON", results.as_text(shown, "json"), file_name=f"{source_id}-{profile}.json",
                    key="bm_json")
 
 if not is_llm:
-    try_tensor_input(task, [runnable[v] for v in chosen if v in runnable], baseline)
+    try_encoder_classifier_input(task, [runnable[v] for v in chosen if v in runnable], baseline)
     st.stop()
 st.subheader("Try a prompt")
 with st.form("try"):

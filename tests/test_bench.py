@@ -96,11 +96,11 @@ def test_chart_marks_the_baseline_and_flags_another_fingerprint(measured) -> Non
 
 
 def test_export_csv_and_json(measured) -> None:
-    text = results.export(list(measured.values()), "csv")
+    text = results.as_text(list(measured.values()), "csv")
     header = text.splitlines()[0].split(",")
     assert {"perplexity", "decode_tps_p50", "fingerprint_id", "protocol_id"} <= set(header)
     assert len(text.splitlines()) == 4
-    assert '"generations"' in results.export(list(measured.values()), "json")
+    assert '"generations"' in results.as_text(list(measured.values()), "json")
 
 
 def test_benchmarks_page_shows_chart_and_generations(measured, chain) -> None:

@@ -13,7 +13,7 @@ import numpy as np
 
 ENCODER_TASK = "feature-extraction"
 CLASSIFIER_TASK = "image-classification"
-TENSOR_TASKS = (ENCODER_TASK, CLASSIFIER_TASK)
+ENCODER_CLASSIFIER_TASKS = (ENCODER_TASK, CLASSIFIER_TASK)
 ENCODER_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 

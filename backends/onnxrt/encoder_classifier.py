@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from backends.convert_job import ConversionOutput, Step
-from backends.onnxrt.torch_to_onnx import MODEL_FILE, copy_companions, export, export_task
+from backends.onnxrt.torch_to_onnx import MODEL_FILE, copy_companions, export_task, to_onnx
 from backends.preflight import Problem
 from backends.registry import main_file
 from catalog.calibration import checked_file, kept_path
@@ -31,7 +31,7 @@ from workloads.datasets import (
     read_calibration_images,
     read_calibration_lines,
 )
-from workloads.encoder_classifier_inputs import CLASSIFIER_TASK, TENSOR_TASKS, encode_sentences
+from workloads.encoder_classifier_inputs import CLASSIFIER_TASK, ENCODER_CLASSIFIER_TASKS, encode_sentences
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def variant_task(variant: Variant) -> str | None:
     from backends.onnxrt.import_check import guess_task
 
     task = get_source(variant.source_id).task
-    if task in TENSOR_TASKS or variant.format != "onnx":
+    if task in ENCODER_CLASSIFIER_TASKS or variant.format != "onnx":
         return task
     return guess_task(variant.metadata.get("inputs", [])) or task
 
@@ -71,7 +71,7 @@ def validate_export(variant: Variant, options: dict[str, Any]) -> list[Problem]:
 
 
 def _tensor_input_problems(variant: Variant) -> list[Problem]:
-    if variant_task(variant) not in TENSOR_TASKS:
+    if variant_task(variant) not in ENCODER_CLASSIFIER_TASKS:
         return [Problem("error", "This ONNX model is neither an encoder nor an image classifier the catalog knows "
                                  "(a text-generation graph or unknown inputs); these quantizers are for encoders "
                                  "and classifiers.")]
@@ -180,7 +180,7 @@ def _finish(ctx: JobContext, parent: Variant, parent_path: Path, out: Path, name
 def convert_export(ctx: JobContext, parent: Variant, path: Path, out: Path, options: dict[str, Any],
                    extras: dict[str, Variant]) -> ConversionOutput:
     ctx.progress(0.1, f"torch.onnx export (opset {options['opset']})")
-    facts = export(path, out, options["opset"])
+    facts = to_onnx(path, out, options["opset"])
     ctx.log(f"exported {facts['task']} model; dynamic axes {facts['dynamic_axes']}")
     return _finish(ctx, parent, path, out, "export", "F32", facts)
 

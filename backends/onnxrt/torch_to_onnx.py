@@ -52,7 +52,7 @@ def copy_companions(src: Path, out: Path) -> None:
             shutil.copy2(src / name, out / name)
 
 
-def export(folder: Path, out: Path, opset: int) -> dict[str, Any]:
+def to_onnx(folder: Path, out: Path, opset: int) -> dict[str, Any]:
     """Write out/model.onnx (+ companions); returns the task and the axes made dynamic."""
     import torch
 

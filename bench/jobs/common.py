@@ -22,7 +22,7 @@ from catalog.sources import get_source
 from catalog.variants import get_variant, variants_of_source
 from worker.context import JobContext
 from worker.proc import child_environment, die_with_parent
-from workloads.encoder_classifier_inputs import TENSOR_TASKS
+from workloads.encoder_classifier_inputs import ENCODER_CLASSIFIER_TASKS
 
 LOADED_CPU_PERCENT = 50.0  # other work above this share of the CPU before the run flags a result
 BASELINE_ADDED = ("The baseline (the source's safetensors form) has no result on this profile yet; it is "
@@ -39,12 +39,12 @@ def reference_variant(source_id: str, family: list[Variant] | None = None) -> Va
     # An imported float encoder or classifier graph (ONNX) is its own baseline, run in its runtime.
     roots = [v for v in family if v.parent_id is None and v.format in formats_running(encoder_classifier=True)
              and v.state == "available" and v.precision == "float"]
-    return roots[0] if roots and get_source(source_id).task in TENSOR_TASKS else None
+    return roots[0] if roots and get_source(source_id).task in ENCODER_CLASSIFIER_TASKS else None
 
 
 def benchmark_formats(task: str | None) -> tuple[str, ...]:
     """The variant formats a runner can benchmark for a task."""
-    return formats_running(encoder_classifier=task in TENSOR_TASKS)
+    return formats_running(encoder_classifier=task in ENCODER_CLASSIFIER_TASKS)
 
 
 def benchmark_set(variant_ids: list[str], profile: str) -> list[str]:
@@ -83,7 +83,7 @@ def submit_benchmarks(variant_ids: list[str], profile: str, submitted_by: str | 
 def run_measure(ctx: JobContext, spec: dict[str, Any]) -> dict[str, Any]:
     """bench.measure in a fresh process (so its memory figures are the model's own)."""
     spec_path, out_path = ctx.work_dir / "measure_spec.json", ctx.work_dir / "measure_out.json"
-    spec = spec | runner_reference(spec["format"], encoder_classifier=spec.get("kind") == "tensor")
+    spec = spec | runner_reference(spec["format"], encoder_classifier=spec.get("kind") == "encoder_classifier")
     spec_path.write_text(json.dumps(spec))
     proc = subprocess.run([sys.executable, "-m", "bench.measure", str(spec_path), str(out_path)],
                           cwd=config.PROJECT_DIR, env=child_environment(), capture_output=True, text=True,

@@ -2,7 +2,7 @@
 hands the job to the module for its kind of model.
 
 It imports the per-kind modules and none of them imports it, so the import graph of bench.jobs
-has no cycle. They are imported only on use: an LLM benchmark never loads the tensor stack."""
+has no cycle. They are imported only on use: an LLM benchmark never loads the encoder/classifier stack."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from catalog.errors import InvalidInputError
 from catalog.sources import get_source
 from catalog.variants import get_variant
 from worker.context import JobContext
-from workloads.encoder_classifier_inputs import TENSOR_TASKS
+from workloads.encoder_classifier_inputs import ENCODER_CLASSIFIER_TASKS
 
 
 def run_benchmark_job(ctx: JobContext) -> dict[str, Any]:
@@ -25,7 +25,7 @@ def run_benchmark_job(ctx: JobContext) -> dict[str, Any]:
     if reference is None:
         raise InvalidInputError("This model has no Hugging Face (safetensors) form to serve as the baseline; "
                                 "convert it first.")
-    if task in TENSOR_TASKS:
+    if task in ENCODER_CLASSIFIER_TASKS:
         from bench.jobs.encoder_classifier import run_encoder_classifier_benchmark
 
         tensor_protocol = protocol_for(recipe["profile"], task)

@@ -75,7 +75,7 @@ def run_encoder_classifier_benchmark(ctx: JobContext, variant: Variant, referenc
     before = machine_load()
     ctx.progress(0.15, f"measuring latency ({protocol.repetitions} batches of {protocol.batch_size}) in a fresh "
                        "process")
-    speed = run_measure(ctx, {"kind": "tensor", "format": variant.format, "path": str(main_file(variant)),
+    speed = run_measure(ctx, {"kind": "encoder_classifier", "format": variant.format, "path": str(main_file(variant)),
                               "task": protocol.task, "threads": protocol.threads, "batch_file": str(batch_file),
                               "warmup": protocol.warmup, "repetitions": protocol.repetitions})
     load_after = os.getloadavg()

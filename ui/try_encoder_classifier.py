@@ -17,8 +17,8 @@ def _digit_image(index: int) -> np.ndarray:
     return np.kron(pixels, np.ones((16, 16)))  # 8x8 -> 128x128, blocky on purpose
 
 
-def try_tensor_input(task: str | None, compared: list[Variant], baseline: Variant | None) -> None:
-    from bench.try_tensor import run_in_process
+def try_encoder_classifier_input(task: str | None, compared: list[Variant], baseline: Variant | None) -> None:
+    from bench.try_encoder_classifier import run_in_process
 
     if not compared or baseline is None:
         return

@@ -1,5 +1,5 @@
 """One input on several encoder or classifier variants, in one runner process:
-`python -m bench.try_tensor SPEC_JSON`.
+`python -m bench.try_encoder_classifier SPEC_JSON`.
 
 An encoder gets two sentences and answers their cosine similarity per variant; a classifier gets
 one held-out digits image and answers each variant's class and confidence. Models load in the
@@ -24,8 +24,9 @@ def run_in_process(spec: dict[str, Any], timeout: float = 180) -> dict[str, Any]
     """spec: task, tokenizer (folder), variants [[label, format, path], ...], and sentences or image."""
     from worker.proc import child_environment
 
-    proc = subprocess.run([sys.executable, "-m", "bench.try_tensor", json.dumps(spec)], cwd=config.PROJECT_DIR,
-                          env=child_environment(), capture_output=True, text=True, timeout=timeout, check=False)
+    proc = subprocess.run([sys.executable, "-m", "bench.try_encoder_classifier", json.dumps(spec)],
+                          cwd=config.PROJECT_DIR, env=child_environment(), capture_output=True, text=True,
+                          timeout=timeout, check=False)
     if proc.returncode != 0:
         return {"error": "The runner failed: " + (proc.stderr.strip().splitlines() or ["?"])[-1][:200]}
     return json.loads(proc.stdout.strip().splitlines()[-1])
