@@ -21,7 +21,7 @@ from typing import Any
 
 from backends import demo
 from backends.hf.folder import check_folder
-from backends.registry import FALLBACK_IMPORT_FORMAT, importable_kinds, recognise_import
+from backends.registry import FALLBACK_IMPORT_FORMAT, importable_kinds, needed_by_a_format, recognise_import
 from catalog import config, db, jobs
 from catalog.errors import ConflictError, InvalidInputError
 from catalog.files import (
@@ -213,7 +213,7 @@ def _stage_files(ctx: JobContext, origin: Path, containment: Path | None = None)
     list_model_files(containment or origin)  # refuses links that escape the allowed folder
     methods: set[str] = set()
     for path in list_model_files(origin) if containment is None else _snapshot_files(origin):
-        if path.suffix.lower() in PICKLE_SUFFIXES:
+        if path.suffix.lower() in PICKLE_SUFFIXES and not needed_by_a_format(path):
             ctx.log(f"skipped pickle file {path.name}")
             continue
         methods.add(copy_file(path, staged / path.relative_to(origin)))

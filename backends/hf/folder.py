@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,3 +99,14 @@ def read_info(folder: Path, shown_as: str = "") -> HFInfo:
         needs_remote_code="auto_map" in cfg,
         config=cfg,
     )
+
+
+# Tokenizer and model-card files a converted encoder keeps beside its graph, so it can be run alone.
+COMPANION_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
+                   "config.json", "README.md", "modules.json", "sentence_bert_config.json")
+
+
+def copy_companions(src: Path, out: Path) -> None:
+    for name in COMPANION_FILES:
+        if (src / name).is_file() and not (out / name).exists():
+            shutil.copy2(src / name, out / name)

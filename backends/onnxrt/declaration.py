@@ -8,31 +8,18 @@ verified here", with what was seen when it was tried.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 from backends.onnxrt import encoder_classifier, genai_build, genai_runner, import_check, session_runner
 from backends.onnxrt.precisions import PRECISION_LABELS, UNVERIFIED_PRECISIONS, UNVERIFIED_PROVIDERS, genai_gate
-from backends.registry import Conversion, Format, Gate, ImportCheck, Option, Toolkit, register_toolkit
-from catalog.errors import InvalidInputError
-
-
-@dataclass(frozen=True)
-class VerifiedChoice(Option):
-    """A choice whose values outside the allow-list are refused as "not verified here"."""
-
-    unverified: tuple[tuple[str, str], ...] = ()   # value -> what was seen when it was tried
-
-    def normalize(self, value: Any) -> Any:
-        if value in (None, ""):
-            return super().normalize(value)
-        value = str(value).strip().lower()
-        if value not in self.choices:
-            why = dict(self.unverified).get(value, "it has not been tried")
-            raise InvalidInputError(f"The {self.name.replace('_', ' ')} {value} is not verified here on the CPU: "
-                                    f"{why}; choose one of {', '.join(self.choices)}.")
-        return super().normalize(value)
-
+from backends.registry import (
+    Conversion,
+    Format,
+    Gate,
+    ImportCheck,
+    Option,
+    Toolkit,
+    VerifiedChoice,
+    register_toolkit,
+)
 
 PACKAGES = ("onnxruntime_genai", "onnxruntime", "onnx", "onnx_ir", "torch", "transformers")
 

@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from backends.convert_job import ConversionOutput, Step
-from backends.onnxrt.torch_to_onnx import MODEL_FILE, copy_companions, export_task, to_onnx
+from backends.hf.folder import copy_companions
+from backends.onnxrt.torch_to_onnx import MODEL_FILE, export_task, to_onnx
 from backends.preflight import Problem
 from backends.registry import main_file
 from catalog.calibration import checked_file, kept_path

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from pathlib import Path
 from typing import Any
 
+from backends.hf.folder import copy_companions
 from catalog.errors import InvalidInputError
 from workloads.digits_cnn import is_digits_cnn, load_module
 from workloads.encoder_classifier_inputs import CLASSIFIER_TASK, ENCODER_INPUTS, ENCODER_TASK
@@ -21,9 +21,6 @@ from workloads.encoder_classifier_inputs import CLASSIFIER_TASK, ENCODER_INPUTS,
 log = logging.getLogger(__name__)
 
 MODEL_FILE = "model.onnx"
-# Tokenizer and model-card files an ONNX encoder keeps beside its graph, so it can be run alone.
-COMPANION_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
-                   "config.json", "README.md", "modules.json", "sentence_bert_config.json")
 EXPORT_TASKS = (ENCODER_TASK, CLASSIFIER_TASK)
 MASKED_SCORE = -10_000.0
 
@@ -44,12 +41,6 @@ def export_task(folder: Path) -> str:
         raise InvalidInputError("This encoder has no tokenizer.json; add the fast tokenizer file and import it "
                                 "again.")
     return ENCODER_TASK
-
-
-def copy_companions(src: Path, out: Path) -> None:
-    for name in COMPANION_FILES:
-        if (src / name).is_file() and not (out / name).exists():
-            shutil.copy2(src / name, out / name)
 
 
 def to_onnx(folder: Path, out: Path, opset: int) -> dict[str, Any]:

@@ -1,0 +1,141 @@
+"""Encoders and image classifiers in OpenVINO: an ONNX graph to IR (FP32, or FP16 weights), and
+NNCF post-training INT8 of that IR on calibration data, optionally with accuracy control
+(`nncf.quantize_with_accuracy_control`: layers go back to float until the held-out accuracy drop
+is within the bound; for classifiers, whose digits test set has labels)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from backends.convert_job import ConversionOutput, Step
+from backends.encoder_classifier_calibration import calibration_samples
+from backends.hf.folder import copy_companions
+from backends.preflight import Problem
+from backends.registry import main_file
+from catalog.calibration import checked_file, kept_path
+from catalog.errors import InvalidInputError
+from catalog.records import Variant
+from catalog.sources import get_source
+from worker.context import JobContext
+from workloads.datasets import digits
+from workloads.encoder_classifier_inputs import CLASSIFIER_TASK, ENCODER_CLASSIFIER_TASKS, ENCODER_TASK
+
+log = logging.getLogger(__name__)
+
+MODEL_XML = "model.xml"
+VALIDATION_SAMPLES = 200
+
+
+def _task(variant: Variant) -> str | None:
+    return variant.metadata.get("task") or get_source(variant.source_id).task
+
+
+def _folder(path: Path) -> Path:
+    return path.parent if path.is_file() else path
+
+
+def _input_problems(variant: Variant, kind: str) -> list[Problem]:
+    if _task(variant) not in ENCODER_CLASSIFIER_TASKS:
+        return [Problem("error", f"This {kind} is neither an encoder nor an image classifier the catalog knows; "
+                                 "LLMs become OpenVINO IR from their Hugging Face form.")]
+    return []
+
+
+def validate_convert_onnx(variant: Variant, options: dict[str, Any]) -> list[Problem]:
+    return _input_problems(variant, "ONNX model")
+
+
+def validate_quantize_static(variant: Variant, options: dict[str, Any]) -> list[Problem]:
+    problems = _input_problems(variant, "IR")
+    if problems:
+        return problems
+    if str(variant.precision).startswith("INT"):
+        return [Problem("error", f"This variant is already {variant.precision}; quantize its float parent instead.")]
+    if options["max_accuracy_drop"] > 0 and _task(variant) != CLASSIFIER_TASK:
+        return [Problem("error", "Accuracy control needs labelled held-out data, which only the image classifier "
+                                 "has here; set the maximum accuracy drop to 0 for an encoder.")]
+    try:
+        calibration_samples(_task(variant) or ENCODER_TASK, _folder(main_file(variant)), options["calibration"],
+                            options["samples"])
+    except InvalidInputError as exc:
+        return [Problem("error", str(exc))]
+    return []
+
+
+def plan_quantize_static(variant: Variant, options: dict[str, Any]) -> list[Step]:
+    """One step; an uploaded calibration file is kept under its content hash (copied at submit)."""
+    value = options["calibration"]
+    path = checked_file(value)
+    if path is not None:
+        value = str(kept_path(path))
+    return [Step("openvino.quantize_static", dict(options, calibration=value), input_variant_id=variant.id)]
+
+
+def _describe(xml: Path) -> dict[str, Any]:
+    import openvino as ov
+
+    model = ov.Core().read_model(xml)
+    return {"inputs": [{"name": i.any_name, "shape": str(i.get_partial_shape()), "type": str(i.get_element_type())}
+                       for i in model.inputs],
+            "outputs": [{"name": o.any_name, "shape": str(o.get_partial_shape())} for o in model.outputs],
+            "ops": sorted({op.get_type_name() for op in model.get_ops()})}
+
+
+def convert_convert_onnx(ctx: JobContext, parent: Variant, path: Path, out: Path, options: dict[str, Any],
+                         extras: dict[str, Variant]) -> ConversionOutput:
+    import openvino as ov
+
+    fp16 = options["precision"] == "fp16"
+    ctx.progress(0.1, f"OpenVINO: converting {path.name} to IR ({options['precision']})")
+    model = ov.convert_model(str(path))
+    ov.save_model(model, out / MODEL_XML, compress_to_fp16=fp16)
+    copy_companions(_folder(path), out)
+    facts = _describe(out / MODEL_XML)
+    ctx.log(f"IR inputs: {[i['name'] for i in facts['inputs']]}")
+    return ConversionOutput("F16" if fp16 else "F32", {"task": _task(parent), "device": "CPU", **facts})
+
+
+def _image_feed(item: tuple[np.ndarray, int]) -> dict[str, np.ndarray]:
+    return {"pixel_values": item[0][None]}
+
+
+def _accuracy(compiled: Any, items: Any) -> float:
+    """Top-1 accuracy over (image, label) pairs: NNCF calls this on the float and quantized models."""
+    hits = [int(compiled(_image_feed(item))[compiled.outputs[0]].argmax()) == int(item[1]) for item in items]
+    return float(np.mean(hits))
+
+
+def convert_quantize_static(ctx: JobContext, parent: Variant, path: Path, out: Path, options: dict[str, Any],
+                            extras: dict[str, Variant]) -> ConversionOutput:
+    import nncf
+    import openvino as ov
+
+    task = _task(parent) or ENCODER_TASK
+    model = ov.Core().read_model(path)
+    names = [i.any_name for i in model.inputs]
+    feeds = calibration_samples(task, _folder(path), options["calibration"], options["samples"], names)
+    calibration = nncf.Dataset(feeds)
+    model_type = nncf.ModelType.TRANSFORMER if task == ENCODER_TASK else None
+    drop = options["max_accuracy_drop"]
+    ctx.progress(0.1, f"NNCF: static INT8 on {len(feeds)} samples" + (f", accuracy drop ≤ {drop}" if drop else ""))
+    facts: dict[str, Any] = {"samples": len(feeds), "preset": options["preset"],
+                             "calibration": "shipped" if options["calibration"] == "shipped"
+                             else Path(options["calibration"]).name}
+    preset = nncf.QuantizationPreset(options["preset"].lower())
+    if drop > 0:
+        data = digits()
+        pairs = list(zip(data.test_images[:VALIDATION_SAMPLES], data.test_labels[:VALIDATION_SAMPLES], strict=True))
+        quantized = nncf.quantize_with_accuracy_control(
+            model, calibration, nncf.Dataset(pairs, _image_feed), validation_fn=_accuracy, max_drop=drop,
+            drop_type=nncf.DropType.ABSOLUTE, preset=preset, subset_size=len(feeds))
+        facts["max_accuracy_drop"] = drop
+    else:
+        quantized = nncf.quantize(model, calibration, preset=preset, model_type=model_type, subset_size=len(feeds))
+    ov.save_model(quantized, out / MODEL_XML, compress_to_fp16=False)
+    copy_companions(_folder(path), out)
+    facts |= _describe(out / MODEL_XML)
+    return ConversionOutput(f"INT8 {options['preset'].lower()}", {"task": task, "device": "CPU", **facts})

@@ -1,0 +1,261 @@
+"""Real OpenVINO conversions: the demo model to int8, int4 and data-aware int4 IR (optimum-intel +
+NNCF), run in OpenVINO GenAI and benchmarked beside the GGUF chain; the digits CNN and MiniLM from
+ONNX to IR and NNCF INT8 (with and without accuracy control); IR imports and the refusals."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from backends import convert_job
+from backends.preflight import errors
+from catalog.config import PROJECT_DIR
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def llm_irs(chain_data, shared_root: Path):
+    """The demo's int8, int4 and data-aware int4 IR, made once, with one quick benchmark each."""
+    from bench.jobs.common import benchmark_set, submit_benchmarks
+    from catalog import config, db, results
+    from tests.helpers.chain import convert
+    from worker.runner import run_to_completion
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv(config.ROOT_ENV, str(shared_root))
+    db.reset_migration_cache()
+    hf = chain_data["hf"]
+    [int8] = convert("openvino.export_llm", hf.id, weight_format="int8")
+    [int4] = convert("openvino.export_llm", hf.id, weight_format="int4")
+    [awq] = convert("openvino.compress_weights", hf.id, mode="INT4_ASYM", group_size="64", awq=True,
+                    scale_estimation=True, samples=32)
+    for sub in submit_benchmarks(benchmark_set([int8.id, int4.id, awq.id], "quick"), "quick"):
+        job = run_to_completion(sub.job.id)
+        assert job.state == "succeeded", job.error
+    measured = {r.variant_id: r for r in results.latest_results(hf.source_id, "quick")}
+    yield {"hf": hf, "int8": int8, "int4": int4, "awq": awq, "results": measured}
+    mp.undo()
+
+
+def test_llm_irs_run_in_genai_and_pass_their_smoke_gates(chain, llm_irs) -> None:
+    from backends.openvino.llm_runner import generate_once
+    from catalog.variants import variant_path
+
+    for name, least, label in (("int8", 0.85, "INT8"), ("int4", 0.6, "INT4")):
+        variant = llm_irs[name]
+        assert variant.format == "openvino" and variant.precision == label and variant.parent_id == chain["hf"].id
+        files = {f.relpath for f in variant.files}
+        assert {"openvino_model.xml", "openvino_model.bin", "openvino_tokenizer.xml",
+                "openvino_detokenizer.xml"} <= files
+        assert variant.metadata["smoke"]["top1_agreement"] >= least
+        assert generate_once(variant_path(variant)).strip()
+    assert llm_irs["int4"].size_bytes < 0.8 * llm_irs["int8"].size_bytes  # the int8 embedding is a fifth
+    assert llm_irs["int4"].toolkit_versions["nncf"] == "3.4.0"
+
+
+def test_data_aware_int4_differs_from_data_free_and_is_measured(llm_irs) -> None:
+    from catalog.variants import variant_path
+
+    awq, int4 = llm_irs["awq"], llm_irs["int4"]
+    assert awq.precision.startswith("INT4") and "AWQ" in awq.precision and awq.metadata["data_aware"]
+    a = (variant_path(awq) / "openvino_model.bin").read_bytes()
+    b = (variant_path(int4) / "openvino_model.bin").read_bytes()
+    assert len(a) == len(b) and a != b  # same layout, other values: the calibration changed the weights
+    ppl = {k: llm_irs["results"][llm_irs[k].id].metrics["perplexity"] for k in ("int8", "int4", "awq")}
+    reference = llm_irs["results"][llm_irs["int8"].id].metrics["reference_perplexity"]
+    assert reference < ppl["int8"] < ppl["int4"] * 1.02 and all(np.isfinite(list(ppl.values())))
+    print("perplexity: reference", reference, ppl)
+
+
+def test_llm_benchmarks_come_from_genai_metrics(llm_irs) -> None:
+    result = llm_irs["results"][llm_irs["int4"].id]
+    assert result.runtime.startswith("OpenVINO") and result.metrics["decode_tps_p50"] > 5
+    assert result.toolkit_versions["openvino-genai"].startswith("2026.4")
+
+
+@pytest.mark.parametrize(("options", "sentence"), [
+    ({"mode": "INT4_ASYM", "group_size": "128"}, "does not divide into groups of 128; choose group size 64 or 32"),
+    ({"mode": "INT8_ASYM", "group_size": "-1", "awq": True}, "apply to the INT4 modes"),
+    ({"mode": "INT4_SYM", "gptq": True, "lora_correction": True}, "cannot be combined"),
+    ({"mode": "INT4_ASYM", "device": "gpu"}, "not verified here on the CPU: it needs an Intel GPU"),
+])
+def test_impossible_options_are_refused_in_one_sentence(chain, options: dict, sentence: str) -> None:
+    from catalog.errors import InvalidInputError
+
+    try:
+        steps, problems = convert_job.plan("openvino.compress_weights", chain["hf"].id, options)
+    except InvalidInputError as exc:
+        problems_text = str(exc)
+    else:
+        assert not steps
+        problems_text = " ".join(errors(problems))
+    assert sentence in problems_text, problems_text
+
+
+def test_group_size_fallback_lets_128_through(chain) -> None:
+    steps, problems = convert_job.plan("openvino.compress_weights", chain["hf"].id,
+                                       {"mode": "INT4_ASYM", "group_size": "128", "group_size_fallback": "adjust"})
+    assert steps and not errors(problems)
+
+
+def test_calibration_that_is_not_text_is_refused(chain, tmp_path: Path) -> None:
+    from catalog import config
+
+    npy = config.data_root().parent.parent / "images.npy"
+    np.save(npy, np.zeros((4, 1, 8, 8), dtype=np.float32))
+    _, problems = convert_job.plan("openvino.compress_weights", chain["hf"].id,
+                                   {"mode": "INT4_ASYM", "awq": True, "calibration": str(npy)})
+    assert any("not a .txt file" in p for p in errors(problems)), problems
+
+
+def test_an_architecture_optimum_cannot_export_is_refused(chain, tmp_path: Path) -> None:
+    from backends.openvino.convert import _llm_problems
+    from catalog.variants import variant_path
+
+    hf = chain["hf"]
+    config_file = variant_path(hf) / "config.json"
+    original = config_file.read_text()
+    try:
+        config_file.write_text(json.dumps(dict(json.loads(original), model_type="not-a-model")))
+        [problem] = _llm_problems(hf)
+        assert "cannot export the architecture not-a-model" in problem.message
+    finally:
+        config_file.write_text(original)
+
+
+# ------------------------------------------------------------------------------ encoders and classifiers
+
+
+@pytest.fixture(scope="module")
+def tensor_irs(tmp_path_factory: pytest.TempPathFactory):
+    """The digits CNN and MiniLM: ONNX -> IR FP32 -> NNCF INT8 (the CNN also with accuracy control)."""
+    from backends.importers import ImportRequest, import_now
+    from bench.jobs.common import submit_benchmarks
+    from catalog import config, db, results
+    from tests.helpers.chain import convert
+    from worker.runner import run_to_completion
+
+    mp = pytest.MonkeyPatch()
+    data = tmp_path_factory.mktemp("openvino") / "data"
+    mp.setenv(config.ROOT_ENV, str(data))
+    db.reset_migration_cache()
+    config.save_settings(config.Settings(allowed_roots=[str(data.parent)], lease_timeout_s=10))
+    out = {}
+    for example in ("digits-cnn", "minilm"):
+        source = import_now(ImportRequest(kind="demo", example=example))
+        [onnx] = convert("onnxrt.export", source.root_variant_id)
+        [ir] = convert("openvino.convert_onnx", onnx.id)
+        [int8] = convert("openvino.quantize_static", ir.id, samples=32)
+        made = {"source": source, "onnx": onnx, "ir": ir, "int8": int8, "data_root": data}
+        if example == "digits-cnn":
+            [made["controlled"]] = convert("openvino.quantize_static", ir.id, samples=32, max_accuracy_drop=0.01)
+        for sub in submit_benchmarks([ir.id, int8.id], "quick"):
+            job = run_to_completion(sub.job.id)
+            assert job.state == "succeeded", job.error
+        made["results"] = {r.variant_id: r for r in results.latest_results(source.id, "quick")}
+        out[example] = made
+    yield out
+    mp.undo()
+
+
+@pytest.mark.parametrize("example", ["digits-cnn", "minilm"])
+def test_encoders_and_classifiers_become_ir_and_int8(tensor_irs, example: str) -> None:
+    made = tensor_irs[example]
+    ir, int8 = made["ir"], made["int8"]
+    assert ir.format == int8.format == "openvino" and ir.precision == "F32" and int8.precision.startswith("INT8")
+    assert ir.metadata["smoke"]["score"] >= 0.999 and int8.metadata["smoke"]["score"] >= 0.85
+    assert "FakeQuantize" in int8.metadata["ops"] and "FakeQuantize" not in ir.metadata["ops"]
+    measured = made["results"]
+    assert measured[ir.id].runtime.startswith("OpenVINO CPU") and measured[ir.id].metrics["latency_ms_p50"] > 0
+    assert measured[int8.id].metrics["quality_retention"] > 0.85
+
+
+def test_accuracy_control_keeps_the_drop_within_its_bound(tensor_irs) -> None:
+    made = tensor_irs["digits-cnn"]
+    controlled = made["controlled"]
+    assert controlled.metadata["max_accuracy_drop"] == 0.01
+    assert controlled.id != made["int8"].id and controlled.metadata["smoke"]["score"] >= 0.85
+
+
+@pytest.mark.parametrize("example", ["digits-cnn", "minilm"])
+def test_exported_run_snippet_runs(tensor_irs, example: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from catalog import config, db
+    from catalog.bundle import export_variant
+
+    monkeypatch.setenv(config.ROOT_ENV, str(tensor_irs[example]["data_root"]))
+    db.reset_migration_cache()
+    folder = export_variant(tensor_irs[example]["ir"].id, tmp_path)
+    snippet = (folder / "RUN.md").read_text().split("```python\n")[1].split("```")[0]
+    out = subprocess.run([sys.executable, "-c", snippet], cwd=folder, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert ("predicted class" if example == "digits-cnn" else "cosine similarity") in out.stdout
+
+
+# ------------------------------------------------------------------------------ IR imports
+
+
+def test_an_ir_folder_imports_and_bad_ones_are_refused(tensor_irs, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from backends.importers import ImportRequest, import_now
+    from catalog import config, db
+    from catalog.errors import InvalidInputError
+    from catalog.variants import get_variant, variant_path
+
+    data = tensor_irs["digits-cnn"]["data_root"]
+    monkeypatch.setenv(config.ROOT_ENV, str(data))
+    db.reset_migration_cache()
+    tmp_path = data.parent / "imports"  # inside the allowed roots
+
+    ir_folder = variant_path(tensor_irs["digits-cnn"]["ir"])
+    good = tmp_path / "good"
+    shutil.copytree(ir_folder, good)
+    source = import_now(ImportRequest(kind="path", path=str(good), name="digits IR"))
+    root = get_variant(source.root_variant_id)
+    assert source.task == "image-classification" and root.format == "openvino" and root.precision == "F32"
+
+    no_bin = tmp_path / "no-bin"
+    no_bin.mkdir()
+    shutil.copy(ir_folder / "model.xml", no_bin / "model.xml")
+    with pytest.raises(InvalidInputError, match="has no model.bin beside it"):
+        import_now(ImportRequest(kind="path", path=str(no_bin)))
+
+    short = tmp_path / "short"
+    short.mkdir()
+    shutil.copy(ir_folder / "model.xml", short / "model.xml")
+    (short / "model.bin").write_bytes((ir_folder / "model.bin").read_bytes()[:100])
+    with pytest.raises(InvalidInputError, match="truncated or belongs to another model"):
+        import_now(ImportRequest(kind="path", path=str(short)))
+
+    entity = tmp_path / "entity"
+    entity.mkdir()
+    (entity / "model.xml").write_text('<?xml version="1.0"?>\n<!DOCTYPE net [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+                                      '\n<net name="x" version="11"><layers/></net>\n')
+    with pytest.raises(InvalidInputError, match="declares entities or a DTD"):
+        import_now(ImportRequest(kind="path", path=str(entity)))
+
+
+def test_nncf_attempts_no_telemetry(tmp_path: Path) -> None:
+    """NNCF turns openvino-telemetry's dialog off, which counts as consent without a consent file:
+    setup opts out, and a compression run opens no socket."""
+    code = r"""
+import sys
+seen = []
+sys.addaudithook(lambda event, args: seen.append((event, repr(args)[:80])) if event.startswith("socket.") else None)
+import numpy as np, openvino as ov, openvino.opset13 as ops, nncf
+x = ops.parameter([1, 64], np.float32, name="x")
+w = ops.constant(np.random.default_rng(0).standard_normal((64, 64)).astype(np.float32))
+model = ov.Model([ops.matmul(x, w, False, True)], [x])
+nncf.compress_weights(model, mode=nncf.CompressWeightsMode.INT8_ASYM)
+print("SOCKET EVENTS", [e for e in seen if e[0] in ("socket.connect", "socket.getaddrinfo", "socket.sendto")])
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "SOCKET EVENTS []" in out.stdout, out.stdout[-2000:]
+    assert (Path.home() / "intel" / "openvino_telemetry").read_text().strip() == "0", "setup records the opt-out"
