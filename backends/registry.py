@@ -182,6 +182,11 @@ class Format:
     upload_suffixes: tuple[str, ...] = ()  # what the Import page's uploader accepts for this format
     runs_on: tuple[str, ...] = ("cpu",)
 
+    @property
+    def is_model(self) -> bool:
+        """A format some runner loads; the others (an importance matrix) are data for conversions."""
+        return self.open_runner is not None or self.open_encoder_classifier is not None
+
     def main_file(self, folder: Path, relpaths: list[str]) -> Path:
         """The file a runtime opens (the one file with main_suffix), else the variant's folder."""
         if self.main_suffix:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from backends import convert_job
-from backends.registry import conversions
+from backends.registry import conversions, get_format
 from catalog import calibration as calibration_files
 from catalog import jobs, variants
 from catalog.errors import CatalogError
@@ -27,7 +27,8 @@ variant_id = st.selectbox("Input variant", list(by_id), index=list(by_id).index(
                           key="cv_variant")
 variant = by_id[variant_id]
 
-choices = [c for c in conversions(variant.format) if c.output_format != "imatrix"]
+# Conversions that make models; the ones that make data (an importance matrix) run inside plans.
+choices = [c for c in conversions(variant.format) if get_format(c.output_format).is_model]
 if not choices:
     st.info(f"No conversion takes {variant.format} input yet.")
     st.stop()
@@ -35,7 +36,7 @@ keys = [c.key for c in choices]
 pre_c = st.query_params.get("conversion")
 conv = st.selectbox("Conversion", choices, format_func=lambda c: c.title, key="cv_conv",
                     index=keys.index(pre_c) if pre_c in keys else 0)
-st.caption(conv.help)
+st.caption(f"{conv.help} Runs on: {conv.runs_on}.")
 
 calibration = next((o for o in conv.options if o.name == "calibration"), None)
 raw = conversion_form(conv, skip=("calibration",) if calibration else ())

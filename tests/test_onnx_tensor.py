@@ -27,31 +27,22 @@ QUANTIZATIONS = {
 def tensor_models(tmp_path_factory: pytest.TempPathFactory):
     """Both examples imported, exported, quantized and benchmarked once (quick profile) in one data root."""
     from backends.importers import ImportRequest, import_now
-    from bench.jobs.common import submit_benchmarks
-    from catalog import config, db, results, sources
-    from tests.helpers.chain import convert
-    from worker.runner import run_to_completion
+    from catalog import results, sources
+    from tests.helpers.chain import benchmark, convert, data_root_at
 
-    mp = pytest.MonkeyPatch()
     data = tmp_path_factory.mktemp("tensor") / "data"
-    mp.setenv(config.ROOT_ENV, str(data))
-    db.reset_migration_cache()
-    config.save_settings(config.Settings(allowed_roots=[str(data.parent)], lease_timeout_s=10))
-    out = {}
-    for example in ("digits-cnn", "minilm"):
-        source = import_now(ImportRequest(kind="demo", example=example))
-        [fp32] = convert("onnxrt.export", source.root_variant_id)
-        made = {"source": source, "root": sources.get_source(source.id).root_variant_id, "fp32": fp32}
-        for name, (conversion, options) in QUANTIZATIONS.items():
-            [made[name]] = convert(conversion, fp32.id, **options)
-        ids = [made["root"], fp32.id, made["dynamic"].id, made["static"].id, made["int4"].id]
-        for sub in submit_benchmarks(ids, "quick"):
-            job = run_to_completion(sub.job.id)
-            assert job.state == "succeeded", job.error
-        made["results"] = {r.variant_id: r for r in results.latest_results(source.id, "quick")}
-        out[example] = made
-    yield out
-    mp.undo()
+    with data_root_at(data, allowed_roots=[str(data.parent)]):
+        out = {}
+        for example in ("digits-cnn", "minilm"):
+            source = import_now(ImportRequest(kind="demo", example=example))
+            [fp32] = convert("onnxrt.export", source.root_variant_id)
+            made = {"source": source, "root": sources.get_source(source.id).root_variant_id, "fp32": fp32}
+            for name, (conversion, options) in QUANTIZATIONS.items():
+                [made[name]] = convert(conversion, fp32.id, **options)
+            benchmark([made["root"], fp32.id, made["dynamic"].id, made["static"].id, made["int4"].id])
+            made["results"] = {r.variant_id: r for r in results.latest_results(source.id, "quick")}
+            out[example] = made
+        yield out
 
 
 def test_digits_cnn_is_a_real_classifier(tensor_models) -> None:

@@ -22,25 +22,19 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def llm_irs(chain_data, shared_root: Path):
     """The demo's int8, int4 and data-aware int4 IR, made once, with one quick benchmark each."""
-    from bench.jobs.common import benchmark_set, submit_benchmarks
-    from catalog import config, db, results
-    from tests.helpers.chain import convert
-    from worker.runner import run_to_completion
+    from bench.jobs.common import benchmark_set
+    from catalog import results
+    from tests.helpers.chain import benchmark, convert, data_root_at
 
-    mp = pytest.MonkeyPatch()
-    mp.setenv(config.ROOT_ENV, str(shared_root))
-    db.reset_migration_cache()
-    hf = chain_data["hf"]
-    [int8] = convert("openvino.export_llm", hf.id, weight_format="int8")
-    [int4] = convert("openvino.export_llm", hf.id, weight_format="int4")
-    [awq] = convert("openvino.compress_weights", hf.id, mode="INT4_ASYM", group_size="64", awq=True,
-                    scale_estimation=True, samples=32)
-    for sub in submit_benchmarks(benchmark_set([int8.id, int4.id, awq.id], "quick"), "quick"):
-        job = run_to_completion(sub.job.id)
-        assert job.state == "succeeded", job.error
-    measured = {r.variant_id: r for r in results.latest_results(hf.source_id, "quick")}
-    yield {"hf": hf, "int8": int8, "int4": int4, "awq": awq, "results": measured}
-    mp.undo()
+    with data_root_at(shared_root):
+        hf = chain_data["hf"]
+        [int8] = convert("openvino.export_llm", hf.id, weight_format="int8")
+        [int4] = convert("openvino.export_llm", hf.id, weight_format="int4")
+        [awq] = convert("openvino.compress_weights", hf.id, mode="INT4_ASYM", group_size="64", awq=True,
+                        scale_estimation=True, samples=32)
+        benchmark(benchmark_set([int8.id, int4.id, awq.id], "quick"))
+        measured = {r.variant_id: r for r in results.latest_results(hf.source_id, "quick")}
+        yield {"hf": hf, "int8": int8, "int4": int4, "awq": awq, "results": measured}
 
 
 def test_llm_irs_run_in_genai_and_pass_their_smoke_gates(chain, llm_irs) -> None:
@@ -69,8 +63,10 @@ def test_data_aware_int4_differs_from_data_free_and_is_measured(llm_irs) -> None
     assert len(a) == len(b) and a != b  # same layout, other values: the calibration changed the weights
     ppl = {k: llm_irs["results"][llm_irs[k].id].metrics["perplexity"] for k in ("int8", "int4", "awq")}
     reference = llm_irs["results"][llm_irs["int8"].id].metrics["reference_perplexity"]
-    assert reference < ppl["int8"] < ppl["int4"] * 1.02 and all(np.isfinite(list(ppl.values())))
     print("perplexity: reference", reference, ppl)
+    assert all(np.isfinite(list(ppl.values())))
+    assert abs(ppl["int8"] / reference - 1) < 0.05  # 8-bit weights keep the model
+    assert 0.95 * reference < ppl["int4"] < 2 * reference and 0.95 * reference < ppl["awq"] < 2 * reference
 
 
 def test_llm_benchmarks_come_from_genai_metrics(llm_irs) -> None:
@@ -136,32 +132,24 @@ def test_an_architecture_optimum_cannot_export_is_refused(chain, tmp_path: Path)
 def tensor_irs(tmp_path_factory: pytest.TempPathFactory):
     """The digits CNN and MiniLM: ONNX -> IR FP32 -> NNCF INT8 (the CNN also with accuracy control)."""
     from backends.importers import ImportRequest, import_now
-    from bench.jobs.common import submit_benchmarks
-    from catalog import config, db, results
-    from tests.helpers.chain import convert
-    from worker.runner import run_to_completion
+    from catalog import results
+    from tests.helpers.chain import benchmark, convert, data_root_at
 
-    mp = pytest.MonkeyPatch()
     data = tmp_path_factory.mktemp("openvino") / "data"
-    mp.setenv(config.ROOT_ENV, str(data))
-    db.reset_migration_cache()
-    config.save_settings(config.Settings(allowed_roots=[str(data.parent)], lease_timeout_s=10))
-    out = {}
-    for example in ("digits-cnn", "minilm"):
-        source = import_now(ImportRequest(kind="demo", example=example))
-        [onnx] = convert("onnxrt.export", source.root_variant_id)
-        [ir] = convert("openvino.convert_onnx", onnx.id)
-        [int8] = convert("openvino.quantize_static", ir.id, samples=32)
-        made = {"source": source, "onnx": onnx, "ir": ir, "int8": int8, "data_root": data}
-        if example == "digits-cnn":
-            [made["controlled"]] = convert("openvino.quantize_static", ir.id, samples=32, max_accuracy_drop=0.01)
-        for sub in submit_benchmarks([ir.id, int8.id], "quick"):
-            job = run_to_completion(sub.job.id)
-            assert job.state == "succeeded", job.error
-        made["results"] = {r.variant_id: r for r in results.latest_results(source.id, "quick")}
-        out[example] = made
-    yield out
-    mp.undo()
+    with data_root_at(data, allowed_roots=[str(data.parent)]):
+        out = {}
+        for example in ("digits-cnn", "minilm"):
+            source = import_now(ImportRequest(kind="demo", example=example))
+            [onnx] = convert("onnxrt.export", source.root_variant_id)
+            [ir] = convert("openvino.convert_onnx", onnx.id)
+            [int8] = convert("openvino.quantize_static", ir.id, samples=32)
+            made = {"source": source, "onnx": onnx, "ir": ir, "int8": int8, "data_root": data}
+            if example == "digits-cnn":
+                [made["controlled"]] = convert("openvino.quantize_static", ir.id, samples=32, max_accuracy_drop=0.01)
+            benchmark([ir.id, int8.id])
+            made["results"] = {r.variant_id: r for r in results.latest_results(source.id, "quick")}
+            out[example] = made
+        yield out
 
 
 @pytest.mark.parametrize("example", ["digits-cnn", "minilm"])
@@ -214,11 +202,18 @@ def test_an_ir_folder_imports_and_bad_ones_are_refused(tensor_irs, monkeypatch: 
     tmp_path = data.parent / "imports"  # inside the allowed roots
 
     ir_folder = variant_path(tensor_irs["digits-cnn"]["ir"])
-    good = tmp_path / "good"
-    shutil.copytree(ir_folder, good)
-    source = import_now(ImportRequest(kind="path", path=str(good), name="digits IR"))
+    # The stored IR's own bytes are recognised as that variant, not made a new source.
+    again = tmp_path / "again"
+    shutil.copytree(ir_folder, again)
+    assert import_now(ImportRequest(kind="path", path=str(again))).id == tensor_irs["digits-cnn"]["source"].id
+
+    good = tmp_path / "good"  # an IR made elsewhere: a linear classifier over 8x8 images, in fp16
+    good.mkdir()
+    _write_linear_classifier(good / "model.xml")
+    source = import_now(ImportRequest(kind="path", path=str(good / "model.xml"), name="linear digits"))
     root = get_variant(source.root_variant_id)
-    assert source.task == "image-classification" and root.format == "openvino" and root.precision == "F32"
+    assert source.task == "image-classification" and root.format == "openvino" and root.precision == "F16"
+    assert {f.relpath for f in root.files} == {"model.xml", "model.bin"}  # the lone .xml came with its .bin
 
     no_bin = tmp_path / "no-bin"
     no_bin.mkdir()
@@ -239,6 +234,16 @@ def test_an_ir_folder_imports_and_bad_ones_are_refused(tensor_irs, monkeypatch: 
                                       '\n<net name="x" version="11"><layers/></net>\n')
     with pytest.raises(InvalidInputError, match="declares entities or a DTD"):
         import_now(ImportRequest(kind="path", path=str(entity)))
+
+
+def _write_linear_classifier(xml: Path) -> None:
+    import openvino as ov
+    import openvino.opset13 as ops
+
+    x = ops.parameter([1, 1, 8, 8], np.float32, name="pixel_values")
+    flat = ops.reshape(x, ops.constant(np.array([1, 64], dtype=np.int64)), False)
+    w = ops.constant(np.random.default_rng(0).standard_normal((10, 64)).astype(np.float32))
+    ov.save_model(ov.Model([ops.matmul(flat, w, False, True)], [x], "linear"), xml, compress_to_fp16=True)
 
 
 def test_nncf_attempts_no_telemetry(tmp_path: Path) -> None:

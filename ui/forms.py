@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import streamlit as st
 
 from backends.registry import Conversion, Option
+from catalog.errors import CatalogError
 
 
-def option_widget(opt: Option, key_prefix: str) -> Any:
+def option_widget(opt: Option, key_prefix: str, preset: Any = None) -> Any:
     key = f"{key_prefix}_{opt.name}"
     label = opt.name.replace("_", " ")
+    if preset is not None:
+        opt = replace(opt, default=preset)
     if opt.type == "multichoice":
         return st.multiselect(label, opt.choices, default=opt.default, help=opt.help, key=key)
     if opt.type == "choice":
@@ -23,17 +27,35 @@ def option_widget(opt: Option, key_prefix: str) -> Any:
                                min_value=int(opt.minimum) if opt.minimum is not None else None,
                                max_value=int(opt.maximum) if opt.maximum is not None else None)
     if opt.type == "float":
-        return st.number_input(label, value=float(opt.default), help=opt.help, key=key)
+        return st.number_input(label, value=float(opt.default), step=0.05, help=opt.help, key=key,
+                               min_value=float(opt.minimum) if opt.minimum is not None else None,
+                               max_value=float(opt.maximum) if opt.maximum is not None else None)
     return st.text_input(label, value=str(opt.default or ""), help=opt.help, key=key)
+
+
+def presets(conv: Conversion) -> dict[str, Any]:
+    """Option values preset by the page's link (?o_weight_format=int8): a recipe can be shared as a
+    URL. A value the option refuses is ignored, and the form shows the declared default."""
+    found = {}
+    for opt in conv.options:
+        raw = st.query_params.get_all(f"o_{opt.name}")
+        if not raw:
+            continue
+        try:
+            found[opt.name] = opt.normalize(raw if opt.type == "multichoice" else raw[0])
+        except CatalogError:
+            continue
+    return found
 
 
 def conversion_form(conv: Conversion, skip: tuple[str, ...] = ()) -> dict[str, Any]:
     """One widget per declared option (except `skip`); returns the raw values."""
     values: dict[str, Any] = {}
+    preset = presets(conv)
     cols = st.columns(2)
     for i, opt in enumerate(o for o in conv.options if o.name not in skip):
         with cols[i % 2]:
-            values[opt.name] = option_widget(opt, conv.key)
+            values[opt.name] = option_widget(opt, conv.key, preset.get(opt.name))
             refused = getattr(opt, "unverified", ())
             if refused:  # what this machine cannot do is shown, with what it would take
                 st.caption("Not offered here: " + "; ".join(f"**{value}**: {why}" for value, why in refused) + ".")

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from backends.convert_job import ConversionOutput, Step
+from backends.encoder_classifier_calibration import calibration_samples
 from backends.hf.folder import copy_companions
 from backends.onnxrt.torch_to_onnx import MODEL_FILE, export_task, to_onnx
 from backends.preflight import Problem
@@ -25,18 +26,10 @@ from catalog.errors import InvalidInputError
 from catalog.records import Variant
 from catalog.sources import get_source
 from worker.context import JobContext
-from workloads.datasets import (
-    IMAGE_SHAPE,
-    calibration_sentences,
-    digits,
-    read_calibration_images,
-    read_calibration_lines,
-)
-from workloads.encoder_classifier_inputs import CLASSIFIER_TASK, ENCODER_CLASSIFIER_TASKS, encode_sentences
+from workloads.encoder_classifier_inputs import ENCODER_CLASSIFIER_TASKS, ENCODER_TASK
 
 log = logging.getLogger(__name__)
 
-CALIBRATION_SEQ_LEN = 128
 QUANTIZED = ("INT8", "INT4")
 
 
@@ -130,29 +123,11 @@ def calibration_feeds(variant: Variant, options: dict[str, Any]) -> list[dict[st
     """One feed per calibration sample, checked against the model's inputs."""
     from backends.onnxrt.quantize import check_feeds
 
-    task = variant_task(variant)
-    path, n = checked_file(options["calibration"]), options["samples"]
-    if task == CLASSIFIER_TASK:
-        if path is not None and path.suffix.lower() == ".txt":
-            raise InvalidInputError("This model takes images, but the calibration file is text; upload a .npy "
-                                    f"array of shape (n, {', '.join(map(str, IMAGE_SHAPE))}).")
-        images = digits().train_images if path is None else read_calibration_images(path)
-        feeds = [{"pixel_values": images[i:i + 1]} for i in range(min(n, len(images)))]
-    else:
-        if path is not None and path.suffix.lower() != ".txt":
-            raise InvalidInputError("This model takes text, but the calibration file is not a .txt file; upload "
-                                    "UTF-8 text with one sentence per line.")
-        lines = list(calibration_sentences()) if path is None else read_calibration_lines(path)
-        encoded = encode_sentences(_model_folder(main_file(variant)), lines[:n], CALIBRATION_SEQ_LEN)
-        feeds = [{k: v[i:i + 1] for k, v in encoded.items()} for i in range(len(encoded["input_ids"]))]
-    feeds = [_only_model_inputs(variant, f) for f in feeds]
+    names = [i["name"] for i in variant.metadata.get("inputs", [])]
+    feeds = calibration_samples(variant_task(variant) or ENCODER_TASK, _model_folder(main_file(variant)),
+                                options["calibration"], options["samples"], names or None)
     check_feeds(main_file(variant), feeds)
     return feeds
-
-
-def _only_model_inputs(variant: Variant, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    names = [i["name"] for i in variant.metadata.get("inputs", [])]
-    return {k: v for k, v in feed.items() if k in names} if names else feed
 
 
 # ------------------------------------------------------------------------------ the work

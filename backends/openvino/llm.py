@@ -106,9 +106,14 @@ def compression_table(out: Path) -> dict[str, Any]:
     info = ov.Core().read_model(out / "openvino_model.xml").get_rt_info()
     try:
         params = info["nncf"]["weight_compression"]
-        return {k: str(params[k].value) for k in params}
+        return {k: str(params[k].value) for k in params if k in RECORDED}
     except (KeyError, TypeError, AttributeError):
         return {}
+
+
+# The parameters of NNCF's record shown with a variant (its advanced defaults stay in the IR).
+RECORDED = ("mode", "ratio", "group_size", "all_layers", "awq", "scale_estimation", "gptq", "lora_correction",
+            "backup_mode", "sensitivity_metric", "subset_size")
 
 
 def read_config(folder: Path) -> dict[str, Any]:

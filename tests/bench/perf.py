@@ -3,7 +3,7 @@
 Run from the repository root (the app need not be running; every section makes its own data root):
 
     .venv/bin/python -m tests.bench.perf                        # every section
-    .venv/bin/python -m tests.bench.perf --only pages  # or: conversions|resubmit|smoke|tensor|cv|upstream
+    .venv/bin/python -m tests.bench.perf --only pages  # or: conversions|resubmit|smoke|tensor|cv|upstream|openvino
     .venv/bin/python -m tests.bench.perf --data-root /tmp/perf  # keep the data roots; reuse the synthetic one
 
 Sections:
@@ -23,6 +23,8 @@ Sections:
 - cv: run-to-run variation of decode tokens/s over 5 full benchmarks of the demo's Q4_1 GGUF.
 - upstream: each GGUF variant of the demo benchmarked by the catalog next to llama-bench and
   llama-perplexity on the same file (tests/bench/upstream.py), with the ratios.
+- openvino: encoder and classifier IR (FP32, INT8) benchmarked by the catalog next to OpenVINO's
+  benchmark_app on the same IR, batch, threads and hint (tests/bench/openvino_check.py).
 
 The file is named perf.py and has no test_ functions, so pytest never collects it.
 """
@@ -943,7 +945,8 @@ def bench_cells(m: dict[str, Any], quality: str) -> list[str]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tests.bench.perf", description=__doc__.split("\n")[0])
-    parser.add_argument("--only", choices=("pages", "conversions", "resubmit", "smoke", "cv", "tensor", "upstream"),
+    parser.add_argument("--only", choices=("pages", "conversions", "resubmit", "smoke", "cv", "tensor", "upstream",
+                                           "openvino"),
                         help="run one section")
     parser.add_argument("--data-root", type=Path, help="folder for the data roots (kept; the synthetic catalog "
                                                       "under DIR/pages is reused); default: a temp folder, removed")
@@ -979,6 +982,10 @@ def main(argv: list[str] | None = None) -> None:
             from tests.bench.upstream import run_upstream
 
             run_upstream(base)
+        if args.only in (None, "openvino"):
+            from tests.bench.openvino_check import run_openvino
+
+            run_openvino(base)
     finally:
         if args.data_root is None:
             shutil.rmtree(base, ignore_errors=True)

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
 from backends import convert_job
 from catalog import variants
 from catalog.records import Variant
@@ -19,3 +25,29 @@ def convert(conversion: str, variant_id: str, **options) -> list[Variant]:
         assert job.state == "succeeded", job.error
         out.append(variants.get_variant(job.target_variant_id))
     return out
+
+
+@contextmanager
+def data_root_at(path: Path, allowed_roots: list[str] | None = None) -> Iterator[Path]:
+    """Point this process at a data root for a module-scoped fixture (function fixtures use
+    monkeypatch); with allowed_roots, a fresh root gets settings that let imports read there."""
+    from catalog import config, db
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv(config.ROOT_ENV, str(path))
+    db.reset_migration_cache()
+    if allowed_roots is not None and not config.settings_path().exists():
+        config.save_settings(config.Settings(allowed_roots=allowed_roots, lease_timeout_s=10))
+    try:
+        yield path
+    finally:
+        mp.undo()
+
+
+def benchmark(variant_ids: list[str], profile: str = "quick") -> None:
+    """Run benchmark jobs of these variants here, each to success."""
+    from bench.jobs.common import submit_benchmarks
+
+    for sub in submit_benchmarks(variant_ids, profile):
+        job = run_to_completion(sub.job.id)
+        assert job.state == "succeeded", job.error

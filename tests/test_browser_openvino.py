@@ -1,0 +1,38 @@
+"""Real browser: from the Convert page, make int8 and int4 OpenVINO IR of the demo (the option
+preset by the page's link), benchmark them, and see them charted beside Q4_K_M and ONNX Runtime
+GenAI int4 on the Benchmarks page, with their perplexities."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.browser import chromium_page, run_benchmarks, running_app, submit_conversion, wait_for_jobs
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+SHOTS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def test_openvino_variants_from_the_browser_beside_gguf_and_onnx(chain, tmp_path: Path) -> None:
+    from catalog import config, variants
+    from tests.helpers.chain import convert
+
+    src, hf = chain["source"], chain["hf"]
+    q4 = chain["quants"]["Q4_K_M"]
+    [genai] = convert("onnxrt.genai_build", hf.id, precision="int4")  # the browser path is test_browser_convert_bench
+    with running_app(config.data_root()) as url, chromium_page() as page:
+        base = f"source={src.id}&variant={hf.id}&conversion=openvino.export_llm"
+        submit_conversion(page, url, f"{base}&o_weight_format=int8")
+        submit_conversion(page, url, base)  # the declared default: int4
+        wait_for_jobs(page, url)
+        made = {v.precision: v for v in variants.variants_of_source(src.id) if v.format == "openvino"}
+        assert {"INT8", "INT4"} <= set(made), made
+        page.goto(f"{url}/model?id={src.id}&variant={made['INT4'].id}")
+        page.get_by_text("Top-1 agreement with parent").wait_for()
+
+        run_benchmarks(page, url, src.id, [made["INT8"], made["INT4"], q4, genai])
+        page.get_by_text("Generations on the fixed prompts").wait_for()
+        body = page.inner_text("body")
+        assert "Perplexity" in body and "openvino INT4" in body and "onnx-genai INT4" in body and "Q4_K_M" in body
+        page.screenshot(path=str(SHOTS / "benchmarks-openvino.png"), full_page=True)
