@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import re
+import struct
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _dist_version
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import gguf
+
+from backends.llamacpp.gguf_scan import ArrayField, GGUFScan, scan
 
 logger = logging.getLogger(__name__)
 
@@ -130,22 +133,10 @@ def _truncated_or_corrupt(p: Path, size: int, exc: BaseException) -> GGUFError:
     )
 
 
-def _value(reader: gguf.GGUFReader, key: str) -> Any:
-    field = reader.get_field(key)
-    if field is None:
-        return None
-    try:
-        return field.contents()
-    except (UnicodeDecodeError, ValueError, IndexError):  # damaged value: treat as absent, but say so
-        logger.warning("GGUF key %s could not be decoded; ignoring it", key)
-        return None
-
-
-def _array_len(reader: gguf.GGUFReader, key: str) -> int | None:
-    field = reader.get_field(key)
-    # field.data holds one index per array element, so its length is the element count
-    # without decoding tens of thousands of token strings.
-    return None if field is None else len(field.data)
+def _field(found: GGUFScan, key: str) -> Any:
+    """A scalar or string field's value; None when absent or an array."""
+    value = found.fields.get(key)
+    return None if isinstance(value, ArrayField) else value
 
 
 def known_architectures() -> set[str]:
@@ -192,17 +183,49 @@ def _cache_key(path: str | os.PathLike[str]) -> tuple[str, int, int]:
     return str(p.resolve()), st.st_size, st.st_mtime_ns
 
 
-# Parsing the token arrays of a GGUF takes seconds in pure Python, and the catalog asks for
-# metadata and type histogram of the same file repeatedly; key on size and mtime so a
-# replaced file is read again.
+# The catalog asks for metadata and type histogram of the same file repeatedly; key on size and
+# mtime so a replaced file is read again.
 @functools.lru_cache(maxsize=32)
 def _inspect(path: str, _size: int, _mtime_ns: int) -> tuple[GGUFMetadata, dict[str, dict[str, float | int]]]:
-    reader = open_reader(path)
-    return _metadata(reader, Path(path)), _histogram(reader)
+    found = _scan(Path(path))
+    return _metadata(found, Path(path)), _histogram(found)
 
 
-def _metadata(reader: gguf.GGUFReader, p: Path) -> GGUFMetadata:
-    arch = _value(reader, "general.architecture")
+def _scan(p: Path) -> GGUFScan:
+    """The header, fields and tensor infos (gguf_scan: milliseconds where GGUFReader takes seconds),
+    validated as open_reader validates: known tensor types, every tensor inside the file."""
+    size = _check_header(p)
+    try:
+        found = scan(p)
+    except ValueError as exc:
+        if "version" in str(exc):
+            raise GGUFError(
+                f"The file {p.name} has a GGUF version that gguf {_gguf_package_version()} cannot read "
+                f"({exc}); update the gguf package or convert the model again."
+            ) from exc
+        raise _truncated_or_corrupt(p, size, exc) from exc
+    except (IndexError, OverflowError, struct.error, OSError) as exc:
+        raise _truncated_or_corrupt(p, size, exc) from exc
+    needed = found.data_offset
+    for t in found.tensors:
+        try:
+            kind = gguf.GGMLQuantizationType(t.type_code)
+        except ValueError:
+            raise GGUFError(
+                f"The file {p.name} uses tensor type {t.type_code}, which gguf {_gguf_package_version()} "
+                "does not know; update the gguf package or pick a file quantized with a common type."
+            ) from None
+        block, type_size = gguf.GGML_QUANT_SIZES[kind]
+        needed = max(needed, found.data_offset + t.offset + t.n_elements // block * type_size)
+    if needed > size:
+        raise GGUFError(
+            f"The file {p.name} is truncated ({size} of {needed} bytes present); download or copy it again."
+        )
+    return found
+
+
+def _metadata(found: GGUFScan, p: Path) -> GGUFMetadata:
+    arch = _field(found, "general.architecture")
     if not isinstance(arch, str) or not arch:
         raise GGUFError(
             f"The file {p.name} has no general.architecture key, so no runtime can load it; "
@@ -214,41 +237,42 @@ def _metadata(reader: gguf.GGUFReader, p: Path) -> GGUFMetadata:
             "does not know; update gguf and llama-cpp-python or choose another model."
         )
 
-    chat_template = _value(reader, "tokenizer.chat_template")
-    vocab_size = _value(reader, f"{arch}.vocab_size")
+    chat_template = _field(found, "tokenizer.chat_template")
+    vocab_size = _field(found, f"{arch}.vocab_size")
     if vocab_size is None:
         # Most converters omit <arch>.vocab_size; the token list is the authoritative count.
-        vocab_size = _array_len(reader, "tokenizer.ggml.tokens")
+        tokens = found.fields.get("tokenizer.ggml.tokens")
+        vocab_size = tokens.length if isinstance(tokens, ArrayField) else None
 
     return GGUFMetadata(
         path=str(p),
         file_size=p.stat().st_size,
-        gguf_version=int(_value(reader, "GGUF.version")),
+        gguf_version=found.version,
         architecture=arch,
-        name=_value(reader, "general.name"),
-        quant_type=file_type_name(_value(reader, "general.file_type")),
-        parameter_count=sum(int(t.n_elements) for t in reader.tensors),
-        tensor_count=len(reader.tensors),
-        context_length=_value(reader, f"{arch}.context_length"),
-        block_count=_value(reader, f"{arch}.block_count"),
-        embedding_length=_value(reader, f"{arch}.embedding_length"),
+        name=_field(found, "general.name"),
+        quant_type=file_type_name(_field(found, "general.file_type")),
+        parameter_count=sum(t.n_elements for t in found.tensors),
+        tensor_count=len(found.tensors),
+        context_length=_field(found, f"{arch}.context_length"),
+        block_count=_field(found, f"{arch}.block_count"),
+        embedding_length=_field(found, f"{arch}.embedding_length"),
         vocab_size=vocab_size,
-        tokenizer_model=_value(reader, "tokenizer.ggml.model"),
+        tokenizer_model=_field(found, "tokenizer.ggml.model"),
         has_chat_template=bool(chat_template),
         chat_template=chat_template or None,
-        license=_value(reader, "general.license"),
-        provenance=_provenance(reader),
+        license=_field(found, "general.license"),
+        provenance=_provenance(found),
     )
 
 
 PROVENANCE_PREFIX = "modelcatalog."
 
 
-def _provenance(reader: gguf.GGUFReader) -> dict[str, str]:
+def _provenance(header: GGUFScan) -> dict[str, str]:
     """The catalog's provenance keys: its own GGUF keys (llama-quantize writes them), else the
     JSON in general.description (convert_hf_to_gguf.py writes only general.* keys)."""
     found: dict[str, str] = {}
-    description = _value(reader, "general.description")
+    description = _field(header, "general.description")
     if isinstance(description, str) and description.startswith("{"):
         try:
             parsed = json.loads(description)
@@ -256,18 +280,18 @@ def _provenance(reader: gguf.GGUFReader) -> dict[str, str]:
             parsed = {}
         if isinstance(parsed, dict):
             found.update({k: str(v) for k, v in parsed.items() if k.startswith(PROVENANCE_PREFIX)})
-    for key in reader.fields:
-        if key.startswith(PROVENANCE_PREFIX) and isinstance(value := _value(reader, key), str):
+    for key in header.fields:
+        if key.startswith(PROVENANCE_PREFIX) and isinstance(value := _field(header, key), str):
             found[key] = value
     return found
 
 
-def _histogram(reader: gguf.GGUFReader) -> dict[str, dict[str, float | int]]:
+def _histogram(found: GGUFScan) -> dict[str, dict[str, float | int]]:
     counts: dict[str, dict[str, int]] = {}
-    for t in reader.tensors:
-        entry = counts.setdefault(t.tensor_type.name, {"tensors": 0, "elements": 0})
+    for t in found.tensors:
+        entry = counts.setdefault(gguf.GGMLQuantizationType(t.type_code).name, {"tensors": 0, "elements": 0})
         entry["tensors"] += 1
-        entry["elements"] += int(t.n_elements)
+        entry["elements"] += t.n_elements
     total = sum(e["elements"] for e in counts.values()) or 1
     ordered = sorted(counts.items(), key=lambda kv: kv[1]["elements"], reverse=True)
     return {
