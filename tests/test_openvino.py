@@ -69,6 +69,17 @@ def test_data_aware_int4_differs_from_data_free_and_is_measured(llm_irs) -> None
     assert 0.95 * reference < ppl["int4"] < 2 * reference and 0.95 * reference < ppl["awq"] < 2 * reference
 
 
+def test_exported_llm_runs_with_its_genai_snippet(chain, llm_irs, tmp_path: Path) -> None:
+    from catalog.bundle import export_variant
+
+    folder = export_variant(llm_irs["int4"].id, tmp_path)
+    snippet = (folder / "RUN.md").read_text().split("```python\n")[1].split("```")[0]
+    assert "LLMPipeline" in snippet
+    out = subprocess.run([sys.executable, "-c", snippet], cwd=folder, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "Paris" in out.stdout or len(out.stdout.strip()) > 20, out.stdout
+
+
 def test_llm_benchmarks_come_from_genai_metrics(llm_irs) -> None:
     result = llm_irs["results"][llm_irs["int4"].id]
     assert result.runtime.startswith("OpenVINO") and result.metrics["decode_tps_p50"] > 5
@@ -80,6 +91,7 @@ def test_llm_benchmarks_come_from_genai_metrics(llm_irs) -> None:
     ({"mode": "INT8_ASYM", "group_size": "-1", "awq": True}, "apply to the INT4 modes"),
     ({"mode": "INT4_SYM", "gptq": True, "lora_correction": True}, "cannot be combined"),
     ({"mode": "INT4_ASYM", "device": "gpu"}, "not verified here on the CPU: it needs an Intel GPU"),
+    ({"mode": "MXFP4", "group_size": "64"}, "set group size 32"),
 ])
 def test_impossible_options_are_refused_in_one_sentence(chain, options: dict, sentence: str) -> None:
     from catalog.errors import InvalidInputError

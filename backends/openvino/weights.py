@@ -21,6 +21,7 @@ MODES: dict[str, tuple[str, int, bool, str]] = {
 }
 FOUR_BIT = tuple(m for m, (_, bits, _, _) in MODES.items() if bits == 4)
 INT4_MODES = ("INT4_ASYM", "INT4_SYM")
+MXFP4_GROUP = 32
 GROUP_SIZES = ("-1", "32", "64", "128")   # -1: one scale per output channel
 FALLBACKS = ("error", "adjust", "ignore")
 BACKUP_PRECISIONS = ("int8_asym", "int8_sym", "none")
@@ -72,6 +73,8 @@ def option_problems(options: dict[str, Any]) -> list[str]:
     if bits == 8 and (options["ratio"] < 1.0 or int(options["group_size"]) != -1):
         problems.append(f"{mode} compresses every layer per channel; set ratio to 1 and group size to -1, or choose "
                         "a 4-bit mode.")
+    if mode == "MXFP4" and int(options["group_size"]) != MXFP4_GROUP:
+        problems.append(f"MXFP4 shares one exponent per {MXFP4_GROUP} weights; set group size {MXFP4_GROUP}.")
     if bits == 8 and options["backup_precision"] != "int8_asym":
         problems.append("A backup precision applies to the layers a 4-bit mode leaves out; it has no meaning for "
                         f"{mode}.")
