@@ -41,8 +41,13 @@ class OpenVINOLLMRunner:
         else:
             import openvino_genai as og
 
+            # GenAI's default scheduler reuses the KV cache of a prompt it has seen (prefix caching):
+            # repeated runs of one prompt would skip the prefill. The protocol measures prefill from an
+            # empty cache, as llama-bench does, so the cache is off.
+            scheduler = og.SchedulerConfig()
+            scheduler.enable_prefix_caching = False
             self.pipe = og.LLMPipeline(str(self.folder), DEVICE, INFERENCE_NUM_THREADS=threads,
-                                       PERFORMANCE_HINT="LATENCY")
+                                       PERFORMANCE_HINT="LATENCY", scheduler_config=scheduler)
 
     def tokenize(self, text: str) -> list[int]:
         return list(self.tok(text)["input_ids"])
