@@ -144,7 +144,7 @@ def check_and_describe(model_path: Path) -> dict[str, Any]:
     return {k: facts[k] for k in ("opset", "inputs", "outputs", "ops", "parameters", "producer")}
 
 
-def _finish(ctx: JobContext, parent: Variant, parent_path: Path, out: Path, name: str, precision: str,
+def _finish(ctx: JobContext, parent: Variant, parent_path: Path, out: Path, precision: str,
             recipe_facts: dict[str, Any]) -> ConversionOutput:
     ctx.progress(0.6, "ONNX checker")
     facts = check_and_describe(out / MODEL_FILE)
@@ -158,7 +158,7 @@ def convert_export(ctx: JobContext, parent: Variant, path: Path, out: Path, opti
     ctx.progress(0.1, f"torch.onnx export (opset {options['opset']})")
     facts = to_onnx(path, out, options["opset"])
     ctx.log(f"exported {facts['task']} model; dynamic axes {facts['dynamic_axes']}")
-    return _finish(ctx, parent, path, out, "export", "F32", facts)
+    return _finish(ctx, parent, path, out, "F32", facts)
 
 
 def convert_quantize_dynamic(ctx: JobContext, parent: Variant, path: Path, out: Path, options: dict[str, Any],
@@ -167,7 +167,7 @@ def convert_quantize_dynamic(ctx: JobContext, parent: Variant, path: Path, out: 
 
     ctx.progress(0.1, "dynamic INT8 quantization")
     facts = quantize_dynamic_int8(path, out / MODEL_FILE, options["per_channel"])
-    return _finish(ctx, parent, path, out, "quantize_dynamic", "INT8 dynamic", facts)
+    return _finish(ctx, parent, path, out, "INT8 dynamic", facts)
 
 
 def convert_quantize_static(ctx: JobContext, parent: Variant, path: Path, out: Path, options: dict[str, Any],
@@ -180,7 +180,7 @@ def convert_quantize_static(ctx: JobContext, parent: Variant, path: Path, out: P
     facts = quantize_static_int8(path, out / MODEL_FILE, feeds, options["format"], options["method"],
                                  options["per_channel"])
     facts["calibration"] = "shipped" if options["calibration"] == "shipped" else Path(options["calibration"]).name
-    return _finish(ctx, parent, path, out, "quantize_static", f"INT8 static {options['format']}", facts)
+    return _finish(ctx, parent, path, out, f"INT8 static {options['format']}", facts)
 
 
 def convert_quantize_int4(ctx: JobContext, parent: Variant, path: Path, out: Path, options: dict[str, Any],
@@ -190,7 +190,7 @@ def convert_quantize_int4(ctx: JobContext, parent: Variant, path: Path, out: Pat
     ctx.progress(0.1, f"INT4 weight-only ({options['algorithm']}, blocks of {options['block_size']})")
     facts = quantize_int4_weights(path, out / MODEL_FILE, options["algorithm"], int(options["block_size"]),
                                   options["symmetric"])
-    return _finish(ctx, parent, path, out, "quantize_int4", f"INT4 {options['algorithm']}", facts)
+    return _finish(ctx, parent, path, out, f"INT4 {options['algorithm']}", facts)
 
 
 def convert_convert_fp16(ctx: JobContext, parent: Variant, path: Path, out: Path, options: dict[str, Any],
@@ -199,4 +199,4 @@ def convert_convert_fp16(ctx: JobContext, parent: Variant, path: Path, out: Path
 
     ctx.progress(0.1, "float16 conversion")
     facts = convert_fp16(path, out / MODEL_FILE)
-    return _finish(ctx, parent, path, out, "convert_fp16", "F16", facts)
+    return _finish(ctx, parent, path, out, "F16", facts)

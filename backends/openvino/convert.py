@@ -107,7 +107,11 @@ def _finish_llm(ctx: JobContext, out: Path, precision: str, facts: dict[str, Any
     ctx.progress(0.68, "OpenVINO: running the result once")
     from backends.openvino.llm_runner import generate_once
 
-    sample = generate_once(out)
+    try:
+        sample = generate_once(out)
+    except RuntimeError as exc:
+        raise OpenVINOFailed(f"The result does not run in OpenVINO GenAI ({str(exc).strip()[:160]}); it was not "
+                             "published.") from exc
     ctx.log(f"OpenVINO GenAI first run: {sample!r}")
     return ConversionOutput(precision, {**facts, "nncf": table, "device": "CPU"})
 

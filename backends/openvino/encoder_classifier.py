@@ -91,8 +91,12 @@ def convert_convert_onnx(ctx: JobContext, parent: Variant, path: Path, out: Path
 
     fp16 = options["precision"] == "fp16"
     ctx.progress(0.1, f"OpenVINO: converting {path.name} to IR ({options['precision']})")
-    model = ov.convert_model(str(path))
-    ov.save_model(model, out / MODEL_XML, compress_to_fp16=fp16)
+    try:
+        model = ov.convert_model(str(path))
+        ov.save_model(model, out / MODEL_XML, compress_to_fp16=fp16)
+    except (RuntimeError, ValueError) as exc:  # OpenVINO's converter raises its own subclasses of these
+        raise InvalidInputError(f"OpenVINO could not convert {path.name} ({str(exc).strip()[:160]}); see the job "
+                                "log.") from exc
     copy_companions(_folder(path), out)
     facts = _describe(out / MODEL_XML)
     ctx.log(f"IR inputs: {[i['name'] for i in facts['inputs']]}")
@@ -126,16 +130,27 @@ def convert_quantize_static(ctx: JobContext, parent: Variant, path: Path, out: P
                              "calibration": "shipped" if options["calibration"] == "shipped"
                              else Path(options["calibration"]).name}
     preset = nncf.QuantizationPreset(options["preset"].lower())
+    try:
+        quantized = _quantize(model, calibration, feeds, options, preset, model_type)
+    except (RuntimeError, ValueError, nncf.errors.ValidationError) as exc:
+        raise InvalidInputError(f"NNCF could not quantize this model ({str(exc).strip()[:160]}); try the other "
+                                "preset or more samples.") from exc
     if drop > 0:
-        data = digits()
-        pairs = list(zip(data.test_images[:VALIDATION_SAMPLES], data.test_labels[:VALIDATION_SAMPLES], strict=True))
-        quantized = nncf.quantize_with_accuracy_control(
-            model, calibration, nncf.Dataset(pairs, _image_feed), validation_fn=_accuracy, max_drop=drop,
-            drop_type=nncf.DropType.ABSOLUTE, preset=preset, subset_size=len(feeds))
         facts["max_accuracy_drop"] = drop
-    else:
-        quantized = nncf.quantize(model, calibration, preset=preset, model_type=model_type, subset_size=len(feeds))
     ov.save_model(quantized, out / MODEL_XML, compress_to_fp16=False)
     copy_companions(_folder(path), out)
     facts |= _describe(out / MODEL_XML)
     return ConversionOutput(f"INT8 {options['preset'].lower()}", {"task": task, "device": "CPU", **facts})
+
+
+def _quantize(model: Any, calibration: Any, feeds: list, options: dict[str, Any], preset: Any, model_type: Any) -> Any:
+    import nncf
+
+    drop = options["max_accuracy_drop"]
+    if drop > 0:
+        data = digits()
+        pairs = list(zip(data.test_images[:VALIDATION_SAMPLES], data.test_labels[:VALIDATION_SAMPLES], strict=True))
+        return nncf.quantize_with_accuracy_control(
+            model, calibration, nncf.Dataset(pairs, _image_feed), validation_fn=_accuracy, max_drop=drop,
+            drop_type=nncf.DropType.ABSOLUTE, preset=preset, subset_size=len(feeds))
+    return nncf.quantize(model, calibration, preset=preset, model_type=model_type, subset_size=len(feeds))

@@ -16,12 +16,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from backends.openvino.import_check import TOKENIZER_IRS
 from backends.openvino.weights import MODES
 
 log = logging.getLogger(__name__)
 
 TASK = "text-generation-with-past"
-TOKENIZER_IRS = ("openvino_tokenizer.xml", "openvino_detokenizer.xml")
 
 
 @lru_cache(maxsize=1)

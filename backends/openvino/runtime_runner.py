@@ -8,9 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
+from backends.openvino.import_check import TOKENIZER_IRS
+
 DEVICE = "CPU"
 HINTS = ("LATENCY", "THROUGHPUT")
-TOKENIZER_IRS = ("openvino_tokenizer.xml", "openvino_detokenizer.xml")
 
 
 def model_xml(path: Path) -> Path:
