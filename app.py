@@ -31,6 +31,7 @@ PAGES = {
     "Work": [
         st.Page("pages/convert.py", title="Convert", icon=":material/build:", url_path="convert"),
         st.Page("pages/benchmarks.py", title="Benchmarks", icon=":material/bar_chart:", url_path="benchmarks"),
+        st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"),
         st.Page("pages/jobs.py", title="Jobs", icon=":material/settings:", url_path="jobs"),
     ],
     "Admin": [

@@ -223,8 +223,9 @@ def _stage_files(ctx: JobContext, origin: Path, containment: Path | None = None)
 
 
 def _drop_export_extras(ctx: JobContext, staged: Path) -> None:
-    """A folder this catalog exported holds manifest.json and RUN.md beside the variant's files;
-    leave them out so that its bytes are recognised as the variant they came from."""
+    """A folder this catalog exported holds manifest.json, RUN.md and its model card (README.md,
+    the variant's own card moved to README.original.md) beside the variant's files; undo that so
+    that its bytes are recognised as the variant they came from."""
     manifest = staged / "manifest.json"
     try:
         data = json.loads(manifest.read_text()) if manifest.is_file() else None
@@ -233,7 +234,11 @@ def _drop_export_extras(ctx: JobContext, staged: Path) -> None:
     if isinstance(data, dict) and {"variant", "lineage", "files"} <= data.keys():
         manifest.unlink()
         (staged / "RUN.md").unlink(missing_ok=True)
-        ctx.log("left out manifest.json and RUN.md, written by a catalog export")
+        if (staged / "README.original.md").is_file():
+            (staged / "README.original.md").replace(staged / "README.md")
+        else:
+            (staged / "README.md").unlink(missing_ok=True)
+        ctx.log("left out manifest.json, RUN.md and the model card, written by a catalog export")
 
 
 def _snapshot_files(snapshot: Path) -> list[Path]:

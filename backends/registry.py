@@ -181,6 +181,7 @@ class Format:
     import_as: str = ""                 # how the Import page names what to give, e.g. "a .gguf file"
     upload_suffixes: tuple[str, ...] = ()  # what the Import page's uploader accepts for this format
     runs_on: tuple[str, ...] = ("cpu",)
+    hub_library: str = ""               # the Hugging Face Hub's library_name for an exported model card
 
     @property
     def is_model(self) -> bool:

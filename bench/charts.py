@@ -163,3 +163,85 @@ def rows_from_results(results: list[Any], labels: dict[str, str], baseline_varia
                      # recomputed, so results stored before the id's definition changed still compare
                      fingerprint_id=fingerprint_id(r.fingerprint) if r.fingerprint else r.fingerprint_id,
                      is_baseline=r.variant_id == baseline_variant_id) for r in results]
+
+
+# --------------------------------------------------------------------------- trade-off scatters
+
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
+FRONTIER_COLOR = "#444444"
+UNLIKE_GROUP = "unlike the baseline"
+
+
+@dataclass
+class Axis:
+    """One scatter axis or bubble: a title and how to read the figure off a compare Point."""
+
+    title: str
+    value: Any                      # Callable[[Point], float | None]
+    higher_better: bool = True
+    percent: bool = False
+
+
+def tradeoff_figure(points: list[Any], x: Axis, y: Axis, size: Axis | None, color_by: str,
+                    frontier: list[Any], title: str) -> go.Figure:
+    """A scatter of compare Points (bench.compare.Point), one colour per format or toolkit, bubble
+    size for memory or disk, the baseline as a star, points unlike the baseline hollow and grey,
+    and the Pareto frontier as a dashed line. Hover shows recipe and toolkit versions; each point's
+    customdata is its Model page link, for clicks."""
+    fig = go.Figure()
+    sizes = _bubble_sizes(points, size)
+    groups: dict[str, list[int]] = {}
+    for i, p in enumerate(points):
+        groups.setdefault(UNLIKE_GROUP if p.unlike else getattr(p, color_by), []).append(i)
+    colors = {g: PALETTE[k % len(PALETTE)] for k, g in enumerate(sorted(g for g in groups if g != UNLIKE_GROUP))}
+    for group, idx in groups.items():
+        pts = [points[i] for i in idx]
+        odd = group == UNLIKE_GROUP
+        fig.add_trace(go.Scatter(
+            x=[x.value(p) for p in pts], y=[y.value(p) for p in pts], mode="markers+text", name=group,
+            text=[p.label + (" (baseline)" if p.is_baseline else "") for p in pts], textposition="top center",
+            textfont={"size": 10},
+            marker={"size": [sizes[i] for i in idx], "color": MISMATCH_COLOR if odd else colors[group],
+                    "symbol": ["star" if p.is_baseline else "circle-open" if odd else "circle" for p in pts],
+                    "line": {"width": 1, "color": "white"}, "opacity": 0.85},
+            customdata=[f"/model?id={p.source_id}&variant={p.variant_id}" for p in pts],
+            hovertext=[_hover(p, x, y, size) for p in pts], hoverinfo="text"))
+    if len(frontier) > 1 or (frontier and not frontier[0].is_baseline):
+        fig.add_trace(go.Scatter(x=[x.value(p) for p in frontier], y=[y.value(p) for p in frontier],
+                                 mode="lines", name="Pareto frontier", hoverinfo="skip",
+                                 line={"dash": "dash", "color": FRONTIER_COLOR, "width": 1.5}))
+    fig.update_layout(title={"text": title, "font": {"size": 14}}, height=430, margin={"t": 50, "b": 40},
+                      xaxis_title=x.title + (" ↑" if x.higher_better else " ↓"),
+                      yaxis_title=y.title + (" ↑" if y.higher_better else " ↓"),
+                      legend={"orientation": "h", "y": -0.18})
+    if x.percent:
+        fig.update_xaxes(tickformat=".0%")
+    if y.percent:
+        fig.update_yaxes(tickformat=".0%")
+    return fig
+
+
+def _bubble_sizes(points: list[Any], size: Axis | None) -> list[float]:
+    """Marker diameters: area grows with the figure (memory or disk), 10 where it is missing."""
+    if size is None:
+        return [14.0] * len(points)
+    values = [size.value(p) for p in points]
+    top = max((v for v in values if isinstance(v, int | float) and v > 0), default=0.0)
+    return [10.0 if not isinstance(v, int | float) or v <= 0 or not top else 10 + 34 * math.sqrt(v / top)
+            for v in values]
+
+
+def _hover(p: Any, x: Axis, y: Axis, size: Axis | None) -> str:
+    def fmt(axis: Axis) -> str:
+        v = axis.value(p)
+        if not isinstance(v, int | float):
+            return f"{axis.title}: n/a"
+        return f"{axis.title}: {v:.1%}" if axis.percent else f"{axis.title}: {v:.4g}"
+
+    lines = [f"<b>{p.label}</b>" + (" (baseline)" if p.is_baseline else ""), fmt(x), fmt(y)]
+    if size is not None:
+        lines.append(fmt(size))
+    if p.unlike:
+        lines.append("⚠ not comparable: " + ", ".join(p.unlike))
+    lines += [f"recipe: {p.recipe}", f"toolkits: {p.versions}", "click to open its Model page"]
+    return "<br>".join(lines)

@@ -11,6 +11,7 @@ from pathlib import Path
 from catalog import config
 from catalog.errors import ConflictError, ReadOnlyRootError
 from catalog.files import remove_tree, sha256_file
+from catalog.model_card import model_card
 from catalog.sources import get_source
 from catalog.variants import ancestors, get_variant, variant_path
 
@@ -31,7 +32,7 @@ def manifest(variant_id: str) -> dict:
 def export_variant(variant_id: str, dest: Path, as_zip: bool = False) -> Path:
     """Write the variant's files, manifest.json and RUN.md (a Python snippet from its format's
     toolkit) under dest; return the folder or zip."""
-    from backends.registry import how_to_run
+    from backends.registry import get_format, how_to_run
 
     variant = get_variant(variant_id)
     if variant.state != "available":
@@ -54,6 +55,10 @@ def export_variant(variant_id: str, dest: Path, as_zip: bool = False) -> Path:
                                     "copy is damaged, re-create the variant.")
         (tmp / "manifest.json").write_text(json.dumps(manifest(variant_id), indent=2, default=str))
         (tmp / "RUN.md").write_text(f"# {name}\n\nRun it:\n\n```python\n{how_to_run(variant, source.task)}```\n")
+        if (tmp / "README.md").exists():  # the source's own card: kept beside the variant's
+            (tmp / "README.md").rename(tmp / "README.original.md")
+        (tmp / "README.md").write_text(model_card(variant, source, ancestors(variant_id),
+                                                  get_format(variant.format).hub_library))
         if as_zip:
             zpath = dest / f"{name}.zip"
             with zipfile.ZipFile(zpath.with_suffix(".zip.partial"), "w", zipfile.ZIP_DEFLATED) as zf:

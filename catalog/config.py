@@ -7,6 +7,7 @@ Settings live in `<root>/config.json` so that the app, the CLI and job processes
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -61,6 +62,19 @@ def _sub(name: str) -> Path:
     return path
 
 
+# The chapter's workflow gates on the Compare page: keep a variant only if it keeps 95% of the
+# baseline's quality, runs at least twice as fast and needs at least half less memory.
+DEFAULT_COMPARE_GATES: dict[str, float] = {"quality_retention": 0.95, "speedup": 2.0, "memory_reduction": 0.5}
+
+
+def local_user() -> str:
+    """Who acts in this process until sign-in exists: the server's shell user."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a container user with no passwd entry
+        return f"uid-{os.getuid()}"
+
+
 def _default_parallel_conversions() -> int:
     # A conversion of a small model peaks around 3-4 GB; leave room for the app and a runner.
     try:
@@ -87,6 +101,8 @@ class Settings:
     max_calibration_mb: int = 64
     # Time limit for a Hugging Face Hub fetch, in seconds.
     hub_timeout_s: float = 20.0
+    # Team defaults for the Compare page's gates ({metric: minimum}); a comparison may override them.
+    compare_gates: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_COMPARE_GATES))
 
     @property
     def allowed_paths(self) -> list[Path]:

@@ -134,6 +134,21 @@ def _intermediate(db: Database) -> None:
     db.execute("ALTER TABLE variants ADD COLUMN intermediate BOOLEAN DEFAULT FALSE")
 
 
+@migration("0004_saved_comparisons")
+def _comparisons(db: Database) -> None:
+    # A saved comparison keeps the result ids it showed, so a later benchmark never changes it.
+    db.execute(
+        """CREATE TABLE comparisons (
+            id VARCHAR PRIMARY KEY,
+            name VARCHAR NOT NULL,
+            created_by VARCHAR NOT NULL,
+            created_at TIMESTAMP NOT NULL,
+            updated_at TIMESTAMP NOT NULL,
+            spec VARCHAR NOT NULL               -- JSON: result ids, baseline, gates, weights, chart choices
+        )"""
+    )
+
+
 def applied(db: Database) -> list[str]:
     db.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMP)"

@@ -69,6 +69,46 @@ def latest_results(source_id: str, profile: str | None = None, with_raw: bool = 
     return [BenchmarkResult.from_row(r) for r in rows]
 
 
+def results_by_id(result_ids: list[str]) -> list[BenchmarkResult]:
+    """These results, in the order asked, with their raw output; ids no longer stored are skipped."""
+    if not result_ids:
+        return []
+    with db.connect(write=False) as conn:
+        rows = conn.query("SELECT * FROM benchmark_results WHERE list_contains(?, id)", [result_ids])
+    by_id = {r["id"]: BenchmarkResult.from_row(r) for r in rows}
+    return [by_id[i] for i in result_ids if i in by_id]
+
+
+def newer_results(shown: list[BenchmarkResult]) -> dict[str, str]:
+    """variant id -> the newest result id of the same variant and profile, where it is newer than
+    the one shown (a saved comparison offers to update to those)."""
+    if not shown:
+        return {}
+    with db.connect(write=False) as conn:
+        rows = conn.query(
+            """SELECT variant_id, profile, id, created_at FROM benchmark_results
+               WHERE list_contains(?, variant_id)
+               QUALIFY row_number() OVER (PARTITION BY variant_id, profile ORDER BY created_at DESC) = 1""",
+            [sorted({r.variant_id for r in shown})])
+    newest = {(r["variant_id"], r["profile"]): r for r in rows}
+    out = {}
+    for r in shown:
+        latest = newest.get((r.variant_id, r.profile))
+        if latest and latest["id"] != r.id and latest["created_at"] > r.created_at:
+            out[r.variant_id] = latest["id"]
+    return out
+
+
+def sources_with_results(task_sources: list[str], profile: str) -> list[str]:
+    """Those of these sources that have results of the profile."""
+    if not task_sources:
+        return []
+    with db.connect(write=False) as conn:
+        rows = conn.query("SELECT DISTINCT source_id FROM benchmark_results WHERE profile = ? "
+                          "AND list_contains(?, source_id)", [profile, task_sources])
+    return [r["source_id"] for r in rows]
+
+
 def results_for_variant(variant_id: str) -> list[BenchmarkResult]:
     with db.connect(write=False) as conn:
         rows = conn.query("SELECT * FROM benchmark_results WHERE variant_id = ? ORDER BY created_at DESC",

@@ -76,3 +76,15 @@ def test_cli_round_trip_with_exit_codes(root: Path, demo_gguf: Path, tmp_path: P
     assert json.loads(cli(root, "show", vid, "--json").stdout)["state"] == "deleted"
     jobs = json.loads(cli(root, "jobs", "list", "--json").stdout)
     assert [j["state"] for j in jobs] == ["succeeded"]
+
+
+def test_the_exported_model_card_is_hub_metadata(demo_source, tmp_path: Path) -> None:
+    from huggingface_hub import ModelCard
+
+    folder = export_variant(demo_source.root_variant_id, tmp_path / "out")
+    card = ModelCard.load(folder / "README.md")
+    assert card.data.base_model == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    assert card.data.base_model_relation == "quantized" and card.data.library_name == "gguf"
+    assert card.data.license == "apache-2.0" and "Q4_1" in card.data.tags
+    assert "## Toolkit versions" in card.text and "| gguf |" in card.text
+    assert "Not benchmarked yet" in card.text  # no result of this variant in this fresh catalog

@@ -46,3 +46,11 @@ def duration(start: datetime | None, end: datetime | None) -> str:
     end = end or datetime.now(UTC).replace(tzinfo=None)
     secs = (end.replace(tzinfo=None) - start.replace(tzinfo=None)).total_seconds()
     return f"{secs:.1f} s" if secs < 120 else f"{secs / 60:.1f} min"
+
+
+_MARKDOWN_SPECIAL = set("\\`*_{}[]()#+-.!|<>~$:")
+
+
+def escape_md(text: str) -> str:
+    """User text (a name, a note) shown inside markdown as typed: no link, emphasis or HTML forms."""
+    return "".join("\\" + ch if ch in _MARKDOWN_SPECIAL else ch for ch in text)

@@ -9,7 +9,8 @@ from streamlit.errors import StreamlitAPIException
 
 PAGES = {"catalog": ("pages/browse.py", ""), "model": ("pages/model.py", "model"),
          "import": ("pages/import_model.py", "import"), "convert": ("pages/convert.py", "convert"),
-         "benchmarks": ("pages/benchmarks.py", "benchmarks"), "jobs": ("pages/jobs.py", "jobs"),
+         "benchmarks": ("pages/benchmarks.py", "benchmarks"), "compare": ("pages/compare.py", "compare"),
+         "jobs": ("pages/jobs.py", "jobs"),
          "storage": ("pages/storage.py", "storage")}
 
 
@@ -23,3 +24,11 @@ def link(name: str, label: str, icon: str | None = None, container=None, **query
         where.page_link(PAGES[name][0], label=label, icon=icon, query_params=query or None)
     except StreamlitAPIException:  # the page runs outside the router: a plain link does the job
         where.markdown(f"[{label}]({url(name, **query)})")
+
+
+def go(name: str, **query: str) -> None:
+    """Open another page now (a clicked chart point); outside the router, offer its link."""
+    try:
+        st.switch_page(PAGES[name][0], query_params=query or None)
+    except StreamlitAPIException:
+        st.markdown(f"[Open it]({url(name, **query)})")

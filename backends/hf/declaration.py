@@ -14,6 +14,7 @@ RUN_SNIPPET = ("from transformers import AutoModelForCausalLM, AutoTokenizer\n"
 
 HF = Format(
     name="hf", title="Hugging Face (safetensors)", runtime="PyTorch", main_suffix=None,
+    hub_library="transformers",
     runtime_imports=("transformers", "torch"), runtime_versions=reference_runner.runtime_versions,
     open_runner=reference_runner.load, open_encoder_classifier=encoder_classifier_runner.load,
     run_snippets={"": RUN_SNIPPET},

@@ -74,6 +74,7 @@ RUN_SNIPPET = ("from llama_cpp import Llama\n"
 
 GGUF = Format(
     name="gguf", title="GGUF", runtime="llama.cpp", main_suffix=".gguf", runtime_imports=("llama_cpp",),
+    hub_library="gguf",
     runtime_versions=runner.runtime_versions, open_runner=runner.load, run_snippets={"": RUN_SNIPPET},
     import_check=ImportCheck(recognise=import_check.recognise, check=import_check.check,
                              describe=import_check.describe),

@@ -165,11 +165,13 @@ IMPORT = ImportCheck(recognise=import_check.recognise, check=import_check.check,
 # classifiers) are told apart by the import check (describe_onnx's "format").
 ONNX_GENAI = Format(
     name="onnx-genai", title="ONNX Runtime GenAI", runtime="ONNX Runtime GenAI", main_suffix=".onnx",
+    hub_library="onnx",
     runtime_imports=("onnxruntime_genai",), runtime_versions=genai_runner.runtime_versions,
     open_runner=genai_runner.load, run_snippets={"": GENAI_SNIPPET}, import_check=IMPORT,
     import_as="a .onnx file", upload_suffixes=("onnx", "data"))
 ONNX = Format(
     name="onnx", title="ONNX", runtime="ONNX Runtime", main_suffix=".onnx", runtime_imports=("onnxruntime",),
+    hub_library="onnx",
     runtime_versions=session_runner.runtime_versions, open_encoder_classifier=session_runner.load,
     run_snippets=ONNX_SNIPPETS)
 

@@ -146,6 +146,7 @@ RUNTIME_SNIPPETS = {
 
 OPENVINO = Format(
     name="openvino", title="OpenVINO IR", runtime="OpenVINO", main_suffix=".xml",
+    hub_library="openvino",
     runtime_imports=("openvino", "openvino_genai"), runtime_versions=runtime_runner.runtime_versions,
     open_runner=llm_runner.load, open_encoder_classifier=runtime_runner.load, run_snippets=RUNTIME_SNIPPETS,
     import_check=ImportCheck(recognise=import_check.recognise, check=import_check.check,

@@ -1,0 +1,133 @@
+"""A comparison taken out of the catalog: a standalone HTML page (plotly's JavaScript inside, so
+it opens offline), a PNG per chart (rendered by the machine's Chromium through kaleido), and the
+data as CSV or JSON with its provenance: recipes, toolkit versions, fingerprints and protocols."""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+import logging
+import os
+import shutil
+from typing import Any
+
+import plotly.graph_objects as go
+
+from bench import compare
+from bench.compare_view import ComparisonView
+
+log = logging.getLogger(__name__)
+PNG_SIZE = (1000, 560)
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
+
+
+class PngUnavailable(RuntimeError):
+    """No Chromium for kaleido to render with."""
+
+
+def provenance_rows(view: ComparisonView) -> list[dict[str, Any]]:
+    """One flat row per result: the headline figures, the gates, and where the numbers came from."""
+    by_result = {r.id: r for r in view.results}
+    points = {p.result_id: p for p in view.points}
+    rows = []
+    for row in view.headline_rows():
+        r, p = by_result[row["result_id"]], points[row["result_id"]]
+        rows.append({**row, "source_id": r.source_id, "profile": r.profile, "protocol_id": r.protocol_id,
+                     "runtime": r.runtime, "fingerprint_id": r.fingerprint_id, "created_at": str(r.created_at),
+                     "recipe": p.recipe, "toolkit_versions": json.dumps(r.toolkit_versions, sort_keys=True),
+                     "fingerprint": json.dumps(r.fingerprint, sort_keys=True),
+                     "flags": ";".join(r.flags), "metrics": json.dumps(r.metrics, sort_keys=True)})
+    return rows
+
+
+def to_csv(view: ComparisonView) -> str:
+    rows = provenance_rows(view)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["result_id"])
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def to_json(view: ComparisonView, name: str = "") -> str:
+    return json.dumps({
+        "name": name, "spec": view.spec.to_dict(), "baseline_result_id": view.baseline.id, "task": view.task,
+        "gates": [{"metric": g.metric, "minimum": g.minimum} for g in view.gates],
+        "best_definition": compare.SCORE_DEFINITION,
+        "best": [{"result_id": v.point.result_id, "score": s} for v, s in view.best],
+        "rows": provenance_rows(view),
+    }, indent=2, default=str)
+
+
+def to_html(view: ComparisonView, name: str, link: str = "") -> str:
+    """One self-contained page: the headline table, the gates' verdict and the three charts."""
+    figures = view.figures()
+    parts = []
+    for i, fig in enumerate(figures.values()):
+        # plotly's JavaScript once, with the first chart; nothing is fetched when the file opens
+        parts.append(fig.to_html(full_html=False, include_plotlyjs=i == 0, config={"displaylogo": False}))
+    rows = view.headline_rows()
+    cols = [c for c in (rows[0] if rows else {}) if c not in ("variant_id", "result_id")]
+    table = "<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in cols) + "</tr>" + "".join(
+        "<tr>" + "".join(f"<td>{html.escape('' if r[c] is None else str(r[c]))}</td>" for c in cols) + "</tr>"
+        for r in rows) + "</table>"
+    verdict = html.escape(best_sentence(view))
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(name)}</title>
+<style>body{{font-family:sans-serif;margin:24px}} table{{border-collapse:collapse;font-size:13px}}
+td,th{{border:1px solid #ccc;padding:3px 6px}} .note{{color:#555;font-size:13px}}</style></head><body>
+<h1>{html.escape(name)}</h1>
+<p class="note">Exported from Model Catalog{(' · ' + html.escape(link)) if link else ''}. Baseline: result
+{html.escape(view.baseline.id)}. Gates: {html.escape(gates_sentence(view))}.</p>
+<h2>Best that passes</h2><p>{verdict}</p><p class="note">{html.escape(compare.SCORE_DEFINITION)}</p>
+<h2>Against the baseline</h2>{table}
+{''.join(parts)}
+</body></html>"""
+
+
+def gates_sentence(view: ComparisonView) -> str:
+    return "; ".join(f"{compare.METRIC_NAMES.get(g.metric, g.metric).capitalize()} ≥ {_gate_value(g.metric, g.minimum)}"
+                     for g in view.gates)
+
+
+def _gate_value(metric: str, value: float, precise: bool = False) -> str:
+    if metric == "speedup":
+        return f"{value:.2f}×" if precise else f"{value:g}×"
+    return f"{100 * value:.1f}%" if precise else f"{100 * value:g}%"
+
+
+def best_sentence(view: ComparisonView) -> str:
+    """The verdict in one or two sentences: the winner, or that nothing passes and the nearest misses."""
+    if view.best:
+        top, score = view.best[0]
+        return f"{top.point.label} passes every gate and scores best ({score:.3f})."
+    if not view.verdicts:
+        return "Nothing to judge: add variants beside the baseline."
+    misses = "; ".join(f"{v.point.label} fails {', '.join(_failure(view, v, m) for m in v.failed_gates())}"
+                       for v in view.misses)
+    return f"No variant passes every gate. Nearest misses: {misses}."
+
+
+def _failure(view: ComparisonView, verdict: compare.Verdict, metric: str) -> str:
+    value = verdict.point.headline.get(metric)
+    minimum = next(g.minimum for g in view.gates if g.metric == metric)
+    shown = "n/a" if value is None else _gate_value(metric, value, precise=True)
+    return f"{compare.METRIC_NAMES.get(metric, metric)} {shown} (needs ≥ {_gate_value(metric, minimum)})"
+
+
+def chromium_path() -> str | None:
+    for name in CHROMIUM_NAMES:
+        if path := shutil.which(name):
+            return path
+    return None
+
+
+def to_png(fig: go.Figure, size: tuple[int, int] = PNG_SIZE) -> bytes:
+    """A PNG of one chart, drawn offline by kaleido in the machine's Chromium."""
+    browser = os.environ.get("BROWSER_PATH") or chromium_path()
+    if not browser:
+        raise PngUnavailable("PNG export needs Chromium, which is not installed here; install it (apt install "
+                             "chromium) or download the interactive HTML instead.")
+    os.environ["BROWSER_PATH"] = browser  # where kaleido's choreographer looks for a browser
+    return fig.to_image(format="png", width=size[0], height=size[1], engine="kaleido")

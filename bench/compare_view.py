@@ -1,0 +1,143 @@
+"""One comparison, ready to draw or export: its results against a baseline, the gates, the
+frontiers, "best that passes" and the figures. The Compare page, the saved link and every export
+build it from the same spec, so they cannot disagree."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import plotly.graph_objects as go
+
+from bench import compare
+from bench.charts import Axis, comparison_figure, metrics_for, rows_from_results, tradeoff_figure
+from catalog import config, results, sources, variants
+from catalog.errors import CatalogError, InvalidInputError
+
+BUBBLES = {"memory": ("Memory rise, MB", "memory_mb"), "size": ("Size on disk, MB", "size_mb")}
+COLOR_BY = {"format": "format", "toolkit": "toolkit"}
+
+
+@dataclass
+class CompareSpec:
+    """What a comparison shows; saved as JSON with a saved comparison."""
+
+    result_ids: list[str]
+    baseline_result_id: str
+    gates: dict[str, float] = field(default_factory=lambda: dict(config.DEFAULT_COMPARE_GATES))
+    weights: dict[str, float] = field(default_factory=lambda: dict(compare.DEFAULT_WEIGHTS))
+    include_unlike: bool = False
+    bubble: str = "memory"
+    color_by: str = "format"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CompareSpec:
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+@dataclass
+class ComparisonView:
+    spec: CompareSpec
+    task: str | None
+    results: list[results.BenchmarkResult]
+    baseline: results.BenchmarkResult
+    points: list[compare.Point]
+    gates: list[Any]
+    verdicts: list[compare.Verdict]
+    best: list[tuple[compare.Verdict, float]]
+    misses: list[compare.Verdict]
+    speed_frontier: list[compare.Point]
+    size_frontier: list[compare.Point]
+    missing: list[str]                 # result ids of the spec no longer stored
+    measures: compare.TaskMeasures
+
+    def figures(self) -> dict[str, go.Figure]:
+        """The two trade-off scatters and the grouped bars, by a stable name (exports use it)."""
+        m = self.measures
+        quality = Axis("Quality retention", lambda p: p.headline.get("quality_retention"), percent=True)
+        speed = Axis(m.speed_title, lambda p: p.speed)
+        size = Axis("Size on disk, MB", lambda p: p.size_mb, higher_better=False)
+        title, attr = BUBBLES[self.spec.bubble]
+        bubble = Axis(title, lambda p, attr=attr: getattr(p, attr), higher_better=False)
+        color = COLOR_BY[self.spec.color_by]
+        labels = {p.result_id: p.label for p in self.points}
+        by_result = {r.id: r for r in self.results}
+        bars, _ = comparison_figure(
+            rows_from_results([by_result[p.result_id] for p in self.points],
+                              {by_result[p.result_id].variant_id: labels[p.result_id] for p in self.points},
+                              self.baseline.variant_id), metrics_for(self.task))
+        return {
+            "quality-vs-speed": tradeoff_figure(self.points, speed, quality, bubble, color, self.speed_frontier,
+                                                f"Quality retention against {m.speed_title.lower()}"),
+            "size-vs-quality": tradeoff_figure(self.points, size, quality, bubble, color, self.size_frontier,
+                                               "Quality retention against size on disk"),
+            "metrics": bars,
+        }
+
+    def headline_rows(self) -> list[dict[str, Any]]:
+        """The chapter's table: each variant against the baseline, with its gates and score."""
+        verdict = {v.point.result_id: v for v in self.verdicts}
+        score = {v.point.result_id: s for v, s in self.best}
+        rows = []
+        for p in self.points:
+            h = p.headline
+            v = verdict.get(p.result_id)
+            rows.append({
+                "variant": p.label + (" (baseline)" if p.is_baseline else ""), "format": p.format,
+                "toolkit": p.toolkit,
+                "speed-up ×": _round(h["speedup"], 2),
+                "memory reduction %": _pct(h["memory_reduction"]),
+                "size reduction %": _pct(h["size_reduction"]),
+                "quality retention %": _pct(h["quality_retention"]),
+                **{f"gate: {g.metric}": ("baseline" if p.is_baseline else "not compared" if v is None
+                                         else "pass" if v.passed[g.metric] else "fail") for g in self.gates},
+                "score": _round(score.get(p.result_id), 3),
+                "comparable": "yes" if not p.unlike else "no: " + ", ".join(p.unlike),
+                "variant_id": p.variant_id, "result_id": p.result_id,
+            })
+        return rows
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _pct(value: float | None) -> float | None:
+    return None if value is None else round(100 * value, 1)
+
+
+def _describe(variant_id: str) -> tuple[str, str, str, str, str]:
+    try:
+        v = variants.get_variant(variant_id)
+    except CatalogError:
+        return variant_id, "?", "?", "variant deleted", ""
+    recipe = v.conversion + (" " + json.dumps(v.options, sort_keys=True) if v.options else "")
+    versions = ", ".join(f"{k} {val}" for k, val in sorted(v.toolkit_versions.items())) or "not recorded"
+    return v.label, v.format, v.backend, recipe, versions
+
+
+def build_view(spec: CompareSpec) -> ComparisonView:
+    """Read the spec's results (exactly those ids) and compute everything the page shows."""
+    found = results.results_by_id(list(dict.fromkeys([spec.baseline_result_id, *spec.result_ids])))
+    by_id = {r.id: r for r in found}
+    baseline = by_id.get(spec.baseline_result_id)
+    if baseline is None:
+        raise InvalidInputError("The baseline result of this comparison is no longer stored; pick another "
+                                "baseline.")
+    shown = [by_id[i] for i in dict.fromkeys([baseline.id, *spec.result_ids]) if i in by_id]
+    task = sources.get_source(baseline.source_id).task
+    points = compare.points_from_results(shown, baseline, task, _describe)
+    gates = compare.gates_from(spec.gates)
+    pool = compare.comparable(points, spec.include_unlike)
+    verdicts = compare.judge(pool, gates)
+    quality = lambda p: p.headline.get("quality_retention")  # noqa: E731 - a key, like sorted's
+    return ComparisonView(
+        spec=spec, task=task, results=shown, baseline=baseline, points=points, gates=gates, verdicts=verdicts,
+        best=compare.scores(verdicts, spec.weights), misses=compare.nearest_misses(verdicts),
+        speed_frontier=compare.pareto_front(pool, lambda p: p.speed, quality),
+        size_frontier=compare.pareto_front(pool, lambda p: p.size_mb, quality, x_higher=False),
+        missing=[i for i in spec.result_ids if i not in by_id], measures=compare.measures_for(task))

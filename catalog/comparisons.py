@@ -1,0 +1,98 @@
+"""Saved comparisons: a name, who saved it, and what it showed (result ids, baseline, gates,
+weights, chart choices), so its link opens the same charts for anyone, whatever ran since."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from catalog import db
+from catalog.errors import ConflictError, InvalidInputError, NotFoundError
+from catalog.identity import digest
+
+NAME_MAX = 120
+
+
+@dataclass
+class Comparison:
+    id: str
+    name: str
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    spec: dict[str, Any]
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Comparison:
+        return cls(**{**row, "spec": json.loads(row["spec"])})
+
+    @property
+    def result_ids(self) -> list[str]:
+        return list(self.spec.get("result_ids", []))
+
+
+def _clean_name(name: str) -> str:
+    name = " ".join(name.split())
+    if not name:
+        raise InvalidInputError("Give the comparison a name, so the team can find it in the list.")
+    if len(name) > NAME_MAX:
+        raise InvalidInputError(f"That name is {len(name)} characters; keep it to {NAME_MAX}.")
+    return name
+
+
+def save_comparison(name: str, spec: dict[str, Any], created_by: str) -> Comparison:
+    """Store a new comparison; spec must name the result ids it shows."""
+    name = _clean_name(name)
+    if not spec.get("result_ids"):
+        raise InvalidInputError("There is nothing to save: pick at least one result to compare.")
+    now = datetime.now(UTC)
+    cid = "c-" + digest(name, created_by, now.isoformat(), length=12)
+    with db.connect() as conn:
+        conn.execute("INSERT INTO comparisons VALUES (?,?,?,?,?,?)",
+                     [cid, name, created_by, now, now, json.dumps(spec, sort_keys=True)])
+    return get_comparison(cid)
+
+
+def get_comparison(comparison_id: str) -> Comparison:
+    with db.connect(write=False) as conn:
+        row = conn.one("SELECT * FROM comparisons WHERE id = ?", [comparison_id])
+    if row is None:
+        raise NotFoundError(f"No saved comparison {comparison_id}: it was deleted, or the link is incomplete.")
+    return Comparison.from_row(row)
+
+
+def list_comparisons(search: str = "", limit: int = 200) -> list[Comparison]:
+    """Newest first; search matches the name or who saved it, case-insensitively."""
+    with db.connect(write=False) as conn:
+        rows = conn.query("""SELECT * FROM comparisons WHERE ? = '' OR name ILIKE ? OR created_by ILIKE ?
+                             ORDER BY updated_at DESC LIMIT ?""",
+                          [search, f"%{search}%", f"%{search}%", limit])
+    return [Comparison.from_row(r) for r in rows]
+
+
+def _owned(conn: db.Database, comparison_id: str, actor: str, action: str) -> None:
+    row = conn.one("SELECT created_by FROM comparisons WHERE id = ?", [comparison_id])
+    if row is None:
+        raise NotFoundError(f"No saved comparison {comparison_id}: it was deleted, or the link is incomplete.")
+    if row["created_by"] != actor:
+        raise ConflictError(f"Only {row['created_by']}, who saved this comparison, can {action} it; "
+                            "save your own copy instead.")
+
+
+def update_results(comparison_id: str, result_ids: list[str], actor: str) -> Comparison:
+    """Point a saved comparison at newer results (its author only)."""
+    with db.connect() as conn:
+        _owned(conn, comparison_id, actor, "update")
+        spec = json.loads(conn.scalar("SELECT spec FROM comparisons WHERE id = ?", [comparison_id]))
+        spec["result_ids"] = result_ids
+        conn.execute("UPDATE comparisons SET spec = ?, updated_at = ? WHERE id = ?",
+                     [json.dumps(spec, sort_keys=True), datetime.now(UTC), comparison_id])
+    return get_comparison(comparison_id)
+
+
+def delete_comparison(comparison_id: str, actor: str) -> None:
+    with db.connect() as conn:
+        _owned(conn, comparison_id, actor, "delete")
+        conn.execute("DELETE FROM comparisons WHERE id = ?", [comparison_id])

@@ -1,0 +1,223 @@
+"""Compare: which variant to ship. Trade-off scatters with Pareto frontiers, the chapter's
+headline table and quality gates, "best that passes", saved comparisons with stable links
+(`/compare?c=<id>`), and exports (HTML, PNG, CSV, JSON)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from bench import compare
+from bench.compare_export import PngUnavailable, best_sentence, gates_sentence, to_csv, to_html, to_json, to_png
+from bench.compare_view import BUBBLES, COLOR_BY, CompareSpec, ComparisonView, build_view
+from bench.jobs.common import reference_variant
+from bench.protocol import PROFILES
+from catalog import comparisons, config, results, sources, variants
+from catalog.comparisons import Comparison
+from catalog.errors import CatalogError
+from ui import fmt, nav
+from ui.pickers import source_picker
+
+MAX_SOURCES = 200  # sources of the same task offered beside the first
+
+st.title("Compare")
+st.caption("Which variant to ship: every variant against one baseline result, the chapter's gates "
+           "(quality kept, speed-up, memory saved), and the trade-off frontiers. Save a comparison for a "
+           "stable link: it keeps the results it shows, whatever runs later.")
+me = config.local_user()
+qp = st.query_params
+
+
+def saved_comparison() -> Comparison | None:
+    if not qp.get("c"):
+        return None
+    try:
+        return comparisons.get_comparison(qp["c"])
+    except CatalogError as exc:
+        st.error(str(exc))
+        return None
+
+
+def pick_spec() -> CompareSpec | None:
+    """A new comparison: sources of one task, a profile, the results to show, and a baseline."""
+    source_id = source_picker("cmp_source")
+    task = sources.get_source(source_id).task
+    profile = st.radio("Profile", list(PROFILES), horizontal=True, key="cmp_profile",
+                       index=list(PROFILES).index(qp["profile"]) if qp.get("profile") in PROFILES else 0)
+    same_task = [s.id for s in sources.list_sources(limit=MAX_SOURCES, task=task)[0] if s.id != source_id]
+    others = st.multiselect("Also compare variants of", results.sources_with_results(same_task, profile),
+                            format_func=lambda s: sources.get_source(s).name, key="cmp_others",
+                            help="Other source models of the same task, for instance a larger model's "
+                                 "quantizations against this one's.")
+    found = [r for s in [source_id, *others] for r in results.latest_results(s, profile)]
+    if not found:
+        st.info(f"No {profile} results for this model yet: run benchmarks first.")
+        nav.link("benchmarks", "Open Benchmarks", source=source_id)
+        return None
+    labels = variant_labels([r.variant_id for r in found])
+    by_id = {r.id: r for r in found}
+    wanted = [r for r in qp.get("results", "").split(",") if r in by_id]
+    chosen = st.multiselect(
+        "Results", list(by_id), default=wanted or list(by_id), key="cmp_results",
+        format_func=lambda rid: f"{labels[by_id[rid].variant_id]} · {fmt.when(by_id[rid].created_at)}")
+    ref = reference_variant(source_id)
+    default_base = next((r.id for r in found if ref and r.variant_id == ref.id), found[0].id)
+    base = st.selectbox("Baseline", list(by_id), index=list(by_id).index(default_base), key="cmp_baseline",
+                        format_func=lambda rid: labels[by_id[rid].variant_id],
+                        help="By default the source's reference run (its Hugging Face form in PyTorch).")
+    return CompareSpec(result_ids=[r for r in chosen if r != base], baseline_result_id=base,
+                       gates=dict(config.load_settings().compare_gates))
+
+
+def variant_labels(variant_ids: list[str]) -> dict[str, str]:
+    out = {}
+    for vid in dict.fromkeys(variant_ids):
+        try:
+            out[vid] = variants.get_variant(vid).label
+        except CatalogError:
+            out[vid] = vid
+    return out
+
+
+def tune(spec: CompareSpec, key: str) -> CompareSpec:
+    """Gates, weights and chart choices; start from the spec, so a link opens as it was saved."""
+    with st.expander("Gates, weights and chart options"):
+        st.caption("Team defaults come from the data root's config.json (compare_gates); these override them "
+                   "for this comparison.")
+        g1, g2, g3 = st.columns(3)
+        gates = {
+            "quality_retention": g1.number_input("Quality retention ≥ %", 0.0, 200.0,
+                                                 100 * spec.gates.get("quality_retention", 0.95), 1.0,
+                                                 key=f"{key}_gq") / 100,
+            "speedup": g2.number_input("Speed-up ≥ ×", 0.0, 100.0, spec.gates.get("speedup", 2.0), 0.1,
+                                       key=f"{key}_gs"),
+            "memory_reduction": g3.number_input("Memory reduction ≥ %", -100.0, 100.0,
+                                                100 * spec.gates.get("memory_reduction", 0.5), 5.0,
+                                                key=f"{key}_gm") / 100,
+        }
+        w1, w2, w3 = st.columns(3)
+        weights = {"speedup": w1.slider("Weight: speed", 0.0, 3.0, spec.weights.get("speedup", 1.0), 0.5,
+                                        key=f"{key}_ws"),
+                   "quality_retention": w2.slider("Weight: quality", 0.0, 3.0,
+                                                  spec.weights.get("quality_retention", 1.0), 0.5, key=f"{key}_wq"),
+                   "memory_reduction": w3.slider("Weight: memory", 0.0, 3.0,
+                                                 spec.weights.get("memory_reduction", 1.0), 0.5, key=f"{key}_wm")}
+        c1, c2, c3 = st.columns(3)
+        bubble = c1.radio("Bubble size", list(BUBBLES), index=list(BUBBLES).index(spec.bubble), horizontal=True,
+                          key=f"{key}_bubble")
+        color_by = c2.radio("Colour by", list(COLOR_BY), index=list(COLOR_BY).index(spec.color_by),
+                            horizontal=True, key=f"{key}_color")
+        include = c3.checkbox("Include results unlike the baseline", spec.include_unlike, key=f"{key}_unlike",
+                              help="Other protocol, machine, simulated device or imported results: kept out of "
+                                   "the frontiers and the gates unless ticked.")
+    return CompareSpec(spec.result_ids, spec.baseline_result_id, gates, weights, include, bubble, color_by)
+
+
+def show_chart(fig, key: str) -> None:
+    """A chart whose points open their Model page when clicked."""
+    event = st.plotly_chart(fig, key=key, on_select="rerun", selection_mode="points", width="stretch")
+    picked = event.selection.points if event and event.selection else []
+    if picked and picked[0].get("customdata"):
+        query = dict(part.split("=", 1) for part in picked[0]["customdata"].split("?", 1)[1].split("&"))
+        nav.go("model", **query)
+
+
+def show(view: ComparisonView, key: str) -> None:
+    unlike = [p for p in view.points if p.unlike]
+    for p in unlike:
+        st.warning(f"{p.label} is not comparable with the baseline ({', '.join(p.unlike)}): "
+                   + ("included by your choice." if view.spec.include_unlike else "drawn hollow, kept out of the "
+                      "frontiers and the gates."))
+    if view.missing:
+        st.warning(f"{len(view.missing)} result(s) of this comparison are no longer stored (their variant was "
+                   "deleted); the rest is shown.")
+    (st.success if view.best else st.warning)(best_sentence(view))
+    st.caption(compare.SCORE_DEFINITION + f" Gates: {gates_sentence(view)}.")
+    figures = view.figures()
+    c1, c2 = st.columns(2)
+    with c1:
+        show_chart(figures["quality-vs-speed"], f"{key}_speed")
+    with c2:
+        show_chart(figures["size-vs-quality"], f"{key}_size")
+    st.subheader("Against the baseline")
+    st.dataframe(view.headline_rows(), hide_index=True, width="stretch",
+                 column_config={"variant_id": None, "result_id": None})
+    st.subheader("Every metric")
+    st.plotly_chart(figures["metrics"], width="stretch", key=f"{key}_bars")
+
+
+def share(view: ComparisonView, saved: Comparison | None) -> None:
+    st.subheader("Share")
+    name = saved.name if saved else "comparison"
+    c1, c2, c3 = st.columns(3)
+    link = f"/compare?c={saved.id}" if saved else ""
+    c1.download_button("Interactive HTML (offline)", to_html(view, name, link), file_name=f"{name}.html",
+                       mime="text/html", key="cmp_html")
+    c2.download_button("CSV with provenance", to_csv(view), file_name=f"{name}.csv", mime="text/csv", key="cmp_csv")
+    c3.download_button("JSON with provenance", to_json(view, name), file_name=f"{name}.json",
+                       mime="application/json", key="cmp_json")
+    if st.button("Render PNGs of the charts", key="cmp_png"):
+        with st.spinner("Drawing each chart in Chromium…"):
+            try:
+                st.session_state["cmp_pngs"] = {n: to_png(f) for n, f in view.figures().items()}
+            except PngUnavailable as exc:
+                st.error(str(exc))
+    for n, png in st.session_state.get("cmp_pngs", {}).items():
+        st.download_button(f"PNG: {n}", png, file_name=f"{name}-{n}.png", mime="image/png", key=f"cmp_png_{n}")
+    with st.form("cmp_save"):
+        new_name = st.text_input("Name", value=f"{saved.name} (copy)" if saved else "", key="cmp_name")
+        if st.form_submit_button("Save comparison"):
+            try:
+                made = comparisons.save_comparison(new_name, view.spec.to_dict(), me)
+                st.query_params.clear()
+                st.query_params["c"] = made.id
+                st.success(f"Saved as “{made.name}”: its link is /compare?c={made.id}")
+            except CatalogError as exc:
+                st.error(str(exc))
+
+
+def offer_update(view: ComparisonView, saved: Comparison) -> None:
+    newer = results.newer_results(view.results)
+    if not newer:
+        return
+    names = ", ".join(p.label for p in view.points if p.variant_id in newer)
+    st.info(f"Newer results exist for {names}. This comparison still shows the results it was saved with.")
+    if saved.created_by != me:
+        st.caption(f"Only {saved.created_by} can update it; save a copy below to compare the newer results.")
+    elif st.button("Update to the newest results", key="cmp_update"):
+        swap = {r.id: newer.get(r.variant_id, r.id) for r in view.results}
+        comparisons.update_results(saved.id, [swap[i] for i in view.spec.result_ids if i in swap], me)
+        st.rerun()
+
+
+def saved_list() -> None:
+    with st.expander("Saved comparisons"):
+        search = st.text_input("Search by name or author", key="cmp_search")
+        for c in comparisons.list_comparisons(search):
+            a, b = st.columns([5, 1])
+            a.markdown(f"[{fmt.escape_md(c.name)}](/compare?c={c.id}) · {fmt.escape_md(c.created_by)} · "
+                       f"{fmt.when(c.updated_at)} · {len(c.result_ids)} results")
+            if c.created_by == me and b.button("Delete", key=f"cmp_del_{c.id}"):
+                comparisons.delete_comparison(c.id, me)
+                st.rerun()
+
+
+saved = saved_comparison()
+if saved:
+    st.subheader(saved.name)
+    st.caption(f"Saved by {saved.created_by}, {fmt.when(saved.created_at)} · link: /compare?c={saved.id}")
+    nav.link("compare", "Start a new comparison")
+    spec = CompareSpec.from_dict(saved.spec)
+else:
+    spec = pick_spec()
+if spec is not None:
+    spec = tune(spec, f"cmp_{saved.id if saved else 'new'}")
+    try:
+        view = build_view(spec)
+    except CatalogError as exc:
+        st.error(str(exc))
+    else:
+        if saved:
+            offer_update(view, saved)
+        show(view, "cmp")
+        share(view, saved)
+saved_list()
