@@ -58,6 +58,7 @@ REPO = Path(__file__).resolve().parents[2]
 N_SOURCES = 10_000
 VARIANTS_PER_SOURCE = 10
 RESULTS_PER_VARIANT = 10
+SAVED_COMPARISONS = 10_000
 PAGE_RUNS = 3
 API_RUNS = 5
 RESUBMIT_RUNS = 5
@@ -513,6 +514,26 @@ def time_api(calls: list[tuple[str, Callable[[], Any]]]) -> list[list[Any]]:
     return rows
 
 
+def saved_comparison(source_id: str) -> str:
+    """A saved comparison of one synthetic source's quick results (made once per catalog), among
+    SAVED_COMPARISONS others the Compare page's list searches."""
+    from bench.compare_view import CompareSpec
+    from catalog import comparisons, db, results
+
+    mine = comparisons.list_comparisons("perf: measured source")
+    if mine:
+        return mine[0].id
+    with db.connect() as conn:  # the others: bulk rows, as many teams' saved links would be
+        conn.execute(f"""INSERT INTO comparisons SELECT printf('c-%012d', i), 'perf comparison ' || i,
+                         ['alice', 'bob', 'carol'][1 + i % 3], TIMESTAMP '2024-06-01' + INTERVAL (i) MINUTE,
+                         TIMESTAMP '2024-06-01' + INTERVAL (i) MINUTE, '{{"result_ids": []}}'
+                         FROM range({SAVED_COMPARISONS}) t(i)""")
+    found = results.latest_results(source_id, "quick")
+    base = next(r.id for r in found if r.variant_id.endswith("01"))  # the dequantized HF copy
+    spec = CompareSpec(result_ids=[r.id for r in found if r.id != base], baseline_result_id=base)
+    return comparisons.save_comparison("perf: measured source", spec.to_dict(), "perf").id
+
+
 def run_pages(base: Path) -> None:
     section("pages: synthetic catalog")
     root = use_data_root(base / "pages")
@@ -538,6 +559,8 @@ def run_pages(base: Path) -> None:
              PageSpec("Model (Q4_K_M: chart + smoke table)", "model", {"id": source_id, "variant": quant_id}),
              PageSpec("Benchmarks (first source by name)", "benchmarks"),
              PageSpec(f"Benchmarks (?source={source_id})", "benchmarks", {"source": source_id}),
+             PageSpec(f"Compare (?source={source_id}: its 10 results)", "compare", {"source": source_id}),
+             PageSpec("Compare (a saved link, ?c=)", "compare", {"c": saved_comparison(source_id)}),
              PageSpec("Storage (extra)", "storage"),
              PageSpec("what-if: Catalog, one shared connection", "catalog", shared_connection=True),
              PageSpec("what-if: Model (Q4_K_M), one shared connection", "model",
