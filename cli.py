@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from catalog import config
+from catalog.access import Actor
 
-EXIT_OK, EXIT_JOB_FAILED, EXIT_BAD_INPUT, EXIT_NOT_FOUND, EXIT_CONFLICT = 0, 1, 2, 3, 4
+EXIT_OK, EXIT_JOB_FAILED, EXIT_BAD_INPUT, EXIT_NOT_FOUND, EXIT_CONFLICT, EXIT_DENIED = 0, 1, 2, 3, 4, 5
 
 
 def _out(args: argparse.Namespace, data: Any, text: str) -> None:
@@ -51,7 +52,8 @@ def _wait(args: argparse.Namespace, job_id: str) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from backends.importers import ImportRequest, submit_import
+    from backends.importers import ImportRequest
+    from service import actions
 
     if args.demo or args.example:
         req = ImportRequest(kind="demo", example=args.example or "smollm2")
@@ -62,10 +64,10 @@ def cmd_import(args: argparse.Namespace) -> int:
                             path=args.cache_dir or "")
     else:
         req = ImportRequest(kind="path", path=args.path or "")
-    req.name, req.notes, req.added_by = args.name or "", args.notes or "", args.added_by or ""
+    req.name, req.notes = args.name or "", args.notes or ""
     req.tags = [t for t in (args.tags or "").split(",") if t]
     req.trust_remote_code = args.trust_remote_code
-    sub = submit_import(req)
+    sub = actions.import_model(cli_actor(args), req)
     if args.queue or sub.job is None:
         _out(args, {"job_id": sub.job.id if sub.job else None}, sub.message)
         return EXIT_OK
@@ -112,13 +114,14 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_delete(args: argparse.Namespace) -> int:
     from catalog import variants
+    from service import actions
 
     deps = [d for d in variants.descendants(args.variant) if d.state != "deleted"]
     if deps and not args.yes:
         print(f"{len(deps)} variant(s) derive from {args.variant}: " + ", ".join(d.id for d in deps)
               + ". Re-run with --yes to delete it anyway.", file=sys.stderr)
         return EXIT_CONFLICT
-    v = variants.delete_variant(args.variant)
+    v = actions.delete_variant(cli_actor(args), args.variant)
     _out(args, v, f"deleted {v.id}; its tombstone stays in the lineage")
     return EXIT_OK
 
@@ -137,10 +140,12 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         return EXIT_OK
     if not args.job:
         raise SystemExit("give a job id")
+    from service import actions
+
     if args.action == "cancel":
-        job = jobs.cancel(args.job)
+        job = actions.cancel_job(cli_actor(args), args.job)
     elif args.action == "retry":
-        job = jobs.retry(args.job)
+        job = actions.retry_job(cli_actor(args), args.job)
         if args.wait:
             return _wait(args, job.id)
     elif args.action == "wait":
@@ -166,17 +171,67 @@ def cmd_bench(args: argparse.Namespace) -> int:
         else:
             print(text)
         return EXIT_OK
-    from bench.jobs.common import BASELINE_ADDED, benchmark_set, submit_benchmarks
+    from bench.jobs.common import BASELINE_ADDED, benchmark_set
+    from service import actions
 
     profile = args.profile or "quick"
     run = benchmark_set(args.ids, profile)  # what the Benchmarks page measures for the same pick
     if len(run) > len(args.ids) and not args.json:
         print(BASELINE_ADDED, file=sys.stderr)
-    subs = submit_benchmarks(run, profile)
+    subs = actions.benchmark(cli_actor(args), run, profile)
     if args.queue:
         _out(args, [s.job.id for s in subs], "\n".join(s.message for s in subs))
         return EXIT_OK
     return max(_wait(args, s.job.id) for s in subs)
+
+
+def cli_actor(args: argparse.Namespace) -> Actor:
+    """The shell user on the server is the admin; --as NAME acts with that user's role."""
+    from catalog import users
+    from catalog.access import local_admin
+    from catalog.errors import NotFoundError
+
+    name = getattr(args, "as_user", None)
+    if not name:
+        return local_admin()
+    user = users.get_user(name)
+    if user is None:
+        raise NotFoundError(f"There is no user {name}; an admin adds one with `cli.py users add {name} --role ROLE`.")
+    return Actor(user.name, user.role)
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    from catalog import users
+    from service import actions
+
+    if args.action == "list":
+        rows = users.list_users()
+        _out(args, rows, "\n".join(f"{u.name:<24} {u.role:<7} {'password' if u.has_password else 'no password'}"
+                                   + (f"  locked until {u.locked_until:%H:%M}" if u.locked_until else "")
+                                   for u in rows) or "no users")
+        return EXIT_OK
+    if not args.name:
+        raise SystemExit("give a user name")
+    if args.action == "role":
+        actions.set_role(cli_actor(args), args.name, args.role)
+        _out(args, {"name": args.name, "role": args.role}, f"{args.name} is now a {args.role}")
+        return EXIT_OK
+    password = _read_password(args) if not args.no_password else None
+    user = actions.add_user(cli_actor(args), args.name, args.role, password)
+    _out(args, user, f"added {user.name} ({user.role})")
+    return EXIT_OK
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    """From stdin with --password-stdin (scripts), else typed twice at a prompt; never an argument."""
+    import getpass
+
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass(f"Password for {args.name}: ")
+    if getpass.getpass("Again: ") != first:
+        raise SystemExit("the two passwords differ")
+    return first
 
 
 def cmd_supervisor(args: argparse.Namespace) -> int:
@@ -193,6 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--data-root", default=argparse.SUPPRESS,
                         help=f"move the whole data root (default data/, or ${config.ROOT_ENV})")
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output")
+    common.add_argument("--as", dest="as_user", metavar="NAME", default=argparse.SUPPRESS,
+                        help="act as this catalog user, with their role (default: the shell user, as admin)")
     p = argparse.ArgumentParser(prog="cli.py", description="Model Catalog command line", parents=[common])
     sub = p.add_subparsers(dest="cmd", required=True)
     real_add = sub.add_parser
@@ -211,7 +268,6 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--name")
     imp.add_argument("--tags", help="comma separated")
     imp.add_argument("--notes")
-    imp.add_argument("--added-by")
     imp.add_argument("--trust-remote-code", action="store_true")
     imp.add_argument("--queue", action="store_true", help="queue for the supervisor instead of running here")
     imp.set_defaults(fn=cmd_import)
@@ -252,17 +308,33 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--queue", action="store_true", help="queue for the supervisor instead of running here")
     be.set_defaults(fn=cmd_bench)
 
+    us = sub.add_parser("users", help="list users, add one (the first admin too), or change a role")
+    us.add_argument("action", choices=["list", "add", "role"])
+    us.add_argument("name", nargs="?")
+    us.add_argument("--role", choices=["viewer", "editor", "admin"], default="viewer")
+    us.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    us.add_argument("--no-password", action="store_true",
+                    help="a user who signs in through the proxy or OpenID Connect only")
+    us.set_defaults(fn=cmd_users)
+
     sv = sub.add_parser("supervisor", help="run the job supervisor in the foreground")
     sv.set_defaults(fn=cmd_supervisor)
 
     from backends.cli_convert import add_convert_parser
 
-    add_convert_parser(sub, _wait)
+    add_convert_parser(sub, _wait, cli_actor)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    from catalog.errors import CatalogError, ConflictError, InvalidInputError, NotFoundError, os_error_sentence
+    from catalog.errors import (
+        CatalogError,
+        ConflictError,
+        InvalidInputError,
+        NotFoundError,
+        PermissionDeniedError,
+        os_error_sentence,
+    )
 
     logging.basicConfig(level=logging.WARNING)
     args = build_parser().parse_args(argv)
@@ -275,6 +347,9 @@ def main(argv: list[str] | None = None) -> int:
     except NotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_NOT_FOUND
+    except PermissionDeniedError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_DENIED
     except ConflictError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFLICT

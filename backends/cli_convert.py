@@ -30,7 +30,8 @@ def _add_option(parser: argparse.ArgumentParser, opt: Option) -> None:
     parser.add_argument(_flag(opt), **kwargs)
 
 
-def add_convert_parser(sub: Any, wait: Callable[[argparse.Namespace, str], int]) -> None:
+def add_convert_parser(sub: Any, wait: Callable[[argparse.Namespace, str], int],
+                       actor: Callable[[argparse.Namespace], Any]) -> None:
     conv_parser = sub.add_parser("convert", help="convert or quantize a variant (one sub-command per conversion)")
     conv_sub = conv_parser.add_subparsers(dest="conversion", required=True)
     for conv in conversions():
@@ -40,12 +41,13 @@ def add_convert_parser(sub: Any, wait: Callable[[argparse.Namespace, str], int])
             _add_option(p, opt)
         p.add_argument("--queue", action="store_true", help="queue for the supervisor instead of running here")
         p.add_argument("--check", action="store_true", help="only run the pre-flight checks")
-        p.set_defaults(fn=lambda args, conv=conv: _run(args, conv, wait))
+        p.set_defaults(fn=lambda args, conv=conv: _run(args, conv, wait, actor(args)))
 
 
-def _run(args: argparse.Namespace, conv: Any, wait: Callable[[argparse.Namespace, str], int]) -> int:
+def _run(args: argparse.Namespace, conv: Any, wait: Callable[[argparse.Namespace, str], int], actor: Any) -> int:
     from backends import convert_job
     from catalog.sources import get_source
+    from service import actions
 
     variant_id = args.variant
     if variant_id.startswith("s-"):
@@ -62,7 +64,7 @@ def _run(args: argparse.Namespace, conv: Any, wait: Callable[[argparse.Namespace
         for s in steps:
             print(f"{s.target_variant_id} {s.conversion.key} {s.options}" + (" (exists)" if s.existing else ""))
         return 0
-    subs = convert_job.submit(conv.key, variant_id, raw)
+    subs = actions.convert(actor, conv.key, variant_id, raw)
     rc = 0
     for sub in subs:
         if sub.variant is not None:

@@ -101,6 +101,12 @@ class Settings:
     max_calibration_mb: int = 64
     # Time limit for a Hugging Face Hub fetch, in seconds.
     hub_timeout_s: float = 20.0
+    # Who the user is: "off" (one local admin; only while the app listens on localhost), "local"
+    # (accounts with passwords, cli.py users add), or "proxy" (a trusted SSO proxy's header).
+    auth: str = "off"
+    proxy_user_header: str = "X-Forwarded-User"
+    trusted_proxies: list[str] = field(default_factory=list)  # addresses the proxy header is believed from
+    proxy_default_role: str = "viewer"  # the role of a proxy-signed user who has no row in users
     # Team defaults for the Compare page's gates ({metric: minimum}); a comparison may override them.
     compare_gates: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_COMPARE_GATES))
 

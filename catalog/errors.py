@@ -28,6 +28,10 @@ class ConflictError(CatalogError):
     """The request clashes with the catalog's state (a running job, an existing name)."""
 
 
+class PermissionDeniedError(CatalogError):
+    """The acting user's role does not allow the action."""
+
+
 class CatalogBusyError(CatalogError):
     pass
 

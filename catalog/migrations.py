@@ -149,6 +149,31 @@ def _comparisons(db: Database) -> None:
     )
 
 
+@migration("0005_users_and_audit")
+def _users_and_audit(db: Database) -> None:
+    db.execute(
+        """CREATE TABLE users (
+            name VARCHAR PRIMARY KEY,
+            role VARCHAR NOT NULL,             -- viewer, editor or admin
+            password_hash VARCHAR,             -- argon2id; NULL for users known from a proxy or OIDC
+            failed_logins INTEGER DEFAULT 0,
+            locked_until TIMESTAMP,
+            created_at TIMESTAMP NOT NULL
+        )"""
+    )
+    # Append-only: the catalog has no code that updates or deletes a row (tests/test_access.py checks).
+    db.execute(
+        """CREATE TABLE audit_log (
+            happened_at TIMESTAMP NOT NULL,
+            actor VARCHAR NOT NULL,
+            action VARCHAR NOT NULL,
+            object_id VARCHAR,
+            detail VARCHAR                     -- JSON
+        )"""
+    )
+    db.execute("CREATE INDEX audit_happened_at ON audit_log(happened_at)")
+
+
 def applied(db: Database) -> list[str]:
     db.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMP)"

@@ -1,0 +1,57 @@
+"""Who may do what: three roles, each allowed what the one below it may do and more.
+
+Every change goes through a function that takes an Actor and calls `require` first (see
+service/), so a hidden button is never the only check."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from catalog import config
+from catalog.errors import InvalidInputError, PermissionDeniedError
+
+ROLES = ("viewer", "editor", "admin")
+# action -> the least role allowed to do it, and how the refusal names it
+ACTIONS: dict[str, tuple[str, str]] = {
+    "view": ("viewer", "browsing the catalog"),
+    "export": ("viewer", "exporting"),
+    "import": ("editor", "importing a model"),
+    "convert": ("editor", "converting"),
+    "benchmark": ("editor", "running benchmarks"),
+    "save_comparison": ("editor", "saving a comparison"),
+    "edit_notes": ("editor", "editing notes and tags"),
+    "manage_jobs": ("editor", "cancelling or retrying jobs"),
+    "delete": ("admin", "deleting"),
+    "manage_users": ("admin", "managing users"),
+    "change_settings": ("admin", "changing the data root's settings"),
+    "run_code": ("admin", "turning on options that run a model's own code (trust_remote_code)"),
+}
+
+
+@dataclass(frozen=True)
+class Actor:
+    name: str
+    role: str
+
+    def can(self, action: str) -> bool:
+        least, _ = ACTIONS[action]
+        return ROLES.index(self.role) >= ROLES.index(least)
+
+
+def check_role(role: str) -> str:
+    if role not in ROLES:
+        raise InvalidInputError(f"There is no role {role!r}; choose one of {', '.join(ROLES)}.")
+    return role
+
+
+def require(actor: Actor, action: str) -> None:
+    """Refuse, with one sentence, an action the actor's role does not allow."""
+    if not actor.can(action):
+        least, what = ACTIONS[action]
+        raise PermissionDeniedError(f"{actor.name} is a {actor.role}, and {what} needs the {least} role; ask an "
+                                    "admin to change your role.")
+
+
+def local_admin() -> Actor:
+    """The server's shell user: the admin when auth is off, and for the CLI without --as."""
+    return Actor(config.local_user(), "admin")

@@ -1,0 +1,141 @@
+"""Every change a user can make, as a function of (actor, ...): the role check, the change and
+its audit row. Nested catalog calls reuse the transaction opened here (catalog.db.connect), so a
+change is never stored without its audit row, nor a row without its change."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from catalog import audit, comparisons, config, db, jobs, sources, storage, users, variants
+from catalog.access import Actor, require
+from catalog.comparisons import Comparison
+from catalog.errors import PermissionDeniedError
+from catalog.records import Job, Source, Variant
+
+
+@contextmanager
+def _change(actor: Actor, permission: str) -> Iterator[Callable[[str, str | None, dict[str, Any] | None], None]]:
+    """Check the role, open the transaction, and hand out the audit writer bound to it."""
+    require(actor, permission)
+    with db.connect() as conn:
+        yield lambda action, object_id, detail=None: audit.record(conn, actor.name, action, object_id, detail)
+
+
+# --------------------------------------------------------------------------- models and jobs
+
+def import_model(actor: Actor, req: Any) -> jobs.Submission:
+    from backends.importers import submit_import
+
+    if getattr(req, "trust_remote_code", False):
+        require(actor, "run_code")
+    req.added_by = actor.name  # from the session, never from a form field
+    with _change(actor, "import") as log:
+        sub = submit_import(req)
+        log("import", sub.job.id if sub.job else None, {"kind": req.kind, "ref": req.repo_id or req.path})
+    return sub
+
+
+def convert(actor: Actor, conversion: str, variant_id: str, options: dict[str, Any]) -> list[jobs.Submission]:
+    from backends import convert_job
+
+    if options.get("trust_remote_code"):
+        require(actor, "run_code")
+    with _change(actor, "convert") as log:
+        subs = convert_job.submit(conversion, variant_id, options, submitted_by=actor.name)
+        for sub in subs:
+            log("convert", sub.job.id if sub.job else sub.variant.id if sub.variant else None,
+                {"conversion": conversion, "input": variant_id, "options": options})
+    return subs
+
+
+def benchmark(actor: Actor, variant_ids: list[str], profile: str, **kwargs: Any) -> list[jobs.Submission]:
+    from bench.jobs.common import submit_benchmarks
+
+    with _change(actor, "benchmark") as log:
+        subs = submit_benchmarks(variant_ids, profile, submitted_by=actor.name, **kwargs)
+        for sub in subs:
+            log("benchmark", sub.job.id if sub.job else None, {"profile": profile, **kwargs})
+    return subs
+
+
+def cancel_job(actor: Actor, job_id: str) -> Job:
+    with _change(actor, "manage_jobs") as log:
+        log("cancel_job", job_id, None)
+    # after the row: killing a process cannot be rolled back, so it is never done inside the transaction
+    return jobs.cancel(job_id)
+
+
+def retry_job(actor: Actor, job_id: str) -> Job:
+    with _change(actor, "manage_jobs") as log:
+        job = jobs.retry(job_id)
+        log("retry_job", job_id, None)
+    return job
+
+
+def delete_variant(actor: Actor, variant_id: str) -> Variant:
+    with _change(actor, "delete") as log:
+        # the row first: removed files cannot be rolled back if the row failed after them
+        log("delete_variant", variant_id, {"label": variants.get_variant(variant_id).label})
+        return variants.delete_variant(variant_id)
+
+
+def clean_orphans(actor: Actor) -> int:
+    with _change(actor, "delete") as log:
+        log("clean_orphans", None, {"orphans": [str(o.path) for o in storage.find_orphans()]})
+        return storage.clean_orphans()
+
+
+def edit_notes(actor: Actor, source_id: str, **form: Any) -> Source:
+    with _change(actor, "edit_notes") as log:
+        saved = sources.edit_source(source_id, **form)
+        log("edit_notes", source_id, {"tags": saved.tags, "notes_changed": form["notes"] != form["shown_notes"]})
+    return saved
+
+
+# --------------------------------------------------------------------------- comparisons
+
+def save_comparison(actor: Actor, name: str, spec: dict[str, Any]) -> Comparison:
+    with _change(actor, "save_comparison") as log:
+        made = comparisons.save_comparison(name, spec, actor.name)
+        log("save_comparison", made.id, {"name": made.name})
+    return made
+
+
+def update_comparison(actor: Actor, comparison_id: str, result_ids: list[str]) -> Comparison:
+    with _change(actor, "save_comparison") as log:
+        made = comparisons.update_results(comparison_id, result_ids, actor.name)
+        log("update_comparison", comparison_id, {"result_ids": result_ids})
+    return made
+
+
+def delete_comparison(actor: Actor, comparison_id: str) -> None:
+    """Its author may delete it, and an admin may delete anyone's."""
+    with _change(actor, "save_comparison") as log:
+        owner = comparisons.get_comparison(comparison_id).created_by
+        comparisons.delete_comparison(comparison_id, owner if actor.can("delete") else actor.name)
+        log("delete_comparison", comparison_id, {"owner": owner})
+
+
+# --------------------------------------------------------------------------- settings and users
+
+def save_settings(actor: Actor, settings: config.Settings) -> None:
+    with _change(actor, "change_settings") as log:
+        log("change_settings", None, {"settings": settings.__dict__})
+        config.save_settings(settings)  # the file last: if the audit row failed, nothing changed
+
+
+def add_user(actor: Actor, name: str, role: str, password: str | None) -> users.User:
+    with _change(actor, "manage_users") as log:
+        user = users.add_user(name, role, password)
+        log("add_user", name, {"role": role})
+    return user
+
+
+def set_role(actor: Actor, name: str, role: str) -> None:
+    if name == actor.name and role != "admin":
+        raise PermissionDeniedError("You cannot take the admin role from yourself; ask another admin.")
+    with _change(actor, "manage_users") as log:
+        users.set_role(name, role)
+        log("set_role", name, {"role": role})

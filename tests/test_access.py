@@ -1,0 +1,180 @@
+"""Roles enforced in the service layer (not by hidden buttons), one audit row per change in the
+same transaction, local accounts with argon2 and a lockout, the CLI acting as a named user, and
+the app refusing to run without access control on a non-local address."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from catalog import audit, config, db, jobs, users
+from catalog.access import Actor
+from catalog.errors import PermissionDeniedError
+from service import actions
+
+VIEWER, EDITOR, ADMIN = Actor("vera", "viewer"), Actor("ed", "editor"), Actor("ada", "admin")
+
+
+def demo_request():
+    """An import the tests only submit (no supervisor runs in them): the digits CNN example."""
+    from backends.importers import ImportRequest
+
+    return ImportRequest(kind="demo", example="digits-cnn")
+
+
+def job_count() -> int:
+    return len(jobs.list_jobs(limit=1000))
+
+
+def test_a_viewer_is_refused_every_change(demo_source) -> None:
+    from catalog.comparisons import list_comparisons
+
+    vid = demo_source.root_variant_id
+    attempts = {
+        "import": lambda: actions.import_model(VIEWER, demo_request()),
+        "convert": lambda: actions.convert(VIEWER, "llamacpp.quantize", vid, {"types": ["Q8_0"]}),
+        "benchmark": lambda: actions.benchmark(VIEWER, [vid], "quick"),
+        "delete": lambda: actions.delete_variant(VIEWER, vid),
+        "notes": lambda: actions.edit_notes(VIEWER, demo_source.id, shown_notes="", notes="x", shown_tags=[],
+                                            tags=[]),
+        "comparison": lambda: actions.save_comparison(VIEWER, "mine", {"result_ids": ["r-1"]}),
+        "settings": lambda: actions.save_settings(VIEWER, config.load_settings()),
+        "users": lambda: actions.add_user(VIEWER, "eve", "admin", "a long enough password"),
+    }
+    before = job_count()
+    for what, attempt in attempts.items():
+        with pytest.raises(PermissionDeniedError, match="vera is a viewer") as refused:
+            attempt()
+        assert "ask an admin" in str(refused.value), what
+    assert job_count() == before and audit.entries() == [] and list_comparisons() == []
+    assert users.list_users() == []
+
+
+def test_an_editor_converts_but_does_not_delete(demo_source) -> None:
+    vid = demo_source.root_variant_id
+    sub = actions.import_model(EDITOR, demo_request())
+    assert sub.job is not None and jobs.get_job(sub.job.id).submitted_by == "ed"
+    with pytest.raises(PermissionDeniedError, match="deleting needs the admin role"):
+        actions.delete_variant(EDITOR, vid)
+    with pytest.raises(PermissionDeniedError, match="trust_remote_code"):
+        req = demo_request()
+        req.trust_remote_code = True
+        actions.import_model(EDITOR, req)
+    actions.delete_variant(ADMIN, vid)
+    rows = audit.entries()
+    assert [(e.actor, e.action, e.object_id) for e in reversed(rows)] == [
+        ("ed", "import", sub.job.id), ("ada", "delete_variant", vid)]
+
+
+def test_no_change_without_its_audit_row(demo_source, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Failure injection: the audit insert fails, so the change it belongs to is rolled back."""
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full while writing the audit row")
+
+    from catalog import variants
+
+    before = job_count()
+    with monkeypatch.context() as patch:
+        patch.setattr(audit, "record", broken)
+        with pytest.raises(RuntimeError):
+            actions.import_model(EDITOR, demo_request())
+        with pytest.raises(RuntimeError):
+            actions.delete_variant(ADMIN, demo_source.root_variant_id)
+    assert job_count() == before
+    root = variants.get_variant(demo_source.root_variant_id)
+    assert root.state == "available" and variants.files_state(root) == "available"
+
+
+KILLED_MID_CHANGE = """
+import os, signal
+from catalog import audit
+from service import actions
+from catalog.access import Actor
+from backends.importers import ImportRequest
+
+real = audit.record
+def record_then_die(*args, **kwargs):
+    real(*args, **kwargs)           # the change and its row are written, not yet committed
+    os.kill(os.getpid(), signal.SIGKILL)
+audit.record = record_then_die
+actions.import_model(Actor("ed", "editor"), ImportRequest(kind="demo", example="digits-cnn"))
+"""
+
+
+def test_a_process_killed_mid_change_leaves_neither(root: Path) -> None:
+    before = job_count()
+    env = dict(os.environ, **{config.ROOT_ENV: str(root)})
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(KILLED_MID_CHANGE)], cwd=config.PROJECT_DIR,
+                          env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == -9, done.stderr
+    db.reset_migration_cache()
+    assert job_count() == before and audit.entries() == []
+
+
+def test_local_accounts_hash_and_lock_out(root: Path) -> None:
+    actions.add_user(ADMIN, "ed", "editor", "correct horse battery")
+    with db.connect(write=False) as conn:
+        stored = conn.scalar("SELECT password_hash FROM users WHERE name = 'ed'")
+    assert stored.startswith("$argon2id$") and "correct horse" not in stored
+    assert users.sign_in("ed", "correct horse battery") == Actor("ed", "editor")
+    with pytest.raises(PermissionDeniedError, match="Wrong user name or password"):
+        users.sign_in("nobody", "correct horse battery")
+    for _ in range(users.MAX_FAILURES):
+        with pytest.raises(PermissionDeniedError, match="Wrong user name or password"):
+            users.sign_in("ed", "wrong password!!")
+    with pytest.raises(PermissionDeniedError, match="locked until"):
+        users.sign_in("ed", "correct horse battery")  # even the right password, while locked
+    actions.set_role(ADMIN, "ed", "editor")  # an admin unlocks
+    assert users.sign_in("ed", "correct horse battery").role == "editor"
+    with pytest.raises(Exception, match="at least 12"):
+        actions.add_user(ADMIN, "short", "viewer", "short")
+    assert [e.action for e in reversed(audit.entries())] == ["add_user", "set_role"]
+
+
+def cli(root: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "cli.py", "--data-root", str(root), *args], cwd=config.PROJECT_DIR,
+                          input=stdin, capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_the_cli_acts_as_a_named_user(demo_source, root: Path) -> None:
+    added = cli(root, "users", "add", "boss", "--role", "admin", "--password-stdin", stdin="a long admin password\n")
+    assert added.returncode == 0, added.stderr
+    assert cli(root, "users", "add", "vera", "--role", "viewer", "--no-password").returncode == 0
+    refused = cli(root, "--as", "vera", "delete", demo_source.root_variant_id, "--yes")
+    assert refused.returncode == 5 and "vera is a viewer" in refused.stderr
+    assert cli(root, "--as", "vera", "users", "add", "eve", "--role", "admin", "--no-password").returncode == 5
+    assert cli(root, "--as", "ghost", "list").returncode == 0  # reading needs no name check
+    ok = cli(root, "--as", "boss", "delete", demo_source.root_variant_id, "--yes")
+    assert ok.returncode == 0, ok.stderr
+    who = [(e.actor, e.action) for e in reversed(audit.entries())]
+    assert who[-1] == ("boss", "delete_variant") and who[0][1] == "add_user"
+
+
+def test_the_audit_log_is_append_only() -> None:
+    from tests.test_layout import project_files
+
+    offenders = [str(p) for p in project_files()
+                 if any(s in p.read_text() for s in ("UPDATE audit_log", "DELETE FROM audit_log"))]
+    assert offenders == []
+
+
+def test_auth_off_refuses_a_non_local_address(root: Path) -> None:
+    from streamlit import config as st_config
+    from streamlit.testing.v1 import AppTest
+
+    page = "import streamlit as st\nfrom ui.session import current_actor\nst.write(current_actor().name)\n"
+    previous = st_config.get_option("server.address")
+    try:
+        st_config.set_option("server.address", "0.0.0.0")
+        at = AppTest.from_string(page, default_timeout=60).run()
+        assert "allowed only while the app listens on localhost" in at.error[0].value
+        st_config.set_option("server.address", "localhost")
+        at = AppTest.from_string(page, default_timeout=60).run()
+        assert not at.error and at.markdown[0].value == config.local_user()
+    finally:
+        st_config.set_option("server.address", previous)

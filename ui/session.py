@@ -1,0 +1,69 @@
+"""Who is using this browser session, decided on the server from the data root's auth mode:
+the local admin (auth off), a signed-in local account, or a trusted proxy's user header."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from catalog import config, users
+from catalog.access import Actor, local_admin
+from catalog.errors import CatalogError
+
+LOCAL_ADDRESSES = {"localhost", "127.0.0.1", "::1"}
+SESSION_KEY = "signed_in_actor"
+
+
+def listening_locally() -> bool:
+    address = st.get_option("server.address") or ""  # empty: every interface
+    return address in LOCAL_ADDRESSES
+
+
+def current_actor() -> Actor:
+    """The session's actor; stops the page with a sign-in form or a refusal when there is none."""
+    settings = config.load_settings()
+    if settings.auth == "off":
+        if not listening_locally():
+            st.error("Access control is off, which is allowed only while the app listens on localhost; set "
+                     '"auth" to "local" or "proxy" in the data root\'s config.json, or start the app with '
+                     "--server.address localhost.")
+            st.stop()
+        return local_admin()
+    if settings.auth == "proxy":
+        return _proxy_actor(settings)
+    if settings.auth == "local":
+        return st.session_state.get(SESSION_KEY) or _sign_in_form()
+    st.error(f'The data root\'s config.json sets auth to {settings.auth!r}; use "off", "local" or "proxy".')
+    st.stop()
+
+
+def _proxy_actor(settings: config.Settings) -> Actor:
+    peer = st.context.ip_address or ""
+    if peer not in settings.trusted_proxies:
+        st.error("This catalog takes its users from a single sign-on proxy, and this request did not come "
+                 "through it; open the catalog by its proxy's address.")
+        st.stop()
+    name = (st.context.headers.get(settings.proxy_user_header) or "").strip()
+    if not name:
+        st.error(f"The proxy sent no {settings.proxy_user_header} header; check its configuration.")
+        st.stop()
+    known = users.get_user(name)
+    return Actor(name, known.role if known else settings.proxy_default_role)
+
+
+def _sign_in_form() -> Actor:
+    st.title("Sign in")
+    with st.form("sign_in"):
+        name = st.text_input("User name", key="si_name")
+        password = st.text_input("Password", type="password", key="si_password")
+        if st.form_submit_button("Sign in"):
+            try:
+                st.session_state[SESSION_KEY] = users.sign_in(name, password)
+                st.rerun()
+            except CatalogError as exc:
+                st.error(str(exc))
+    st.caption("No account? An admin makes one: `python cli.py users add NAME --role editor`.")
+    st.stop()
+
+
+def sign_out() -> None:
+    st.session_state.pop(SESSION_KEY, None)
