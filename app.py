@@ -7,6 +7,8 @@ import logging
 import streamlit as st
 
 from catalog import config, db
+from ui import fmt
+from ui.session import current_actor, sign_out
 from worker.supervisor import ensure_running
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -36,6 +38,7 @@ PAGES = {
     ],
     "Admin": [
         st.Page("pages/storage.py", title="Storage", icon=":material/storage:", url_path="storage"),
+        st.Page("pages/audit.py", title="Audit", icon=":material/history:", url_path="audit"),
     ],
 }
 
@@ -44,4 +47,12 @@ page = st.navigation(PAGES)
 st.sidebar.caption(f"Data root: `{config.data_root()}`")
 if read_only:
     st.sidebar.warning(db.read_only_sentence())
+# Who is here, decided on the server before any page runs: a sign-in form or a refusal stops here.
+actor = current_actor()
+if config.load_settings().auth != "off":
+    st.sidebar.caption(f"Signed in as {fmt.escape_md(actor.name)} ({actor.role})")
+    if config.load_settings().auth == "local" and st.sidebar.button("Sign out", key="sign_out"):
+        sign_out()  # the cookie is cleared by this run's page, so no rerun here
+        st.info("Signed out.")
+        st.stop()
 page.run()

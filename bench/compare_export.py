@@ -130,4 +130,4 @@ def to_png(fig: go.Figure, size: tuple[int, int] = PNG_SIZE) -> bytes:
         raise PngUnavailable("PNG export needs Chromium, which is not installed here; install it (apt install "
                              "chromium) or download the interactive HTML instead.")
     os.environ["BROWSER_PATH"] = browser  # where kaleido's choreographer looks for a browser
-    return fig.to_image(format="png", width=size[0], height=size[1], engine="kaleido")
+    return fig.to_image(format="png", width=size[0], height=size[1])

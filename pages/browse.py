@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from backends.importers import ImportRequest, submit_import
+from backends.importers import ImportRequest
 from catalog import sources, variants
 from catalog.errors import CatalogError
+from service import actions
 from ui import fmt, nav
+from ui.session import current_actor
 
 st.title("Model Catalog")
 st.caption("Every source model your team keeps, with the variants derived from it.")
@@ -19,7 +21,7 @@ if sources.count_sources() == 0:
             "to try everything without a download, or use the Import page.")
     if st.button("Import the demo model", type="primary", key="import_demo"):
         try:
-            sub = submit_import(ImportRequest(kind="demo"))
+            sub = actions.import_model(current_actor(), ImportRequest(kind="demo"))
             st.success(sub.message + " Follow it on the Jobs page; it takes a few seconds.")
         except CatalogError as exc:
             st.error(str(exc))

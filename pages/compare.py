@@ -14,8 +14,10 @@ from bench.protocol import PROFILES
 from catalog import comparisons, config, results, sources, variants
 from catalog.comparisons import Comparison
 from catalog.errors import CatalogError
+from service import actions
 from ui import fmt, nav
 from ui.pickers import source_picker
+from ui.session import current_actor
 
 MAX_SOURCES = 200  # sources of the same task offered beside the first
 
@@ -23,7 +25,8 @@ st.title("Compare")
 st.caption("Which variant to ship: every variant against one baseline result, the chapter's gates "
            "(quality kept, speed-up, memory saved), and the trade-off frontiers. Save a comparison for a "
            "stable link: it keeps the results it shows, whatever runs later.")
-me = config.local_user()
+actor = current_actor()
+me = actor.name
 qp = st.query_params
 
 
@@ -167,7 +170,7 @@ def share(view: ComparisonView, saved: Comparison | None) -> None:
         new_name = st.text_input("Name", value=f"{saved.name} (copy)" if saved else "", key="cmp_name")
         if st.form_submit_button("Save comparison"):
             try:
-                made = comparisons.save_comparison(new_name, view.spec.to_dict(), me)
+                made = actions.save_comparison(actor, new_name, view.spec.to_dict())
                 st.query_params.clear()
                 st.query_params["c"] = made.id
                 st.success(f"Saved as “{made.name}”: its link is /compare?c={made.id}")
@@ -185,7 +188,7 @@ def offer_update(view: ComparisonView, saved: Comparison) -> None:
         st.caption(f"Only {saved.created_by} can update it; save a copy below to compare the newer results.")
     elif st.button("Update to the newest results", key="cmp_update"):
         swap = {r.id: newer.get(r.variant_id, r.id) for r in view.results}
-        comparisons.update_results(saved.id, [swap[i] for i in view.spec.result_ids if i in swap], me)
+        actions.update_comparison(actor, saved.id, [swap[i] for i in view.spec.result_ids if i in swap])
         st.rerun()
 
 
@@ -196,8 +199,8 @@ def saved_list() -> None:
             a, b = st.columns([5, 1])
             a.markdown(f"[{fmt.escape_md(c.name)}](/compare?c={c.id}) · {fmt.escape_md(c.created_by)} · "
                        f"{fmt.when(c.updated_at)} · {len(c.result_ids)} results")
-            if c.created_by == me and b.button("Delete", key=f"cmp_del_{c.id}"):
-                comparisons.delete_comparison(c.id, me)
+            if (c.created_by == me or actor.can("delete")) and b.button("Delete", key=f"cmp_del_{c.id}"):
+                actions.delete_comparison(actor, c.id)
                 st.rerun()
 
 

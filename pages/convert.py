@@ -9,10 +9,12 @@ from backends.registry import conversions, get_format
 from catalog import calibration as calibration_files
 from catalog import jobs, variants
 from catalog.errors import CatalogError
+from service import actions
 from ui import fmt, nav
 from ui.forms import conversion_form
 from ui.jobs_view import render_job
 from ui.pickers import source_picker
+from ui.session import current_actor
 
 st.title("Convert and quantize")
 st.caption("Every conversion runs as a tracked job. Pre-flight checks answer before anything is queued; "
@@ -46,7 +48,7 @@ if calibration:
     label = ("Calibration data (optional): " + calibration.help) if calibration.type == "file" else (
         "Calibration text for importance matrices (optional; default: the shipped Python documentation excerpt)")
     upload = st.file_uploader(label, type=kinds, key="cv_calib")
-    if upload is not None:
+    if upload is not None and current_actor().can("convert"):  # a viewer's upload is never stored
         raw["calibration"] = str(calibration_files.save_upload(upload.name, upload.getvalue()))
     else:
         raw["calibration"] = "shipped"
@@ -68,7 +70,7 @@ if steps:
 blocked = not steps or any(p.level == "error" for p in problems)
 if st.button("Submit", type="primary", disabled=blocked, key="cv_submit"):
     try:
-        subs = convert_job.submit(conv.key, variant.id, raw)
+        subs = actions.convert(current_actor(), conv.key, variant.id, raw)
         for sub in subs:
             st.success(sub.message)
     except CatalogError as exc:

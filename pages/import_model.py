@@ -6,11 +6,14 @@ from pathlib import Path
 
 import streamlit as st
 
-from backends.importers import ImportRequest, cached_models, submit_import
+from backends.importers import ImportRequest, cached_models
 from backends.registry import FALLBACK_IMPORT_FORMAT, recognise_import, upload_suffixes
 from catalog import config, uploads
+from catalog.access import require
 from catalog.errors import CatalogError
+from service import actions
 from ui import nav
+from ui.session import current_actor
 
 st.title("Import a model")
 st.caption("Files are copied (reflinked where the file system can) into the data root, hashed and described. "
@@ -24,7 +27,7 @@ def _model_file(path: Path) -> bool:
 
 def _submit(req: ImportRequest) -> None:
     try:
-        sub = submit_import(req)
+        sub = actions.import_model(current_actor(), req)
     except CatalogError as exc:
         st.error(str(exc))
         return
@@ -97,12 +100,13 @@ with tab_upload:
     if files and st.button("Import upload", key="upload_btn"):
         try:
             # A lone model file is imported as itself; anything else as a folder of files.
+            require(current_actor(), "import")  # before the bytes are written anywhere
             target = uploads.stage_upload([(f.name, f.getvalue()) for f in files], single_file=_model_file)
         except CatalogError as exc:
             st.error(str(exc))
             st.stop()
         try:
-            sub = submit_import(ImportRequest(kind="upload", path=str(target), **extra))
+            sub = actions.import_model(current_actor(), ImportRequest(kind="upload", path=str(target), **extra))
             st.success(sub.message + " Progress is on the Jobs page.")
         except CatalogError as exc:
             uploads.discard(target)  # a refused upload leaves nothing behind

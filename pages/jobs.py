@@ -7,7 +7,9 @@ import streamlit as st
 from catalog import jobs
 from catalog.errors import CatalogError
 from catalog.records import ENDED_BADLY_STATES, JOB_STATES
+from service import actions
 from ui.jobs_view import render_job
+from ui.session import current_actor
 
 st.title("Jobs")
 st.caption("Jobs run in their own processes, whether or not this page is open.")
@@ -29,10 +31,10 @@ def job_list() -> None:
             c1, c2, _ = st.columns([1, 1, 6])
             try:
                 if job.active and c1.button("Cancel", key=f"cancel_{job.id}"):
-                    jobs.cancel(job.id)
+                    actions.cancel_job(current_actor(), job.id)
                     st.rerun()
                 if job.state in ENDED_BADLY_STATES and c2.button("Retry", key=f"retry_{job.id}"):
-                    jobs.retry(job.id)
+                    actions.retry_job(current_actor(), job.id)
                     st.rerun()
             except CatalogError as exc:
                 st.error(str(exc))

@@ -7,9 +7,12 @@ import json
 import streamlit as st
 
 from catalog import bundle, sources, variants
+from catalog.access import require
 from catalog.errors import CatalogError
+from service import actions
 from ui import fmt, nav
 from ui.lineage import lineage_dot
+from ui.session import current_actor
 from ui.variant_view import effective_types_chart, smoke_results
 
 source_id = st.query_params.get("id")
@@ -101,8 +104,8 @@ with tab_notes, st.form("notes"):
         wanted = [t.strip() for t in tags.split(",")]
         shown_notes, shown_tags = st.session_state[shown_key]
         try:
-            saved = sources.edit_source(src.id, shown_notes=shown_notes, notes=notes, shown_tags=shown_tags,
-                                        tags=wanted)
+            saved = actions.edit_notes(current_actor(), src.id, shown_notes=shown_notes, notes=notes,
+                                       shown_tags=shown_tags, tags=wanted)
             st.session_state[shown_key] = (notes, wanted)  # the form now shows the user's own values
             others = sorted(set(saved.tags) - {t for t in wanted if t})
             st.success("Saved." + (f" Tags others added meanwhile were kept: {', '.join(others)}." if others else ""))
@@ -115,6 +118,7 @@ with tab_export:
     if variant.state == "available" and st.button("Prepare zip", key="export"):
         with st.spinner("Packing and verifying files…"):
             try:
+                require(current_actor(), "export")
                 path = bundle.export_to_downloads(variant.id)
                 st.download_button("Download " + path.name, data=path.read_bytes(), file_name=path.name,
                                    mime="application/zip")
@@ -135,7 +139,7 @@ with tab_delete:
         confirm = st.checkbox("I understand the files are removed", key="confirm_delete")
         if st.button("Delete variant files", disabled=not confirm, type="primary"):
             try:
-                variants.delete_variant(variant.id)
+                actions.delete_variant(current_actor(), variant.id)
                 st.success("Deleted; the tombstone keeps its place in the lineage.")
                 st.rerun()
             except CatalogError as exc:

@@ -8,7 +8,10 @@ import plotly.express as px
 import streamlit as st
 
 from catalog import config, storage
+from catalog.errors import CatalogError
+from service import actions
 from ui import fmt
+from ui.session import current_actor
 
 st.title("Storage")
 usage = shutil.disk_usage(config.data_root())
@@ -54,6 +57,9 @@ if orphans:
     st.dataframe([{"path": str(o.path.relative_to(config.data_root())), "size": fmt.size(o.size_bytes),
                    "why": o.reason} for o in orphans], hide_index=True)
     if st.button(f"Remove {len(orphans)} orphan(s)", key="clean_orphans"):
-        st.success(f"Freed {fmt.size(storage.clean_orphans())}.")
+        try:
+            st.success(f"Freed {fmt.size(actions.clean_orphans(current_actor()))}.")
+        except CatalogError as exc:
+            st.error(str(exc))
 else:
     st.write("None: every file in the data root belongs to a variant or a running job.")

@@ -74,7 +74,7 @@ LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 def leaves_machine(url: str) -> bool:
     """True for a request to anything but this machine (data:, blob: and about: stay local)."""
     parts = urlsplit(url)
-    if parts.scheme in ("data", "blob", "about", "chrome", "chrome-extension"):
+    if parts.scheme in ("data", "blob", "about", "chrome", "chrome-extension", "file"):
         return False
     return (parts.hostname or "") not in LOCAL_HOSTS
 

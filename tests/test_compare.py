@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import struct
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -113,6 +114,7 @@ def test_unlike_results_are_named() -> None:
 # --------------------------------------------------------------------------- saved, exported, shown
 
 HANDMADE = "handmade"  # a profile no page lists: these figures never mix with the session's real runs
+PAGE = Path(__file__).resolve().parent.parent / "pages" / "compare.py"
 
 
 @pytest.fixture
@@ -154,10 +156,11 @@ def test_view_gates_and_best(chain, made) -> None:
     assert q8["speed-up ×"] == 3.0 and q8["memory reduction %"] == pytest.approx(66.7)
     assert q8["quality retention %"] == pytest.approx(99.5) and q8["gate: quality_retention"] == "pass"
     assert rows["gguf Q4_K_M"]["gate: quality_retention"] == "fail"   # 20/21.5 = 93%
-    assert rows["hf F16"]["gate: speedup"] == "fail"
+    assert rows[chain["f16"].label]["gate: speedup"] == "fail"
     assert [v.point.label for v, _ in view.best] == ["gguf Q8_0"]
     assert best_sentence(view).startswith("gguf Q8_0 passes every gate")
-    assert [p.label for p in view.speed_frontier] == ["hf F32", "hf F16", "gguf Q8_0", "gguf Q4_K_M"]
+    assert [p.label for p in view.speed_frontier] == [chain["hf"].label, chain["f16"].label, "gguf Q8_0",
+                                                       "gguf Q4_K_M"]
     tighter = spec_of(chain, made)
     tighter.gates["quality_retention"] = 0.999
     view = build_view(tighter)
@@ -213,28 +216,22 @@ def png_size(data: bytes) -> tuple[int, int]:
 
 @pytest.mark.browser
 def test_png_and_offline_html(chain, made, tmp_path) -> None:
-    from playwright.sync_api import sync_playwright
-
     from bench.compare_export import to_html, to_png
     from bench.compare_view import build_view
+    from tests.browser import chromium_page
 
     view = build_view(spec_of(chain, made))
     assert png_size(to_png(view.figures()["quality-vs-speed"], (800, 500))) == (800, 500)
     page_file = tmp_path / "comparison.html"
     page_file.write_text(to_html(view, "Demo <b>comparison</b>", "/compare?c=x"))
-    outside: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch()
-        context = browser.new_context(offline=True)
-        page = context.new_page()
-        page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(("file:", "data:")) else None)
+    with chromium_page() as page:  # fails the test if the page asks anything of the network
+        page.context.set_offline(True)
         page.goto(page_file.as_uri())
         page.locator(".js-plotly-plot .main-svg").first.wait_for()
         assert page.locator(".js-plotly-plot").count() == 3
         assert page.evaluate("typeof window.Plotly") == "object"
-        assert "Demo <b>comparison</b>" in page.title()  # escaped, not markup
-        browser.close()
-    assert not outside, outside
+        assert page.title() == "Demo <b>comparison</b>"  # escaped, shown as typed
+        assert "gguf Q8_0 passes every gate" in page.inner_text("body")
 
 
 def _charts(at) -> list[str]:
@@ -247,13 +244,13 @@ def test_page_opens_a_saved_link_identically(chain, made) -> None:
     from catalog import comparisons, db, results
 
     saved = comparisons.save_comparison("page link", spec_of(chain, made).to_dict(), "ana")
-    first = AppTest.from_file("pages/compare.py", default_timeout=120)
+    first = AppTest.from_file(str(PAGE), default_timeout=120)
     first.query_params["c"] = saved.id
     first.run()
     assert not first.exception, first.exception
     text = " ".join(m.value for m in first.markdown) + " ".join(s.value for s in first.success)
     assert "page link" in " ".join(h.value for h in first.subheader) and "gguf Q8_0 passes every gate" in text
-    again = AppTest.from_file("pages/compare.py", default_timeout=120)
+    again = AppTest.from_file(str(PAGE), default_timeout=120)
     again.query_params["c"] = saved.id
     again.run()
     assert _charts(again) == _charts(first) and len(_charts(first)) == 3
@@ -263,7 +260,7 @@ def test_page_opens_a_saved_link_identically(chain, made) -> None:
         results.add_result(conn, **{**{k: getattr(old, k) for k in (
             "variant_id", "source_id", "job_id", "protocol_id", "profile", "runtime", "fingerprint_id",
             "fingerprint", "raw", "toolkit_versions", "flags")}, "metrics": {**old.metrics, "decode_tps_p50": 1.0}})
-    later = AppTest.from_file("pages/compare.py", default_timeout=120)
+    later = AppTest.from_file(str(PAGE), default_timeout=120)
     later.query_params["c"] = saved.id
     later.run()
     assert any("Newer results exist for gguf Q4_K_M" in i.value for i in later.info)

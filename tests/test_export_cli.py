@@ -86,5 +86,5 @@ def test_the_exported_model_card_is_hub_metadata(demo_source, tmp_path: Path) ->
     assert card.data.base_model == "HuggingFaceTB/SmolLM2-135M-Instruct"
     assert card.data.base_model_relation == "quantized" and card.data.library_name == "gguf"
     assert card.data.license == "apache-2.0" and "Q4_1" in card.data.tags
-    assert "## Toolkit versions" in card.text and "| gguf |" in card.text
+    assert "## Toolkit versions" in card.text and "Q4_1 variant of [HuggingFaceTB/SmolLM2-135M-Instruct]" in card.text
     assert "Not benchmarked yet" in card.text  # no result of this variant in this fresh catalog

@@ -11,7 +11,7 @@ PAGES = {"catalog": ("pages/browse.py", ""), "model": ("pages/model.py", "model"
          "import": ("pages/import_model.py", "import"), "convert": ("pages/convert.py", "convert"),
          "benchmarks": ("pages/benchmarks.py", "benchmarks"), "compare": ("pages/compare.py", "compare"),
          "jobs": ("pages/jobs.py", "jobs"),
-         "storage": ("pages/storage.py", "storage")}
+         "storage": ("pages/storage.py", "storage"), "audit": ("pages/audit.py", "audit")}
 
 
 def url(name: str, **query: str) -> str:

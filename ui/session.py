@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from catalog import config, users
+from catalog import config, session_tokens, users
 from catalog.access import Actor, local_admin
 from catalog.errors import CatalogError
 
@@ -31,13 +31,14 @@ def current_actor() -> Actor:
     if settings.auth == "proxy":
         return _proxy_actor(settings)
     if settings.auth == "local":
-        return st.session_state.get(SESSION_KEY) or _sign_in_form()
+        return st.session_state.get(SESSION_KEY) or _from_cookie() or _sign_in_form()
     st.error(f'The data root\'s config.json sets auth to {settings.auth!r}; use "off", "local" or "proxy".')
     st.stop()
 
 
 def _proxy_actor(settings: config.Settings) -> Actor:
-    peer = st.context.ip_address or ""
+    # The websocket's TCP peer; Streamlit reports a loopback peer (a proxy on this host) as None.
+    peer = st.context.ip_address or "127.0.0.1"
     if peer not in settings.trusted_proxies:
         st.error("This catalog takes its users from a single sign-on proxy, and this request did not come "
                  "through it; open the catalog by its proxy's address.")
@@ -55,15 +56,40 @@ def _sign_in_form() -> Actor:
     with st.form("sign_in"):
         name = st.text_input("User name", key="si_name")
         password = st.text_input("Password", type="password", key="si_password")
-        if st.form_submit_button("Sign in"):
-            try:
-                st.session_state[SESSION_KEY] = users.sign_in(name, password)
-                st.rerun()
-            except CatalogError as exc:
-                st.error(str(exc))
+        submitted = st.form_submit_button("Sign in")
+    if submitted:
+        try:
+            actor = users.sign_in(name, password)
+        except CatalogError as exc:
+            st.error(str(exc))
+        else:
+            st.session_state[SESSION_KEY] = actor
+            # this run delivers the cookie's script; the next one (Continue) opens the catalog
+            _set_cookie(session_tokens.issue(actor.name), session_tokens.MAX_AGE_S)
+            st.success(f"Signed in as {actor.name}.")
+            st.button("Continue", key="si_continue")
     st.caption("No account? An admin makes one: `python cli.py users add NAME --role editor`.")
     st.stop()
 
 
+def _from_cookie() -> Actor | None:
+    """A reload or a new tab: the signed cookie names the user; the role is read fresh."""
+    name = session_tokens.verify(st.context.cookies.get(session_tokens.COOKIE))
+    user = users.get_user(name) if name else None
+    if user is None:
+        return None
+    actor = Actor(user.name, user.role)
+    st.session_state[SESSION_KEY] = actor
+    return actor
+
+
+def _set_cookie(value: str, max_age_s: int) -> None:
+    # Streamlit has no API to set a cookie; a script on the page does. SameSite=Strict keeps other
+    # sites' pages from sending it. (Not HttpOnly: only the server could set that flag.)
+    st.html(f"<script>document.cookie = '{session_tokens.COOKIE}={value}; path=/; max-age={max_age_s}; "
+            "SameSite=Strict';</script>", unsafe_allow_javascript=True)
+
+
 def sign_out() -> None:
     st.session_state.pop(SESSION_KEY, None)
+    _set_cookie("", 0)
