@@ -125,7 +125,18 @@ def load_settings() -> Settings:
         return Settings()
     raw = json.loads(path.read_text())
     known = {k: v for k, v in raw.items() if k in Settings.__dataclass_fields__}
+    if known.get("auth", "off") != "off" and "allowed_roots" not in known:
+        # With sign-in on, a user may not read the server user's home: an inbox and the HF cache only.
+        known["allowed_roots"] = team_allowed_roots()
     return Settings(**known)
+
+
+def team_allowed_roots() -> list[str]:
+    """The default import folders once access control is on: <root>/inbox and the Hugging Face cache."""
+    inbox = data_root() / "inbox"
+    inbox.mkdir(exist_ok=True)
+    hf_home = Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface")
+    return [str(inbox), str(Path(os.environ.get("HF_HUB_CACHE") or hf_home / "hub"))]
 
 
 def save_settings(settings: Settings) -> None:

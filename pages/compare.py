@@ -173,7 +173,7 @@ def share(view: ComparisonView, saved: Comparison | None) -> None:
                 made = actions.save_comparison(actor, new_name, view.spec.to_dict())
                 st.query_params.clear()
                 st.query_params["c"] = made.id
-                st.success(f"Saved as “{made.name}”: its link is /compare?c={made.id}")
+                st.success(f"Saved as “{fmt.escape_md(made.name)}”: its link is /compare?c={made.id}")
             except CatalogError as exc:
                 st.error(str(exc))
 
@@ -185,7 +185,8 @@ def offer_update(view: ComparisonView, saved: Comparison) -> None:
     names = ", ".join(p.label for p in view.points if p.variant_id in newer)
     st.info(f"Newer results exist for {names}. This comparison still shows the results it was saved with.")
     if saved.created_by != me:
-        st.caption(f"Only {saved.created_by} can update it; save a copy below to compare the newer results.")
+        st.caption(f"Only {fmt.escape_md(saved.created_by)} can update it; save a copy below to compare the newer "
+                   "results.")
     elif st.button("Update to the newest results", key="cmp_update"):
         swap = {r.id: newer.get(r.variant_id, r.id) for r in view.results}
         actions.update_comparison(actor, saved.id, [swap[i] for i in view.spec.result_ids if i in swap])
@@ -206,8 +207,9 @@ def saved_list() -> None:
 
 saved = saved_comparison()
 if saved:
-    st.subheader(saved.name)
-    st.caption(f"Saved by {saved.created_by}, {fmt.when(saved.created_at)} · link: /compare?c={saved.id}")
+    st.subheader(fmt.escape_md(saved.name))
+    st.caption(f"Saved by {fmt.escape_md(saved.created_by)}, {fmt.when(saved.created_at)} · "
+               f"link: /compare?c={saved.id}")
     nav.link("compare", "Start a new comparison")
     spec = CompareSpec.from_dict(saved.spec)
 else:

@@ -178,3 +178,10 @@ def test_auth_off_refuses_a_non_local_address(root: Path) -> None:
         assert not at.error and at.markdown[0].value == config.local_user()
     finally:
         st_config.set_option("server.address", previous)
+
+
+def test_with_auth_on_imports_read_only_the_inbox_and_the_hf_cache(root: Path) -> None:
+    (root / "config.json").write_text('{"auth": "local"}')  # a team that set only the mode
+    roots = [str(p) for p in config.load_settings().allowed_paths]
+    assert str(root / "inbox") in roots and not any(r in (str(Path.home()), "/tmp") for r in roots)
+    assert any(r.endswith("hub") for r in roots)

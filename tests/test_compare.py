@@ -265,3 +265,22 @@ def test_page_opens_a_saved_link_identically(chain, made) -> None:
     later.run()
     assert any("Newer results exist for gguf Q4_K_M" in i.value for i in later.info)
     assert _charts(later) == _charts(first)
+
+
+NASTY = "Ship <script>alert(1)</script><img src=x onerror=alert(2)> [docs](javascript:alert(3))"
+
+
+def test_a_hostile_name_is_shown_as_typed(chain, made) -> None:
+    """A comparison's name is user text: escaped for markdown, so no tag or link is formed."""
+    from streamlit.testing.v1 import AppTest
+
+    from catalog import comparisons
+    from ui.fmt import escape_md
+
+    saved = comparisons.save_comparison(NASTY, spec_of(chain, made).to_dict(), "ana")
+    at = AppTest.from_file(str(PAGE), default_timeout=120)
+    at.query_params["c"] = saved.id
+    at.run()
+    assert not at.exception
+    [heading] = [h.value for h in at.subheader if "Ship" in h.value]
+    assert heading == escape_md(NASTY) and "\\<script\\>" in heading and "](javascript" not in heading

@@ -47,6 +47,11 @@ def _proxy_actor(settings: config.Settings) -> Actor:
     if not name:
         st.error(f"The proxy sent no {settings.proxy_user_header} header; check its configuration.")
         st.stop()
+    try:
+        users.check_name(name)  # a header is text from outside: only a plain user name is believed
+    except CatalogError as exc:
+        st.error(str(exc))
+        st.stop()
     known = users.get_user(name)
     return Actor(name, known.role if known else settings.proxy_default_role)
 
