@@ -176,6 +176,10 @@ class Format:
     runtime_versions: Callable[[], dict[str, str]] = dict  # what its runners' outputs depend on
     open_runner: Hook | None = None     # causal LMs: (path, threads, n_ctx, all_logits) -> Runner
     open_encoder_classifier: Hook | None = None  # (path, task, threads) -> EncoderClassifierRunner
+    # Benchmark options of its encoder/classifier runner (e.g. a performance hint), passed to
+    # open_encoder_classifier as keywords. A value other than the default is recorded in the
+    # result's fingerprint, so results measured another way are never compared unawares.
+    runtime_options: tuple[Option, ...] = ()
     run_snippets: dict[str, str] = field(default_factory=dict)  # by source task; "" for any task
     import_check: ImportCheck | None = None
     import_as: str = ""                 # how the Import page names what to give, e.g. "a .gguf file"
@@ -306,6 +310,29 @@ def open_encoder_classifier(fmt: str, path: Path, task: str, threads: int = 2) -
     if opener is None:
         raise ValueError(f"No runner can load {fmt} {task} models yet.")
     return opener(path, task, threads)
+
+
+def runtime_options(encoder_classifier: bool = True) -> list[tuple[Format, Option]]:
+    """Every benchmark option the runners of this kind declare, with the format that declares it."""
+    running = formats_running(encoder_classifier)
+    return [(f, opt) for f in formats() if f.name in running for opt in f.runtime_options]
+
+
+def runtime_options_for(fmt: str, chosen: dict[str, Any]) -> dict[str, Any]:
+    """The chosen benchmark options this format's runner takes, normalized, without those at their
+    default: a run at the defaults is the same run as one submitted before an option existed (same
+    recipe, same fingerprint). Options no runner declares are refused; other formats' are left out."""
+    known = {opt.name for _, opt in runtime_options()}
+    unknown = sorted(set(chosen) - known)
+    if unknown:
+        raise InvalidInputError(f"No runner takes the benchmark option {unknown[0]!r}; the options are "
+                                f"{', '.join(sorted(known)) or 'none'}.")
+    out = {}
+    for opt in get_format(fmt).runtime_options:
+        value = opt.normalize(chosen.get(opt.name))
+        if value != opt.default:
+            out[opt.name] = value
+    return out
 
 
 def formats_running(encoder_classifier: bool) -> tuple[str, ...]:

@@ -40,6 +40,12 @@ class Runner(Protocol):
 
 
 class EncoderClassifierRunner(Protocol):
+    """A loaded encoder or classifier. A runner may also offer, and bench.measure uses when present:
+    `device() -> dict[str, str]` (the device as its runtime's plugin reports it, recorded in the
+    fingerprint), and `parallel_requests: int` with `run_parallel(feeds, batches) -> seconds` (a
+    runner compiled for throughput, timed with that many requests in flight). Benchmark options
+    its format declares (Format.runtime_options) arrive as keyword arguments of its opener."""
+
     runtime: str
     task: str
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import re
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +31,12 @@ def _cpuinfo() -> tuple[str, list[str]]:
     return model, flags
 
 
-def fingerprint(threads: int, target: str) -> dict[str, Any]:
+def fingerprint(threads: int, target: str, device: dict[str, str] | None = None,
+                runtime_options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """device: what the runner reported of the device it compiled for (a runtime with plugins
+    names which one); runtime_options: the benchmark options that were not at their default."""
     model, flags = _cpuinfo()
-    return {
+    fp = {
         "cpu": model,
         "cpu_flags": sorted(f for f in flags if f in KEY_FLAGS),
         "cpu_flags_sha": hashlib.sha256(" ".join(sorted(flags)).encode()).hexdigest()[:12],
@@ -44,12 +48,20 @@ def fingerprint(threads: int, target: str) -> dict[str, Any]:
         "target": target,
         "llama_cpp_build": llama_cpp_build(),
     }
+    if device:
+        fp["runtime_device"] = device
+    if runtime_options:
+        fp["runtime_options"] = runtime_options
+    return fp
 
 
 def device_class(target: str) -> str:
     """The kind of device a target runs on: every runtime on this CPU is "CPU"; a simulator or an
-    accelerator ("QNN HTP simulator", "MLX GPU") stays itself."""
-    return "CPU" if target.endswith(" CPU") or target == "CPU" else target
+    accelerator ("QNN HTP simulator", "MLX GPU") stays itself. A setting in brackets after the
+    device ("OpenVINO CPU (LATENCY)") does not move it off the CPU: settings that change what is
+    measured are the fingerprint's runtime_options."""
+    bare = re.sub(r"\s*\([^()]*\)$", "", target)
+    return "CPU" if bare.endswith(" CPU") or bare == "CPU" else target
 
 
 def fingerprint_id(fp: dict[str, Any]) -> str:
@@ -57,9 +69,15 @@ def fingerprint_id(fp: dict[str, Any]) -> str:
     and llama.cpp build (its instruction-set level).
 
     The runtime itself (llama.cpp, ONNX Runtime, transformers...) is not part of it: comparing
-    runtimes on one machine is what the charts are for. A simulated or different device is.
-    Results stored before the build was recorded keep their id (the key is added only if present)."""
+    runtimes on one machine is what the charts are for. A simulated or different device is, and so
+    are benchmark options away from their default (a THROUGHPUT hint measures throughput with
+    several requests in flight). The runtime's device description is not: the device class and
+    the CPU already say where it ran.
+    Results stored before the build or the options were recorded keep their id (each key is added
+    only if present)."""
     fields = {k: fp[k] for k in ("cpu", "cpu_flags_sha", "cores", "threads", "memory_gb")}
     if "llama_cpp_build" in fp:
         fields["llama_cpp_build"] = fp["llama_cpp_build"]
+    if fp.get("runtime_options"):
+        fields["runtime_options"] = fp["runtime_options"]
     return "f-" + digest(dict(fields, device=device_class(str(fp.get("target", "")))), length=12)

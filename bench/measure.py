@@ -12,6 +12,7 @@ import resource
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -34,7 +35,9 @@ def measure_encoder_classifier(spec: dict) -> dict:
     with np.load(spec["batch_file"], allow_pickle=False) as data:
         feeds = {k: data[k] for k in data.files}
     t = time.perf_counter()
-    runner = resolve_runner(spec["runner"])(Path(spec["path"]), spec["task"], spec["threads"])
+    # Benchmark options (e.g. a performance hint) reach only a runner that declares them.
+    runner = resolve_runner(spec["runner"])(Path(spec["path"]), spec["task"], spec["threads"],
+                                            **spec.get("runtime_options", {}))
     load_s = time.perf_counter() - t
     latencies = []
     for rep in range(spec["warmup"] + spec["repetitions"]):
@@ -42,12 +45,35 @@ def measure_encoder_classifier(spec: dict) -> dict:
         runner.raw(feeds)
         if rep >= spec["warmup"]:
             latencies.append(time.perf_counter() - t)
-    versions, runtime = runner.versions(), runner.runtime
+    parallel = _parallel_run(runner, feeds, spec)
+    versions, runtime, device = runner.versions(), runner.runtime, _device(runner)
     runner.close()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return {"load_s": load_s, "rss_after_runtime_import": rss_runtime, "peak_rss": peak,
-            "memory_rise": peak - rss_runtime, "latencies_s": latencies,
-            "batch_size": len(next(iter(feeds.values()))), "versions": versions, "runtime": runtime}
+    out = {"load_s": load_s, "rss_after_runtime_import": rss_runtime, "peak_rss": peak,
+           "memory_rise": peak - rss_runtime, "latencies_s": latencies,
+           "batch_size": len(next(iter(feeds.values()))), "versions": versions, "runtime": runtime, "device": device}
+    return out | ({"parallel": parallel} if parallel else {})
+
+
+def _parallel_run(runner: Any, feeds: dict, spec: dict) -> dict | None:
+    """Throughput with several requests in flight, for a runner compiled for it (OpenVINO's
+    THROUGHPUT hint offers `parallel_requests` > 1 and `run_parallel`). The latencies above stay
+    one request at a time: that is what a single caller waits. Others: None, and throughput is the
+    batch size over the mean single-request latency, as for every runtime."""
+    requests = getattr(runner, "parallel_requests", 1)
+    if requests <= 1:
+        return None
+    batches = max(spec["repetitions"], 4 * requests)
+    runner.run_parallel(feeds, requests)  # warm-up: every request runs once
+    seconds = runner.run_parallel(feeds, batches)
+    return {"requests": requests, "batches": batches, "seconds": seconds}
+
+
+def _device(runner: Any) -> dict[str, str]:
+    """The device as the runner's runtime reports it (a runtime with device plugins has a
+    `device()`); empty for the others, whose device is the CPU the fingerprint already names."""
+    describe = getattr(runner, "device", None)
+    return describe() if callable(describe) else {}
 
 
 class OtherLoad:
@@ -109,11 +135,12 @@ def measure(spec: dict) -> dict:
                          "others_cpu_share": max(prefill_load.share, decode_load.share)})
     versions = runner.versions()
     runtime = runner.runtime
+    device = _device(runner)
     runner.close()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return {"load_s": load_s, "rss_start": rss_start, "rss_after_runtime_import": rss_runtime,
             "rss_after_load": rss_loaded, "peak_rss": peak, "memory_rise": peak - rss_runtime, "runs": runs,
-            "versions": versions, "runtime": runtime}
+            "versions": versions, "runtime": runtime, "device": device}
 
 
 def main() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
 
 from backends import registry
@@ -17,6 +19,26 @@ from workloads.encoder_classifier_inputs import ENCODER_CLASSIFIER_TASKS
 st.title("Benchmarks")
 st.caption("Speed, memory and quality on one protocol, the source's safetensors form (FP32 in transformers or "
            "PyTorch) as the baseline. The view's selection lives in the URL: copy it to share the chart.")
+
+
+
+def runtime_option_inputs() -> dict[str, Any]:
+    """One input per benchmark option the encoder/classifier runners declare (e.g. "OpenVINO
+    performance hint"); each applies to its own format's variants only."""
+    chosen: dict[str, Any] = {}
+    for fmt, opt in registry.runtime_options(encoder_classifier=True):
+        label = f"{fmt.runtime} {opt.name.replace('_', ' ')}"
+        key = f"bm_option_{fmt.name}_{opt.name}"
+        if opt.choices:
+            chosen[opt.name] = st.selectbox(label, opt.choices, index=opt.choices.index(opt.default), key=key,
+                                            help=opt.help)
+        elif opt.type == "bool":
+            chosen[opt.name] = st.checkbox(label, bool(opt.default), key=key, help=opt.help)
+        else:
+            chosen[opt.name] = st.text_input(label, "" if opt.default is None else str(opt.default), key=key,
+                                             help=opt.help)
+    return chosen
+
 
 qp = st.query_params
 source_id = source_picker("bm_source")
@@ -36,12 +58,13 @@ with st.expander("Run benchmarks", expanded=not found):
         st.warning("This model has no Hugging Face (safetensors) form to serve as the baseline; make one on the "
                    "Convert page (GGUF → Hugging Face safetensors).")
     pick = st.multiselect("Variants", list(runnable), format_func=labels.get, key="bm_run_pick")
+    chosen_options = {} if is_llm else runtime_option_inputs()
     if st.button("Run", type="primary", disabled=not pick or baseline is None, key="bm_run"):
         try:
             run = benchmark_set(pick, profile)
             if len(run) > len(pick):
                 st.caption(BASELINE_ADDED)
-            for sub in submit_benchmarks(run, profile):
+            for sub in submit_benchmarks(run, profile, runtime_options=chosen_options):
                 st.success(sub.message)
             st.caption("Benchmarks run one at a time, with no conversion beside them. Follow them on the Jobs page.")
         except CatalogError as exc:

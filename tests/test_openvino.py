@@ -86,6 +86,20 @@ def test_llm_benchmarks_come_from_genai_metrics(llm_irs) -> None:
     assert result.toolkit_versions["openvino-genai"].startswith("2026.4")
 
 
+def test_fp16_llm_export_through_a_job(chain) -> None:
+    """The float weight format through a job: fp16 weights at about half the F32 parent's size,
+    smoke-gated as float (top-1 agreement 0.97)."""
+    from catalog.variants import variant_path
+    from tests.helpers.chain import convert
+
+    hf = chain["hf"]
+    [fp16] = convert("openvino.export_llm", hf.id, weight_format="fp16")
+    assert fp16.format == "openvino" and fp16.precision == "F16" and fp16.parent_id == hf.id
+    assert fp16.metadata["smoke"]["top1_agreement"] >= 0.97
+    weights = (variant_path(fp16) / "openvino_model.bin").stat().st_size
+    assert 0.4 * hf.size_bytes < weights < 0.6 * hf.size_bytes, (weights, hf.size_bytes)
+
+
 @pytest.mark.parametrize(("options", "sentence"), [
     ({"mode": "INT4_ASYM", "group_size": "128"}, "does not divide into groups of 128; choose group size 64 or 32"),
     ({"mode": "INT8_ASYM", "group_size": "-1", "awq": True}, "apply to the INT4 modes"),
@@ -195,6 +209,102 @@ def test_exported_run_snippet_runs(tensor_irs, example: str, tmp_path: Path, mon
     out = subprocess.run([sys.executable, "-c", snippet], cwd=folder, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert ("predicted class" if example == "digits-cnn" else "cosine similarity") in out.stdout
+
+
+def _benchmarks_page(source_id: str):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(PROJECT_DIR / "pages" / "benchmarks.py"), default_timeout=120)
+    at.query_params["source"] = source_id
+    return at.run()
+
+
+@pytest.mark.parametrize("example", ["digits-cnn", "minilm"])
+def test_throughput_hint_is_a_benchmark_option_recorded_apart(tensor_irs, example: str,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """From the Benchmarks page: the IR and its INT8 again, with the THROUGHPUT hint. Both jobs run
+    beside the LATENCY results the fixture made, and each result records its hint and its device,
+    under a fingerprint id of its own, so it is never charted as comparable with LATENCY ones."""
+    from catalog import config, db, jobs, results
+    from worker.runner import run_to_completion
+
+    made = tensor_irs[example]
+    monkeypatch.setenv(config.ROOT_ENV, str(made["data_root"]))
+    db.reset_migration_cache()
+    ir, int8 = made["ir"], made["int8"]
+    before = {j.id for j in jobs.list_jobs()}
+
+    at = _benchmarks_page(made["source"].id)
+    assert not at.exception, at.exception
+    hint = at.selectbox(key="bm_option_openvino_performance_hint")
+    assert hint.label == "OpenVINO performance hint" and hint.value == "LATENCY"
+    at.multiselect(key="bm_run_pick").set_value([ir.id, int8.id])
+    hint.set_value("THROUGHPUT")
+    at.run()
+    at.button(key="bm_run").click().run()
+    assert not at.exception, at.exception
+    # Oldest first: benchmarks start in submission order, the baseline before the variants.
+    queued = sorted((j for j in jobs.list_jobs() if j.id not in before and j.kind == "benchmark"),
+                    key=lambda j: (j.created_at, j.id))
+    by_variant = {j.recipe["variant_id"]: j for j in queued}
+    assert by_variant[ir.id].recipe["runtime_options"] == {"performance_hint": "THROUGHPUT"}
+    assert by_variant[int8.id].recipe["runtime_options"] == {"performance_hint": "THROUGHPUT"}
+    # The baseline (PyTorch, no result yet on this profile) is added, and takes no OpenVINO option.
+    assert all("runtime_options" not in j.recipe for v, j in by_variant.items() if v not in (ir.id, int8.id))
+    for job in queued:
+        done = run_to_completion(job.id)
+        assert done.state == "succeeded", done.error
+
+    latency = made["results"]
+    throughput = {r.variant_id: r for r in results.latest_results(made["source"].id, "quick", with_raw=True)}
+    [baseline] = [r for v, r in throughput.items() if v not in (ir.id, int8.id)]
+    for variant in (ir, int8):
+        old, new = latency[variant.id], throughput[variant.id]
+        assert old.runtime == "OpenVINO CPU (LATENCY)" and new.runtime == "OpenVINO CPU (THROUGHPUT)"
+        assert "runtime_options" not in old.fingerprint  # the default is no option: old ids are kept
+        assert new.fingerprint["runtime_options"] == {"performance_hint": "THROUGHPUT"}
+        assert new.raw["runtime_options"] == {"performance_hint": "THROUGHPUT"}
+        assert new.fingerprint_id != old.fingerprint_id
+        device = new.fingerprint["runtime_device"]
+        assert device["device"] == "CPU" and device["full_device_name"] and device["plugin_build"]
+        assert device["plugin"] == "openvino_intel_cpu_plugin" and device["openvino"].startswith("2026.4")
+        assert old.fingerprint["runtime_device"]["device"] == "CPU"
+        # The device description is not part of the id: LATENCY results compare with the baseline.
+        assert old.fingerprint_id == baseline.fingerprint_id
+        assert new.metrics["infer_requests"] >= 2  # the CPU plugin asks for one request per stream
+        assert new.metrics["throughput_single_request_per_s"] > 0
+        assert new.metrics["quality_retention"] == pytest.approx(old.metrics["quality_retention"], abs=1e-6)
+        print(f"{example} {variant.precision}: throughput {old.metrics['throughput_per_s']:.0f}/s LATENCY, "
+              f"{new.metrics['throughput_per_s']:.0f}/s THROUGHPUT ({new.metrics['infer_requests']} requests; "
+              f"single request {new.metrics['throughput_single_request_per_s']:.0f}/s); p50 "
+              f"{old.metrics['latency_ms_p50']:.2f} vs {new.metrics['latency_ms_p50']:.2f} ms")
+
+
+def test_benchmark_options_at_their_default_change_nothing(tensor_irs, monkeypatch: pytest.MonkeyPatch) -> None:
+    from backends.registry import runtime_options_for
+    from bench.fingerprint import device_class, fingerprint, fingerprint_id
+    from bench.jobs.common import submit_benchmarks
+    from catalog import config, db, jobs
+    from catalog.errors import InvalidInputError
+
+    made = tensor_irs["digits-cnn"]
+    monkeypatch.setenv(config.ROOT_ENV, str(made["data_root"]))
+    db.reset_migration_cache()
+    assert runtime_options_for("openvino", {"performance_hint": "LATENCY"}) == {}
+    assert runtime_options_for("onnx", {"performance_hint": "THROUGHPUT"}) == {}  # another runner's option
+    with pytest.raises(InvalidInputError, match="No runner takes the benchmark option 'streams'"):
+        runtime_options_for("openvino", {"streams": 4})
+    with pytest.raises(InvalidInputError, match="not a valid performance_hint"):
+        runtime_options_for("openvino", {"performance_hint": "FASTEST"})
+    [sub] = submit_benchmarks([made["ir"].id], "quick", runtime_options={"performance_hint": "LATENCY"})
+    assert sub.job.recipe == {"variant_id": made["ir"].id, "profile": "quick"}  # as before the option existed
+    jobs.cancel(sub.job.id)
+    # The hint in the runtime's name is no other device; the options away from their default are.
+    fp = fingerprint(2, "OpenVINO CPU (LATENCY)")
+    assert fingerprint_id(fp) == fingerprint_id(fingerprint(2, "PyTorch FP32 CPU", device={"device": "CPU"},
+                                                            runtime_options={}))
+    assert fingerprint_id(fp) != fingerprint_id(fp | {"runtime_options": {"performance_hint": "THROUGHPUT"}})
+    assert device_class("OpenVINO CPU (THROUGHPUT)") == "CPU" and device_class("MLX GPU") == "MLX GPU"
 
 
 # ------------------------------------------------------------------------------ IR imports

@@ -116,6 +116,14 @@ QUANTIZE_STATIC = Conversion(
              device_option()),
     disk_factor=1.2, memory_factor=6.0)
 
+# A benchmark option of encoders and classifiers: LATENCY runs one request at a time on one
+# stream; THROUGHPUT splits the threads into streams and keeps several requests in flight.
+PERFORMANCE_HINT = Option(
+    "performance_hint", "choice", runtime_runner.DEFAULT_HINT, runtime_runner.HINTS,
+    "How OpenVINO variants are compiled for the benchmark. LATENCY: one request at a time (as every other "
+    "runtime is measured). THROUGHPUT: streams, throughput measured with several requests in flight; its "
+    "results are recorded as measured another way and not charted as comparable with LATENCY ones.")
+
 LLM_SNIPPET = ("import openvino_genai as og\n"
                "pipe = og.LLMPipeline(\".\", \"CPU\")\n"
                "print(pipe.generate(\"The capital of France is\", max_new_tokens=32))\n")
@@ -151,7 +159,8 @@ OPENVINO = Format(
     open_runner=llm_runner.load, open_encoder_classifier=runtime_runner.load, run_snippets=RUNTIME_SNIPPETS,
     import_check=ImportCheck(recognise=import_check.recognise, check=import_check.check,
                              describe=import_check.describe, keeps=import_check.keeps),
-    import_as="an OpenVINO IR (.xml with its .bin)", upload_suffixes=("xml", "bin"), runs_on=("cpu",))
+    import_as="an OpenVINO IR (.xml with its .bin)", upload_suffixes=("xml", "bin"), runs_on=("cpu",),
+    runtime_options=(PERFORMANCE_HINT,))
 
 TOOLKIT = register_toolkit(Toolkit(
     name="openvino", title="OpenVINO / NNCF", runtime="OpenVINO CPU", packages=PACKAGES,

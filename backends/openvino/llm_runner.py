@@ -92,6 +92,14 @@ class OpenVINOLLMRunner:
     def versions(self) -> dict[str, str]:
         return runtime_versions()
 
+    def device(self) -> dict[str, str]:
+        """The device the fingerprint records: GenAI compiles on the CPU plugin any Core reports."""
+        import openvino as ov
+
+        from backends.openvino.runtime_runner import device_description
+
+        return device_description(ov.Core(), DEVICE)
+
     def close(self) -> None:
         self.pipe = None
         self.model = None

@@ -101,7 +101,7 @@ def run_causal_lm_benchmark(ctx: JobContext, variant: Variant, reference: Varian
         flags.append(NONFINITE_FLAG)
     if decode_cv > UNSTEADY_CV:
         flags.append("unsteady")
-    fp = fingerprint(protocol.threads, runtime)
+    fp = fingerprint(protocol.threads, runtime, device=speed.get("device"))
     raw = {"speed": speed, "generations": generations, "windows": windows, "eval_tokens": len(ids),
            "protocol": protocol.__dict__ | {"id": protocol.id}, "cpu_percent_before": before.cpu_percent,
            "loadavg_before": before.loadavg, "loadavg_after": load_after, "reference_variant": reference.id}

@@ -12,7 +12,7 @@ from typing import Any
 
 import psutil
 
-from backends.registry import REFERENCE_FORMAT, formats_running, runner_reference
+from backends.registry import REFERENCE_FORMAT, formats_running, runner_reference, runtime_options_for
 from bench.protocol import protocol_for
 from catalog import config, jobs
 from catalog.errors import InvalidInputError
@@ -62,22 +62,41 @@ def benchmark_set(variant_ids: list[str], profile: str) -> list[str]:
     return [*baselines, *variant_ids]
 
 
-def submit_benchmarks(variant_ids: list[str], profile: str, submitted_by: str | None = None) -> list[jobs.Submission]:
+def submit_benchmarks(variant_ids: list[str], profile: str, submitted_by: str | None = None,
+                      runtime_options: dict[str, Any] | None = None) -> list[jobs.Submission]:
+    """One benchmark job per variant. runtime_options (encoders and classifiers: e.g. an OpenVINO
+    performance hint) go to the variants whose runner declares them, and only where they differ
+    from the default. Benchmark jobs have no target variant, so nothing deduplicates them: a
+    variant may be measured again, with other options or the same ones, and each result is kept."""
     protocol_for(profile)
     subs = []
     for vid in variant_ids:
         variant = get_variant(vid)
-        formats = benchmark_formats(get_source(variant.source_id).task)
+        task = get_source(variant.source_id).task
+        formats = benchmark_formats(task)
         if variant.format not in formats:
             raise InvalidInputError(f"No runner can benchmark {variant.format} variants of this model yet; pick one "
                                     f"of the formats {', '.join(formats)}.")
         if reference_variant(variant.source_id) is None:
             raise InvalidInputError("This model has no Hugging Face (safetensors) form to serve as the baseline; "
                                     "convert it with 'GGUF → Hugging Face safetensors' first.")
-        subs.append(jobs.submit("benchmark", {"variant_id": vid, "profile": profile},
-                                title=f"Benchmark {variant.label} ({profile})", source_id=variant.source_id,
-                                input_variant_id=vid, submitted_by=submitted_by))
+        options = _options_for(variant.format, task, runtime_options or {})
+        recipe = {"variant_id": vid, "profile": profile} | ({"runtime_options": options} if options else {})
+        shown = "".join(f", {name.replace('_', ' ')} {value}" for name, value in options.items())
+        subs.append(jobs.submit("benchmark", recipe, title=f"Benchmark {variant.label} ({profile}{shown})",
+                                source_id=variant.source_id, input_variant_id=vid, submitted_by=submitted_by))
     return subs
+
+
+def _options_for(fmt: str, task: str | None, chosen: dict[str, Any]) -> dict[str, Any]:
+    """The benchmark options one variant's runner gets. Only encoder and classifier runners take
+    any; asking them of an LLM is refused rather than silently measuring without them."""
+    if task not in ENCODER_CLASSIFIER_TASKS:
+        if chosen:
+            raise InvalidInputError("Benchmark options apply to encoders and image classifiers only; "
+                                    f"{', '.join(sorted(chosen))} cannot be used for this model.")
+        return {}
+    return runtime_options_for(fmt, chosen)
 
 
 def run_measure(ctx: JobContext, spec: dict[str, Any]) -> dict[str, Any]:

@@ -30,7 +30,8 @@ def run_benchmark_job(ctx: JobContext) -> dict[str, Any]:
 
         tensor_protocol = protocol_for(recipe["profile"], task)
         assert isinstance(tensor_protocol, TensorProtocol)
-        return run_encoder_classifier_benchmark(ctx, variant, reference, tensor_protocol)
+        return run_encoder_classifier_benchmark(ctx, variant, reference, tensor_protocol,
+                                                recipe.get("runtime_options"))
     from bench.jobs.causal_lm import run_causal_lm_benchmark
 
     protocol = protocol_for(recipe["profile"])
