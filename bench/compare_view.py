@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 from bench import compare
 from bench.charts import Axis, comparison_figure, metrics_for, rows_from_results, tradeoff_figure
 from catalog import config, results, sources, variants
-from catalog.errors import CatalogError, InvalidInputError
+from catalog.errors import InvalidInputError
 
 BUBBLES = {"memory": ("Memory rise, MB", "memory_mb"), "size": ("Size on disk, MB", "size_mb")}
 COLOR_BY = {"format": "format", "toolkit": "toolkit"}
@@ -110,11 +110,20 @@ def _pct(value: float | None) -> float | None:
     return None if value is None else round(100 * value, 1)
 
 
-def _describe(variant_id: str) -> tuple[str, str, str, str, str]:
-    try:
-        v = variants.get_variant(variant_id)
-    except CatalogError:
-        return variant_id, "?", "?", "variant deleted", ""
+def _describer(variant_ids: list[str]):  # noqa: ANN202 - a closure for points_from_results
+    """describe(variant_id) over variants read in one query."""
+    known = variants.variants_by_id(variant_ids)
+
+    def describe(variant_id: str) -> tuple[str, str, str, str, str]:
+        v = known.get(variant_id)
+        if v is None:
+            return variant_id, "?", "?", "variant no longer stored", ""
+        return _description(v)
+
+    return describe
+
+
+def _description(v: variants.Variant) -> tuple[str, str, str, str, str]:
     recipe = v.conversion + (" " + json.dumps(v.options, sort_keys=True) if v.options else "")
     versions = ", ".join(f"{k} {val}" for k, val in sorted(v.toolkit_versions.items())) or "not recorded"
     return v.label, v.format, v.backend, recipe, versions
@@ -130,7 +139,7 @@ def build_view(spec: CompareSpec) -> ComparisonView:
                                 "baseline.")
     shown = [by_id[i] for i in dict.fromkeys([baseline.id, *spec.result_ids]) if i in by_id]
     task = sources.get_source(baseline.source_id).task
-    points = compare.points_from_results(shown, baseline, task, _describe)
+    points = compare.points_from_results(shown, baseline, task, _describer([r.variant_id for r in shown]))
     gates = compare.gates_from(spec.gates)
     pool = compare.comparable(points, spec.include_unlike)
     verdicts = compare.judge(pool, gates)

@@ -72,6 +72,15 @@ def find_variant(variant_id: str) -> Variant | None:
     return variant
 
 
+def variants_by_id(variant_ids: list[str]) -> dict[str, Variant]:
+    """Many variants in one query (without their file lists), by id; unknown ids are left out."""
+    if not variant_ids:
+        return {}
+    with db.connect(write=False) as conn:
+        rows = conn.query("SELECT * FROM variants WHERE list_contains(?, id)", [list(dict.fromkeys(variant_ids))])
+    return {r["id"]: Variant.from_row(r) for r in rows}
+
+
 def _files(conn: db.Database, variant_id: str) -> list[VariantFile]:
     return [VariantFile(**f) for f in conn.query(
         "SELECT relpath, size_bytes, sha256 FROM variant_files WHERE variant_id = ? ORDER BY relpath",

@@ -8,11 +8,13 @@ import streamlit as st
 
 from backends import registry
 from bench.charts import comparison_figure, metrics_for, rows_from_results
-from bench.jobs.common import BASELINE_ADDED, benchmark_formats, benchmark_set, reference_variant, submit_benchmarks
+from bench.jobs.common import BASELINE_ADDED, benchmark_formats, benchmark_set, reference_variant
 from bench.protocol import PROFILES
 from catalog import results, sources, variants
 from catalog.errors import CatalogError
+from service import actions
 from ui.pickers import source_picker
+from ui.session import current_actor
 from ui.try_encoder_classifier import try_encoder_classifier_input
 from workloads.encoder_classifier_inputs import ENCODER_CLASSIFIER_TASKS
 
@@ -64,7 +66,7 @@ with st.expander("Run benchmarks", expanded=not found):
             run = benchmark_set(pick, profile)
             if len(run) > len(pick):
                 st.caption(BASELINE_ADDED)
-            for sub in submit_benchmarks(run, profile, runtime_options=chosen_options):
+            for sub in actions.benchmark(current_actor(), run, profile, runtime_options=chosen_options):
                 st.success(sub.message)
             st.caption("Benchmarks run one at a time, with no conversion beside them. Follow them on the Jobs page.")
         except CatalogError as exc:

@@ -20,6 +20,7 @@ from ui.pickers import source_picker
 from ui.session import current_actor
 
 MAX_SOURCES = 200  # sources of the same task offered beside the first
+SAVED_SHOWN = 25
 
 st.title("Compare")
 st.caption("Which variant to ship: every variant against one baseline result, the chapter's gates "
@@ -46,9 +47,9 @@ def pick_spec() -> CompareSpec | None:
     task = sources.get_source(source_id).task
     profile = st.radio("Profile", list(PROFILES), horizontal=True, key="cmp_profile",
                        index=list(PROFILES).index(qp["profile"]) if qp.get("profile") in PROFILES else 0)
-    same_task = [s.id for s in sources.list_sources(limit=MAX_SOURCES, task=task)[0] if s.id != source_id]
-    others = st.multiselect("Also compare variants of", results.sources_with_results(same_task, profile),
-                            format_func=lambda s: sources.get_source(s).name, key="cmp_others",
+    names = {s.id: s.name for s in sources.list_sources(limit=MAX_SOURCES, task=task)[0] if s.id != source_id}
+    others = st.multiselect("Also compare variants of", results.sources_with_results(list(names), profile),
+                            format_func=lambda s: names.get(s, s), key="cmp_others",
                             help="Other source models of the same task, for instance a larger model's "
                                  "quantizations against this one's.")
     found = [r for s in [source_id, *others] for r in results.latest_results(s, profile)]
@@ -72,13 +73,8 @@ def pick_spec() -> CompareSpec | None:
 
 
 def variant_labels(variant_ids: list[str]) -> dict[str, str]:
-    out = {}
-    for vid in dict.fromkeys(variant_ids):
-        try:
-            out[vid] = variants.get_variant(vid).label
-        except CatalogError:
-            out[vid] = vid
-    return out
+    known = variants.variants_by_id(variant_ids)
+    return {vid: known[vid].label if vid in known else vid for vid in variant_ids}
 
 
 def tune(spec: CompareSpec, key: str) -> CompareSpec:
@@ -153,10 +149,12 @@ def share(view: ComparisonView, saved: Comparison | None) -> None:
     name = saved.name if saved else "comparison"
     c1, c2, c3 = st.columns(3)
     link = f"/compare?c={saved.id}" if saved else ""
-    c1.download_button("Interactive HTML (offline)", to_html(view, name, link), file_name=f"{name}.html",
+    # Made when clicked (Streamlit runs a callable then): a 5 MB page is not built on every rerun.
+    c1.download_button("Interactive HTML (offline)", lambda: to_html(view, name, link), file_name=f"{name}.html",
                        mime="text/html", key="cmp_html")
-    c2.download_button("CSV with provenance", to_csv(view), file_name=f"{name}.csv", mime="text/csv", key="cmp_csv")
-    c3.download_button("JSON with provenance", to_json(view, name), file_name=f"{name}.json",
+    c2.download_button("CSV with provenance", lambda: to_csv(view), file_name=f"{name}.csv", mime="text/csv",
+                       key="cmp_csv")
+    c3.download_button("JSON with provenance", lambda: to_json(view, name), file_name=f"{name}.json",
                        mime="application/json", key="cmp_json")
     if st.button("Render PNGs of the charts", key="cmp_png"):
         with st.spinner("Drawing each chart in Chromium…"):
@@ -196,7 +194,10 @@ def offer_update(view: ComparisonView, saved: Comparison) -> None:
 def saved_list() -> None:
     with st.expander("Saved comparisons"):
         search = st.text_input("Search by name or author", key="cmp_search")
-        for c in comparisons.list_comparisons(search):
+        found = comparisons.list_comparisons(search, limit=SAVED_SHOWN + 1)
+        if len(found) > SAVED_SHOWN:
+            st.caption(f"The {SAVED_SHOWN} most recently saved; search to find others.")
+        for c in found[:SAVED_SHOWN]:
             a, b = st.columns([5, 1])
             a.markdown(f"[{fmt.escape_md(c.name)}](/compare?c={c.id}) · {fmt.escape_md(c.created_by)} · "
                        f"{fmt.when(c.updated_at)} · {len(c.result_ids)} results")
