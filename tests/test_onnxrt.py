@@ -97,7 +97,8 @@ def test_quick_benchmark_is_comparable_with_the_reference(chain, int4) -> None:
     [sub] = submit_benchmarks([int4.id], "quick")
     job = run_to_completion(sub.job.id)
     assert job.state == "succeeded", job.error
-    [result] = results.results_for_variant(int4.id)
+    # this job's result: another test of the session may have benchmarked the same variant
+    [result] = [r for r in results.results_for_variant(int4.id) if r.job_id == job.id]
     m = result.metrics
     assert result.runtime == "ONNX Runtime GenAI CPU"
     # Measured here: perplexity 26.6 against 20.0 for FP32 (GGUF Q4_K_M: 22.4).
