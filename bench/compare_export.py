@@ -8,7 +8,6 @@ import csv
 import html
 import io
 import json
-import logging
 import os
 import shutil
 from typing import Any
@@ -18,7 +17,6 @@ import plotly.graph_objects as go
 from bench import compare
 from bench.compare_view import ComparisonView
 
-log = logging.getLogger(__name__)
 PNG_SIZE = (1000, 560)
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 
@@ -130,4 +128,8 @@ def to_png(fig: go.Figure, size: tuple[int, int] = PNG_SIZE) -> bytes:
         raise PngUnavailable("PNG export needs Chromium, which is not installed here; install it (apt install "
                              "chromium) or download the interactive HTML instead.")
     os.environ["BROWSER_PATH"] = browser  # where kaleido's choreographer looks for a browser
-    return fig.to_image(format="png", width=size[0], height=size[1])
+    try:
+        return fig.to_image(format="png", width=size[0], height=size[1])
+    except Exception as exc:  # kaleido raises its own kinds when Chromium fails to start or render
+        raise PngUnavailable(f"Chromium could not draw the chart ({type(exc).__name__}: {exc}); download the "
+                             "interactive HTML instead, or try again when the server is less busy.") from exc

@@ -5,6 +5,7 @@ build it from the same spec, so they cannot disagree."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,7 +111,7 @@ def _pct(value: float | None) -> float | None:
     return None if value is None else round(100 * value, 1)
 
 
-def _describer(variant_ids: list[str]):  # noqa: ANN202 - a closure for points_from_results
+def _describer(variant_ids: list[str]) -> Callable[[str], tuple[str, str, str, str, str]]:
     """describe(variant_id) over variants read in one query."""
     known = variants.variants_by_id(variant_ids)
 

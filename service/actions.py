@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from typing import Any
 
 from catalog import audit, comparisons, config, db, jobs, sources, storage, users, variants
 from catalog.access import Actor, require
 from catalog.comparisons import Comparison
-from catalog.errors import PermissionDeniedError
+from catalog.errors import ConflictError, PermissionDeniedError
 from catalog.records import Job, Source, Variant
 
 
@@ -61,9 +62,13 @@ def benchmark(actor: Actor, variant_ids: list[str], profile: str, **kwargs: Any)
 
 
 def cancel_job(actor: Actor, job_id: str) -> Job:
+    """The row records the request; the kill runs after the commit, because a job told to stop
+    may write to the catalog on its way out and must not wait on this transaction's lock."""
     with _change(actor, "manage_jobs") as log:
-        log("cancel_job", job_id, None)
-    # after the row: killing a process cannot be rolled back, so it is never done inside the transaction
+        job = jobs.get_job(job_id)
+        if not job.active:  # refused before any row is written
+            raise ConflictError(f"Job {job_id} has already {job.state}; there is nothing to cancel.")
+        log("cancel_job", job_id, {"state": job.state})
     return jobs.cancel(job_id)
 
 
@@ -122,7 +127,7 @@ def delete_comparison(actor: Actor, comparison_id: str) -> None:
 
 def save_settings(actor: Actor, settings: config.Settings) -> None:
     with _change(actor, "change_settings") as log:
-        log("change_settings", None, {"settings": settings.__dict__})
+        log("change_settings", None, {"settings": asdict(settings)})
         config.save_settings(settings)  # the file last: if the audit row failed, nothing changed
 
 
