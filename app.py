@@ -7,6 +7,7 @@ import logging
 import streamlit as st
 
 from catalog import config, db
+from catalog.access import ROLE_SUMMARY
 from ui import fmt
 from ui.session import current_actor, sign_out
 from worker.supervisor import ensure_running
@@ -38,6 +39,7 @@ PAGES = {
     ],
     "Admin": [
         st.Page("pages/storage.py", title="Storage", icon=":material/storage:", url_path="storage"),
+        st.Page("pages/team.py", title="Team", icon=":material/group:", url_path="team"),
         st.Page("pages/audit.py", title="Audit", icon=":material/history:", url_path="audit"),
     ],
 }
@@ -50,8 +52,8 @@ if read_only:
 # Who is here, decided on the server before any page runs: a sign-in form or a refusal stops here.
 actor = current_actor()
 if config.load_settings().auth != "off":
-    st.sidebar.caption(f"Signed in as {fmt.escape_md(actor.name)} ({actor.role})")
-    if config.load_settings().auth == "local" and st.sidebar.button("Sign out", key="sign_out"):
+    st.sidebar.caption(f"Signed in as {fmt.escape_md(actor.name)} ({actor.role}). {ROLE_SUMMARY[actor.role]}")
+    if config.load_settings().auth in ("local", "oidc") and st.sidebar.button("Sign out", key="sign_out"):
         sign_out()  # the cookie is cleared by this run's page, so no rerun here
         st.info("Signed out.")
         st.stop()

@@ -35,8 +35,10 @@ class CausalLMProtocol:
     compat_ctx: int = 512
     compat_chunks: int = 0
     # Version 2: prefill and decode measured as llama-bench does (decode from an empty cache),
-    # reported as the median of the repetitions other processes did not disturb.
-    version: int = 2
+    # reported as the median of the repetitions other processes did not disturb. Version 3: a
+    # GGUF's llama.cpp-compatible perplexity is computed with flash attention on, as
+    # llama-perplexity does.
+    version: int = 3
 
     @property
     def id(self) -> str:

@@ -28,6 +28,15 @@ ACTIONS: dict[str, tuple[str, str]] = {
 }
 
 
+# What each role may do, in the words the sidebar shows to a signed-in user.
+ROLE_SUMMARY = {
+    "viewer": "As a viewer you browse, view benchmarks and comparisons, and export.",
+    "editor": "As an editor you also import, convert, benchmark, save comparisons and edit notes; deleting, "
+              "users and settings are for admins.",
+    "admin": "As an admin you may do everything, including deleting, users and settings.",
+}
+
+
 @dataclass(frozen=True)
 class Actor:
     name: str
@@ -44,11 +53,16 @@ def check_role(role: str) -> str:
     return role
 
 
+def a_role(role: str) -> str:
+    """"a viewer", "an editor", "an admin"."""
+    return f"{'an' if role[0] in 'aeiou' else 'a'} {role}"
+
+
 def require(actor: Actor, action: str) -> None:
     """Refuse, with one sentence, an action the actor's role does not allow."""
     if not actor.can(action):
         least, what = ACTIONS[action]
-        raise PermissionDeniedError(f"{actor.name} is a {actor.role}, and {what} needs the {least} role; ask an "
+        raise PermissionDeniedError(f"{actor.name} is {a_role(actor.role)}, and {what} needs the {least} role; ask an "
                                     "admin to change your role.")
 
 

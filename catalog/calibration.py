@@ -16,7 +16,7 @@ import logging
 import shutil
 from pathlib import Path
 
-from catalog import config, db
+from catalog import config, db, uploads
 from catalog.errors import InvalidInputError
 from catalog.files import CHUNK, keep_by_content, resolve_server_path, sha256_file
 
@@ -67,12 +67,14 @@ def _check_size(path: Path) -> None:
             "config.json).")
 
 
-def save_upload(name: str, data: bytes) -> Path:
-    """An uploaded calibration file, saved in the data root's uploads under its content hash with
-    the suffix of its name (lower case; .txt without one), ready to be given as a calibration
-    path. Saving the same bytes again writes nothing."""
+def save_upload(name: str, data: bytes, owner: str | None = None) -> Path:
+    """An uploaded calibration file, saved in its owner's uploads under its content hash with the
+    suffix of its name (lower case; .txt without one), ready to be given as a calibration path.
+    Saving the same bytes again writes nothing."""
     suffix = Path(name).suffix.lower() or DEFAULT_UPLOAD_SUFFIX
-    return keep_by_content(config.uploads_dir(), data, suffix=suffix, prefix=UPLOAD_PREFIX)
+    folder = uploads.owner_dir(owner)
+    folder.mkdir(parents=True, exist_ok=True)
+    return keep_by_content(folder, data, suffix=suffix, prefix=UPLOAD_PREFIX)
 
 
 def kept_path(path: Path, suffix: str | None = None) -> Path:

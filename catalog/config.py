@@ -13,6 +13,8 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from catalog.errors import InvalidInputError
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_ROOT = PROJECT_DIR / "data"
 ROOT_ENV = "MODEL_CATALOG_HOME"
@@ -102,11 +104,14 @@ class Settings:
     # Time limit for a Hugging Face Hub fetch, in seconds.
     hub_timeout_s: float = 20.0
     # Who the user is: "off" (one local admin; only while the app listens on localhost), "local"
-    # (accounts with passwords, cli.py users add), or "proxy" (a trusted SSO proxy's header).
+    # (accounts with passwords, cli.py users add), "proxy" (a trusted SSO proxy's header) or "oidc"
+    # (OpenID Connect through st.login, the provider in .streamlit/secrets.toml).
     auth: str = "off"
     proxy_user_header: str = "X-Forwarded-User"
     trusted_proxies: list[str] = field(default_factory=list)  # addresses the proxy header is believed from
-    proxy_default_role: str = "viewer"  # the role of a proxy-signed user who has no row in users
+    # The role of a user the proxy or the OIDC provider vouches for who has no row in users.
+    proxy_default_role: str = "viewer"
+    oidc_user_claim: str = "email"  # the ID token's claim that names the user
     # Team defaults for the Compare page's gates ({metric: minimum}); a comparison may override them.
     compare_gates: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_COMPARE_GATES))
 
@@ -137,6 +142,16 @@ def team_allowed_roots() -> list[str]:
     inbox.mkdir(exist_ok=True)
     hf_home = Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface")
     return [str(inbox), str(Path(os.environ.get("HF_HUB_CACHE") or hf_home / "hub"))]
+
+
+def check_settings(settings: Settings) -> None:
+    """Refuse, in one sentence, settings that would not work once saved."""
+    for root in settings.allowed_roots:
+        if not Path(root).expanduser().is_absolute():
+            raise InvalidInputError(f"{root!r} is not an absolute folder path; import folders start with / or ~.")
+    for name in ("max_upload_mb", "max_calibration_mb", "max_parallel_conversions"):
+        if getattr(settings, name) < 1:
+            raise InvalidInputError(f"{name} must be at least 1.")
 
 
 def save_settings(settings: Settings) -> None:

@@ -67,6 +67,14 @@ def get_job(job_id: str) -> Job:
         return _get(conn, job_id)
 
 
+def find_job(job_id: str) -> Job | None:
+    """The job, or None where its row is gone (a catalog from before jobs were kept)."""
+    try:
+        return get_job(job_id)
+    except NotFoundError:
+        return None
+
+
 def list_jobs(states: tuple[str, ...] | None = None, source_id: str | None = None,
               limit: int = 200) -> list[Job]:
     where, params = ["TRUE"], []

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from catalog import config, db
+from catalog import config, db, uploads
 from catalog.errors import CatalogError
 from catalog.files import folder_size, remove_tree
 from catalog.records import ACTIVE_JOB_STATES
@@ -55,7 +55,7 @@ def find_orphans() -> list[Orphan]:
         work = jdir / "work"
         if work.exists() and jdir.name not in active:
             orphans.append(Orphan(work, folder_size(work), "work folder of a finished job"))
-    for upload in config.uploads_dir().iterdir():
+    for upload in _uploads():
         orphans.append(Orphan(upload, folder_size(upload), "upload never imported"))
     smoke = config.smoke_cache_root()
     kept_ids = {vid for _, vid in known}
@@ -86,3 +86,13 @@ def clean_intermediates() -> int:
         except CatalogError as exc:  # a job still uses it: keep it
             log.info("kept intermediate %s: %s", row["id"], exc)
     return freed
+
+
+def _uploads() -> list[Path]:
+    """Each staged upload and saved calibration file, inside its owner's folder (or at the top,
+    where catalogs before per-user folders put them)."""
+    found: list[Path] = []
+    for item in config.uploads_dir().iterdir():
+        owned = item.is_dir() and item.name.startswith(uploads.OWNER_PREFIX)
+        found.extend(item.iterdir() if owned else [item])
+    return found

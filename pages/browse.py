@@ -48,11 +48,11 @@ st.caption(f"{total} source model(s)" + (f", showing {page * PAGE_SIZE + 1}–{p
 for src in rows:
     with st.container(border=True):
         left, right = st.columns([5, 1])
-        left.markdown(f"**{src.name}** · {src.architecture or 'unknown architecture'} · "
+        left.markdown(f"**{fmt.escape_md(src.name)}** · {src.architecture or 'unknown architecture'} · "
                       f"{src.task or 'unknown task'} · {fmt.count(src.param_count)} parameters")
-        left.caption(f"{src.origin_kind}: {src.origin_ref or '–'} · added {fmt.when(src.added_at)}"
-                     + (f" by {src.added_by}" if src.added_by else "")
-                     + (" · tags: " + ", ".join(src.tags) if src.tags else ""))
+        left.caption(f"{src.origin_kind}: {fmt.escape_md(src.origin_ref or '–')} · added {fmt.when(src.added_at)}"
+                     + (f" by {fmt.escape_md(src.added_by)}" if src.added_by else "")
+                     + (" · tags: " + fmt.escape_md(", ".join(src.tags)) if src.tags else ""))
         right.metric("variants", counts.get(src.id, 0), label_visibility="visible")
         nav.link("model", "Open", icon=":material/search:", container=right, id=src.id)
 

@@ -49,7 +49,8 @@ if calibration:
         "Calibration text for importance matrices (optional; default: the shipped Python documentation excerpt)")
     upload = st.file_uploader(label, type=kinds, key="cv_calib")
     if upload is not None and current_actor().can("convert"):  # a viewer's upload is never stored
-        raw["calibration"] = str(calibration_files.save_upload(upload.name, upload.getvalue()))
+        raw["calibration"] = str(calibration_files.save_upload(upload.name, upload.getvalue(),
+                                                               owner=current_actor().name))
     else:
         raw["calibration"] = "shipped"
 

@@ -39,11 +39,10 @@ common = st.expander("Name, tags, notes (optional)")
 name = common.text_input("Name", key="imp_name")
 tags = common.text_input("Tags, comma separated", key="imp_tags")
 notes = common.text_area("Notes", key="imp_notes")
-who = common.text_input("Added by", key="imp_who")
 trust = common.checkbox("Allow this model's own code (trust_remote_code)", value=False, key="imp_trust",
                         help="Off by default: code shipped with a model runs only if you allow it here.")
 extra = {"name": name, "tags": [t.strip() for t in tags.split(",") if t.strip()], "notes": notes,
-         "added_by": who, "trust_remote_code": trust}
+         "trust_remote_code": trust}
 
 tab_demo, tab_path, tab_cache, tab_hub, tab_upload = st.tabs(
     ["Examples", "Server path", "Local HF cache", "Hugging Face Hub", "Upload"])
@@ -101,7 +100,8 @@ with tab_upload:
         try:
             # A lone model file is imported as itself; anything else as a folder of files.
             require(current_actor(), "import")  # before the bytes are written anywhere
-            target = uploads.stage_upload([(f.name, f.getvalue()) for f in files], single_file=_model_file)
+            target = uploads.stage_upload([(f.name, f.getvalue()) for f in files], single_file=_model_file,
+                                          owner=current_actor().name)
         except CatalogError as exc:
             st.error(str(exc))
             st.stop()

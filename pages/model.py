@@ -6,7 +6,7 @@ import json
 
 import streamlit as st
 
-from catalog import bundle, sources, variants
+from catalog import bundle, jobs, sources, variants
 from catalog.access import require
 from catalog.errors import CatalogError
 from service import actions
@@ -28,10 +28,10 @@ except CatalogError as exc:
     st.error(str(exc))
     st.stop()
 
-st.title(src.name)
-st.caption(f"`{src.id}` · {src.origin_kind}: {src.origin_ref or '–'}"
+st.title(fmt.escape_md(src.name))
+st.caption(f"`{src.id}` · {src.origin_kind}: {fmt.escape_md(src.origin_ref or '–')}"
            + (f" @ {src.origin_revision[:12]}" if src.origin_revision else "")
-           + f" · added {fmt.when(src.added_at)}" + (f" by {src.added_by}" if src.added_by else ""))
+           + f" · added {fmt.when(src.added_at)}" + (f" by {fmt.escape_md(src.added_by)}" if src.added_by else ""))
 
 
 def made_elsewhere(provenance: dict[str, str]) -> str:
@@ -85,8 +85,11 @@ with tab_files:
 
 with tab_recipe:
     parent = variants.find_variant(variant.parent_id) if variant.parent_id else None
+    made_by = jobs.find_job(variant.job_id) if variant.job_id else None
     st.markdown(f"**{variant.backend} · {variant.conversion}** from "
-                + (f"`{parent.label}` ({parent.id})" if parent else "the imported files"))
+                + (f"`{parent.label}` ({parent.id})" if parent else "the imported files")
+                + (f" · job `{made_by.id}`, submitted by {fmt.escape_md(made_by.submitted_by)}"
+                   if made_by and made_by.submitted_by else ""))
     st.json({"options": variant.options, "toolkit_versions": variant.toolkit_versions}, expanded=True)
 
 with tab_meta:

@@ -47,6 +47,20 @@ if [ "$(cat "$HOME/intel/openvino_telemetry" 2>/dev/null)" != "0" ]; then
   .venv/bin/opt_in_out --opt_out >/dev/null
 fi
 
+# The loopback OpenID Connect provider that the sign-in test starts (npm's oidc-provider on the
+# system's Node), kept beside the llama.cpp build so a fresh clone does not fetch it again.
+oidc_dir="${MODEL_CATALOG_CACHE:-$HOME/.cache/model-catalog}/oidc-provider"
+if [ ! -f "$oidc_dir/node_modules/oidc-provider/package.json" ]; then
+  if command -v npm >/dev/null 2>&1; then
+    log "installing the test OIDC provider (npm oidc-provider 9.13.3)"
+    mkdir -p "$oidc_dir"
+    npm install --prefix "$oidc_dir" --no-audit --no-fund --loglevel=error oidc-provider@9.13.3 >/dev/null \
+      || log "npm could not install oidc-provider; the OIDC sign-in test will fail until it can"
+  else
+    log "no npm on this machine; the OIDC sign-in test needs Node and npm"
+  fi
+fi
+
 # Prove the build runs here: the binding generates with the demo model, each tool starts. A crash
 # stops setup with the step and the signal, and removes the build's stamps so the next run rebuilds.
 log "self-check of the llama.cpp build on this machine"

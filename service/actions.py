@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from typing import Any
 
-from catalog import audit, comparisons, config, db, jobs, sources, storage, users, variants
+from catalog import audit, comparisons, config, db, jobs, sources, storage, uploads, users, variants
 from catalog.access import Actor, require
 from catalog.comparisons import Comparison
 from catalog.errors import ConflictError, PermissionDeniedError
@@ -31,6 +31,7 @@ def import_model(actor: Actor, req: Any) -> jobs.Submission:
 
     if getattr(req, "trust_remote_code", False):
         require(actor, "run_code")
+    uploads.check_not_anothers(req.path, actor.name)
     req.added_by = actor.name  # from the session, never from a form field
     with _change(actor, "import") as log:
         sub = submit_import(req)
@@ -43,6 +44,8 @@ def convert(actor: Actor, conversion: str, variant_id: str, options: dict[str, A
 
     if options.get("trust_remote_code"):
         require(actor, "run_code")
+    calibration = options.get("calibration")
+    uploads.check_not_anothers(calibration if isinstance(calibration, str) else None, actor.name)
     with _change(actor, "convert") as log:
         subs = convert_job.submit(conversion, variant_id, options, submitted_by=actor.name)
         for sub in subs:
@@ -126,6 +129,7 @@ def delete_comparison(actor: Actor, comparison_id: str) -> None:
 # --------------------------------------------------------------------------- settings and users
 
 def save_settings(actor: Actor, settings: config.Settings) -> None:
+    config.check_settings(settings)
     with _change(actor, "change_settings") as log:
         log("change_settings", None, {"settings": asdict(settings)})
         config.save_settings(settings)  # the file last: if the audit row failed, nothing changed

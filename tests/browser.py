@@ -28,15 +28,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_app(data_root: Path) -> Iterator[str]:
-    """`streamlit run app.py` on a free localhost port with its own data root."""
-    port = free_port()
+def running_app(data_root: Path, port: int | None = None, extra_args: tuple[str, ...] = ()) -> Iterator[str]:
+    """`streamlit run app.py` on a free (or the given) localhost port with its own data root."""
+    port = port or free_port()
     data_root.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, MODEL_CATALOG_HOME=str(data_root))
     log = open(data_root.parent / "streamlit.log", "wb")  # noqa: SIM115 - lives as long as the server
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true"],
+         "--server.address", "127.0.0.1", "--server.headless", "true", *extra_args],
         cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
         start_new_session=True)
     url = f"http://127.0.0.1:{port}"
@@ -80,9 +80,10 @@ def leaves_machine(url: str) -> bool:
 
 
 @contextmanager
-def chromium_page(width: int = 1400, height: int = 1000) -> Iterator:
+def chromium_page(width: int = 1400, height: int = 1000, foreign_hosts: tuple[str, ...] = ()) -> Iterator:
     """A page in headless Chromium. Every request the page makes is recorded, and the test fails
-    if any of them leaves the machine (a font, an icon, usage statistics...)."""
+    if any of them leaves the machine (a font, an icon, usage statistics...). foreign_hosts: hosts
+    that pages other than the catalog's ask for (a test identity provider's font), refused unasked."""
     if not Path(CHROMIUM).exists():
         pytest.fail("Debian's chromium is missing; run scripts/setup.sh")
     from playwright.sync_api import sync_playwright
@@ -91,7 +92,10 @@ def chromium_page(width: int = 1400, height: int = 1000) -> Iterator:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": width, "height": height})
-        context.on("request", lambda request: outside.append(request.url) if leaves_machine(request.url) else None)
+        for host in foreign_hosts:
+            context.route(f"https://{host}/**", lambda route: route.abort())
+        context.on("request", lambda request: outside.append(request.url)
+                   if leaves_machine(request.url) and urlsplit(request.url).hostname not in foreign_hosts else None)
         page = context.new_page()
         page.set_default_timeout(60_000)
         try:

@@ -5,6 +5,7 @@ the app refusing to run without access control on a non-local address."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -185,3 +186,62 @@ def test_with_auth_on_imports_read_only_the_inbox_and_the_hf_cache(root: Path) -
     roots = [str(p) for p in config.load_settings().allowed_paths]
     assert str(root / "inbox") in roots and not any(r in (str(Path.home()), "/tmp") for r in roots)
     assert any(r.endswith("hub") for r in roots)
+
+
+def test_the_team_page_saves_settings_and_users_for_an_admin_only(root: Path) -> None:
+    """The page as the local admin (auth off): a bad folder is one sentence, a good change is saved
+    with its audit row, a user is added; the service refuses the same changes from an editor."""
+    from streamlit.testing.v1 import AppTest
+
+    page = str(config.PROJECT_DIR / "pages" / "team.py")
+    at = AppTest.from_file(page, default_timeout=60).run()
+    at.text_area(key="tm_roots").set_value("relative/folder")
+    at.button[0].click().run()  # the settings form's submit
+    assert "not an absolute folder path" in at.error[0].value and audit.entries() == []
+    at.text_area(key="tm_roots").set_value(f"{root}/inbox\n/srv/models")
+    at.number_input(key="tm_upload").set_value(64)
+    at.button[0].click().run()
+    assert config.load_settings().allowed_roots == [f"{root}/inbox", "/srv/models"]
+    assert config.load_settings().max_upload_mb == 64
+    at.text_input(key="tm_new_name").set_value("ed")
+    at.selectbox(key="tm_new_role").set_value("editor")
+    at.button[1].click().run()
+    assert users.get_user("ed").role == "editor"
+    assert [e.action for e in audit.entries()][::-1] == ["change_settings", "add_user"]
+    with pytest.raises(PermissionDeniedError, match="ed is an editor, and changing the data root's settings"):
+        actions.save_settings(EDITOR, config.Settings())
+    with pytest.raises(PermissionDeniedError, match="managing users"):
+        actions.set_role(EDITOR, "ed", "admin")
+    assert config.load_settings().max_upload_mb == 64 and users.get_user("ed").role == "editor"
+
+
+HOSTILE = "Ship <script>alert(1)</script><img src=x onerror=alert(2)> [docs](javascript:alert(3))"
+
+
+def test_hostile_names_notes_and_tags_are_shown_as_typed(demo_source) -> None:
+    """User text reaches markdown escaped on the Catalog, Model and Jobs pages: no tag, no link."""
+    from streamlit.testing.v1 import AppTest
+
+    from catalog.errors import InvalidInputError
+    from ui.fmt import escape_md
+
+    with pytest.raises(InvalidInputError, match="is not allowed"):  # a tag is a name: no markup at all
+        actions.edit_notes(EDITOR, demo_source.id, shown_notes="", notes="", shown_tags=[], tags=[HOSTILE])
+    actions.edit_notes(EDITOR, demo_source.id, shown_notes="", notes=HOSTILE, shown_tags=[], tags=["ok"])
+    with db.connect() as conn:  # names are checked when typed; an older catalog may still hold anything
+        conn.execute("UPDATE sources SET name = ?, added_by = ? WHERE id = ?", [HOSTILE, HOSTILE, demo_source.id])
+        conn.execute("UPDATE jobs SET title = ?, submitted_by = ?", [HOSTILE, HOSTILE])
+    pages = config.PROJECT_DIR / "pages"
+    catalog = AppTest.from_file(str(pages / "browse.py"), default_timeout=60).run()
+    model = AppTest.from_file(str(pages / "model.py"), default_timeout=60)
+    model.query_params["id"] = demo_source.id
+    model.run()
+    jobs_page = AppTest.from_file(str(pages / "jobs.py"), default_timeout=60).run()
+    for at in (catalog, model, jobs_page):
+        assert not at.exception
+        shown = [e.value for e in (*at.markdown, *at.caption, *at.title) if "Ship" in str(e.value)]
+        assert shown, "the hostile text is shown somewhere"
+        for text in shown:
+            assert not re.search(r"(?<!\\)<", text) and "](javascript" not in text  # every < escaped, no link
+            assert escape_md(HOSTILE) in text
+    assert model.text_area[0].value == HOSTILE  # the notes field shows the text itself, as a value

@@ -29,7 +29,7 @@ def test_compatible_perplexity_matches_llama_perplexity(llama_tools: Path, demo_
     upstream = float(FINAL_PPL.search(proc.stdout + proc.stderr).group(1))
     runner = load(demo_gguf, threads=2, n_ctx=1024)
     try:
-        ours = llamacpp_perplexity(runner.tokenize, runner.logits, EVAL_TEXT.read_text(), 512, max_chunks=2)
+        ours = llamacpp_perplexity(runner.tokenize, runner.upstream_logits, EVAL_TEXT.read_text(), 512, max_chunks=2)
     finally:
         runner.close()
     assert ours["llamacpp_ppl_chunks"] == 2 and ours["llamacpp_ppl_scored"] == 2 * 255

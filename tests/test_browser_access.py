@@ -1,13 +1,17 @@
 """Real browser: local accounts (sign in, a reload keeps the session through the signed cookie,
-a viewer's import is refused by the server, sign out), and the trusted-proxy header accepted
-from an allowed address and refused from another."""
+a viewer's import is refused by the server, sign out), the trusted-proxy header accepted from an
+allowed address and refused from another, and OpenID Connect against a real provider on loopback."""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -110,3 +114,108 @@ def test_the_proxy_header_from_an_allowed_address_only(root: Path) -> None:
     with running_app(root) as url, sso_proxy(url, "ed") as proxied, chromium_page() as page:
         page.goto(proxied)
         page.get_by_text("did not come through it").wait_for()
+
+
+OIDC_CACHE = Path(os.environ.get("MODEL_CATALOG_CACHE") or "~/.cache/model-catalog").expanduser() / "oidc-provider"
+
+
+@contextmanager
+def oidc_provider(redirect_uri: str, client_secret: str) -> Iterator[str]:
+    """npm's oidc-provider on a loopback port (tests/helpers/oidc/provider.mjs), stopped after."""
+    if not (OIDC_CACHE / "node_modules" / "oidc-provider" / "package.json").exists():
+        pytest.fail(f"npm's oidc-provider is not installed in {OIDC_CACHE}; run scripts/setup.sh (it installs it)")
+    # beside its node_modules, so that Node resolves the package from the script's folder
+    script = OIDC_CACHE / f"provider-{os.getpid()}.mjs"
+    shutil.copyfile(Path(__file__).parent / "helpers" / "oidc" / "provider.mjs", script)
+    port = free_port()
+    proc = subprocess.Popen(["node", str(script), str(port), redirect_uri, client_secret], cwd=OIDC_CACHE,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    issuer = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{issuer}/.well-known/openid-configuration", timeout=2) as reply:
+                    assert json.load(reply)["issuer"] == issuer
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"the OIDC provider did not start: {proc.stdout.read() if proc.stdout else ''}")
+                time.sleep(0.2)
+        yield issuer
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(timeout=10)
+        script.unlink(missing_ok=True)
+
+
+def oidc_sign_in(page, url: str, login: str) -> None:
+    """Through the provider's own pages: its login form (devInteractions takes any name), then consent."""
+    page.goto(url)
+    page.get_by_role("button", name="Sign in with single sign-on").click()
+    page.locator("input[name=login]").fill(login)
+    page.locator("input[name=password]").fill("any password")
+    page.locator("button[type=submit]").click()
+    page.locator("button[type=submit]", has_text="Continue").click()  # the consent prompt
+
+
+def test_openid_connect_sign_in_and_out(root: Path, tmp_path: Path) -> None:
+    from catalog import users
+
+    users.add_user("olga@example.test", "editor", None)  # known: her role; anyone else: the default
+    settings_with(auth="oidc")
+    app_port = free_port()
+    redirect = f"http://127.0.0.1:{app_port}/oauth2callback"
+    with oidc_provider(redirect, "a client secret for the test") as issuer:
+        secrets = tmp_path / "secrets.toml"
+        secrets.write_text(
+            f'[auth]\nredirect_uri = "{redirect}"\ncookie_secret = "{os.urandom(16).hex()}"\n'
+            f'client_id = "model-catalog"\nclient_secret = "a client secret for the test"\n'
+            f'server_metadata_url = "{issuer}/.well-known/openid-configuration"\n'
+            # Streamlit asks for prompt=select_account unless told otherwise; this provider knows login
+            '[auth.client_kwargs]\nprompt = "login"\n')
+        # oidc-provider's own login pages link a Google font; the catalog's pages still may not
+        with running_app(root, port=app_port, extra_args=("--secrets.files", str(secrets))) as url, \
+                chromium_page(foreign_hosts=("fonts.googleapis.com",)) as page:
+            oidc_sign_in(page, url, "olga")
+            page.get_by_text("Signed in as olga@example.test (editor)").wait_for()
+            page.reload()  # Streamlit's own identity cookie keeps her signed in
+            page.get_by_text("Signed in as olga@example.test (editor)").wait_for()
+            page.get_by_role("button", name="Sign out").click()
+            page.get_by_role("button", name="Yes, sign me out").click()  # the provider's own session ends too
+            page.get_by_role("button", name="Sign in with single sign-on").wait_for()
+            oidc_sign_in(page, url, "ivan")
+            page.get_by_text("Signed in as ivan@example.test (viewer)").wait_for()
+            page.get_by_role("button", name="Import the demo model").click()
+            page.get_by_text("ivan@example.test is a viewer, and importing a model needs the editor role").wait_for()
+    settings_with(auth="oidc")
+    with running_app(root) as url, chromium_page() as page:  # no provider configured: one sentence
+        page.goto(url)
+        page.get_by_text("no provider is configured").wait_for()
+
+
+def test_an_editor_imports_in_the_browser_and_is_refused_a_delete(root: Path) -> None:
+    """The editor's allowed action goes through; the admin's is refused by the server, with the
+    page's own controls (no crafted request needed: the button is there, the service says no)."""
+    from catalog import audit, sources, users, variants
+    from tests.browser import wait_for_jobs
+
+    users.add_user("ed", "editor", "ed's long password!")
+    settings_with(auth="local")
+    with running_app(root) as url, chromium_page() as page:
+        sign_in(page, url, "ed", "ed's long password!")
+        page.get_by_role("button", name="Continue").click()
+        page.get_by_role("button", name="Import the demo model").click()
+        page.get_by_text("Follow it on the Jobs page").wait_for()
+        wait_for_jobs(page, url)
+        [src], _ = sources.list_sources()
+        page.goto(f"{url}/model?id={src.id}")
+        page.get_by_role("tab", name="Delete").click()
+        page.get_by_text("I understand the files are removed").click()
+        page.get_by_role("button", name="Delete variant files").click()
+        page.get_by_text("ed is an editor, and deleting needs the admin role").wait_for()
+        page.goto(f"{url}/team")
+        page.get_by_text("You are an editor").wait_for()
+        assert page.get_by_role("button", name="Save settings").is_disabled()
+    assert variants.get_variant(src.root_variant_id).state == "available"
+    assert [(e.actor, e.action) for e in audit.entries()] == [("ed", "import")]

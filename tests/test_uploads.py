@@ -20,7 +20,8 @@ LONG_AGO_NS = 1_000_000_000
 
 
 def _uploads() -> list[str]:
-    return sorted(p.name for p in config.uploads_dir().iterdir())
+    """What the uploads hold, inside the owners' folders (which stay, empty, once used)."""
+    return sorted(p.name for owner in config.uploads_dir().iterdir() for p in owner.iterdir())
 
 
 # --------------------------------------------------------------------------- calibration uploads
@@ -29,7 +30,7 @@ def _uploads() -> list[str]:
 def test_a_calibration_upload_is_saved_once_under_its_content_hash(root: Path) -> None:
     data = b"one line of calibration text\nanother line\n"
     path = calibration.save_upload("Quotes.TXT", data)
-    assert path == config.uploads_dir() / f"calibration-{hashlib.sha256(data).hexdigest()[:16]}.txt"
+    assert path == uploads.owner_dir() / f"calibration-{hashlib.sha256(data).hexdigest()[:16]}.txt"
     assert path.read_bytes() == data
     os.utime(path, ns=(LONG_AGO_NS, LONG_AGO_NS))
     # The page hands the upload over on every rerun: the same bytes, under any name, write nothing.
@@ -80,7 +81,7 @@ def _model_file(path: Path) -> bool:
 
 def test_one_model_file_is_staged_and_imported_as_itself(root: Path, demo_gguf: Path) -> None:
     target = uploads.stage_upload([("model.gguf", demo_gguf.read_bytes())], single_file=_model_file)
-    assert target.name == "model.gguf" and target.parent.parent == config.uploads_dir()
+    assert target.name == "model.gguf" and target.parent.parent == uploads.owner_dir()
     assert target.read_bytes() == demo_gguf.read_bytes()
     src = import_now(ImportRequest(kind="upload", path=str(target)))
     assert src.origin_kind == "upload"
@@ -91,7 +92,7 @@ def test_the_files_of_a_folder_are_staged_together(root: Path, tmp_path: Path) -
     folder = tiny_hf_folder(tmp_path / "tiny")
     files = [(p.name, p.read_bytes()) for p in sorted(folder.iterdir())]
     target = uploads.stage_upload(files, single_file=_model_file)
-    assert target.parent == config.uploads_dir()
+    assert target.parent == uploads.owner_dir()
     assert sorted((p.name, p.read_bytes()) for p in target.iterdir()) == sorted(files)
     assert submit_import(ImportRequest(kind="upload", path=str(target))).job is not None
 
@@ -111,3 +112,40 @@ def test_a_bad_file_name_is_refused_before_anything_is_written(root: Path) -> No
     with pytest.raises(InvalidInputError, match="not allowed"):
         uploads.stage_upload([("config.json", b"{}"), ("../model.gguf", b"GGUF")], single_file=_model_file)
     assert _uploads() == []
+
+
+# --------------------------------------------------------------------------- whose upload it is
+
+
+def test_a_user_cannot_name_another_users_upload(root: Path, demo_gguf: Path) -> None:
+    """Through the service, as the forms reach it: an upload's path (it shows in job logs) does not
+    let another user import it or use it as calibration data; its owner still can."""
+    from catalog import users
+    from catalog.access import Actor
+    from catalog.errors import PermissionDeniedError
+    from service import actions
+
+    users.add_user("eve", "editor", None)
+    users.add_user("bo", "editor", None)
+    eve, bo = Actor("eve", "editor"), Actor("bo", "editor")
+    target = uploads.stage_upload([("model.gguf", demo_gguf.read_bytes())], single_file=_model_file, owner="bo")
+    text = calibration.save_upload("lines.txt", b"calibration text\n" * 4, owner="bo")
+    assert target.is_relative_to(uploads.owner_dir("bo")) and text.parent == uploads.owner_dir("bo")
+    with pytest.raises(PermissionDeniedError, match="another user's upload"):
+        actions.import_model(eve, ImportRequest(kind="path", path=str(target)))
+    with pytest.raises(PermissionDeniedError, match="another user's upload"):  # a ../ walk is resolved first
+        walk = f"{uploads.owner_dir('eve')}/../{uploads.owner_dir('bo').name}/{target.parent.name}/model.gguf"
+        actions.import_model(eve, ImportRequest(kind="upload", path=walk))
+    with pytest.raises(PermissionDeniedError, match="another user's upload"):
+        actions.convert(eve, "llamacpp.quantize", "no-such-variant", {"calibration": str(text)})
+    assert jobs.list_jobs() == [] and target.exists()
+    assert actions.import_model(bo, ImportRequest(kind="upload", path=str(target))).job is not None
+
+
+def test_an_upload_over_the_limit_is_refused_before_it_is_written(root: Path) -> None:
+    settings = config.load_settings()
+    settings.max_upload_mb = 1
+    config.save_settings(settings)
+    with pytest.raises(InvalidInputError, match="over the 1 MB limit for uploads"):
+        uploads.stage_upload([("a.gguf", b"x" * 600_000), ("b.gguf", b"y" * 600_000)], single_file=_model_file)
+    assert not config.uploads_dir().exists() or _uploads() == []

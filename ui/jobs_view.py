@@ -22,8 +22,9 @@ STATE_NOTES = {
 
 
 def job_line(job: Job) -> str:
-    return (f"{STATE_ICONS.get(job.state, '')} **{job.title or job.kind}** · {job.state_label} · "
-            f"`{job.id}` · {fmt.duration(job.started_at, job.ended_at)}")
+    return (f"{STATE_ICONS.get(job.state, '')} **{fmt.escape_md(job.title or job.kind)}** · {job.state_label} · "
+            f"`{job.id}` · {fmt.duration(job.started_at, job.ended_at)}"
+            + (f" · by {fmt.escape_md(job.submitted_by)}" if job.submitted_by else ""))
 
 
 def render_job(job: Job, show_log: bool = False) -> None:

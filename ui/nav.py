@@ -11,7 +11,8 @@ PAGES = {"catalog": ("pages/browse.py", ""), "model": ("pages/model.py", "model"
          "import": ("pages/import_model.py", "import"), "convert": ("pages/convert.py", "convert"),
          "benchmarks": ("pages/benchmarks.py", "benchmarks"), "compare": ("pages/compare.py", "compare"),
          "jobs": ("pages/jobs.py", "jobs"),
-         "storage": ("pages/storage.py", "storage"), "audit": ("pages/audit.py", "audit")}
+         "storage": ("pages/storage.py", "storage"), "audit": ("pages/audit.py", "audit"),
+         "team": ("pages/team.py", "team")}
 
 
 def url(name: str, **query: str) -> str:

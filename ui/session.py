@@ -1,5 +1,6 @@
 """Who is using this browser session, decided on the server from the data root's auth mode:
-the local admin (auth off), a signed-in local account, or a trusted proxy's user header."""
+the local admin (auth off), a signed-in local account, a trusted proxy's user header, or an
+OpenID Connect provider's ID token (st.login)."""
 
 from __future__ import annotations
 
@@ -32,7 +33,10 @@ def current_actor() -> Actor:
         return _proxy_actor(settings)
     if settings.auth == "local":
         return st.session_state.get(SESSION_KEY) or _from_cookie() or _sign_in_form()
-    st.error(f'The data root\'s config.json sets auth to {settings.auth!r}; use "off", "local" or "proxy".')
+    if settings.auth == "oidc":
+        return _oidc_actor(settings)
+    st.error(f'The data root\'s config.json sets auth to {settings.auth!r}; use "off", "local", "proxy" or '
+             '"oidc".')
     st.stop()
 
 
@@ -47,13 +51,47 @@ def _proxy_actor(settings: config.Settings) -> Actor:
     if not name:
         st.error(f"The proxy sent no {settings.proxy_user_header} header; check its configuration.")
         st.stop()
+    return _vouched_actor(name, settings)
+
+
+def _vouched_actor(name: str, settings: config.Settings) -> Actor:
+    """A user named by the proxy or the identity provider: a role from users, else the default."""
     try:
-        users.check_name(name)  # a header is text from outside: only a plain user name is believed
+        users.check_name(name)  # text from outside: only a plain user name is believed
     except CatalogError as exc:
         st.error(str(exc))
         st.stop()
     known = users.get_user(name)
     return Actor(name, known.role if known else settings.proxy_default_role)
+
+
+def _oidc_actor(settings: config.Settings) -> Actor:
+    """Streamlit keeps the provider's ID token claims in its own signed cookie (st.user)."""
+    if not oidc_configured():
+        st.error('Single sign-on is on (auth "oidc") but no provider is configured: add an [auth] section '
+                 "with redirect_uri, cookie_secret, client_id, client_secret and server_metadata_url to "
+                 ".streamlit/secrets.toml (see README).")
+        st.stop()
+    if not st.user.is_logged_in:
+        st.title("Sign in")
+        st.write("This catalog signs you in through your organisation's identity provider.")
+        if st.button("Sign in with single sign-on", key="oidc_sign_in", type="primary"):
+            st.login()
+        st.stop()
+    name = str(st.user.get(settings.oidc_user_claim) or "").strip()
+    if not name:
+        st.error(f"The identity provider's token has no {settings.oidc_user_claim!r} claim; set oidc_user_claim "
+                 "in the data root's config.json to a claim it sends (email, preferred_username, sub).")
+        st.stop()
+    return _vouched_actor(name, settings)
+
+
+def oidc_configured() -> bool:
+    try:
+        section = st.secrets.get("auth") or {}
+    except (FileNotFoundError, KeyError, ValueError):  # no secrets.toml at all, or one that is not TOML
+        return False
+    return all(section.get(k) for k in ("redirect_uri", "cookie_secret", "client_id", "server_metadata_url"))
 
 
 def _sign_in_form() -> Actor:
@@ -96,5 +134,10 @@ def _set_cookie(value: str, max_age_s: int) -> None:
 
 
 def sign_out() -> None:
+    """Local accounts: forget the session and clear the cookie. OIDC: st.logout clears Streamlit's
+    identity cookie and, where the provider publishes an end_session_endpoint, ends its session."""
+    if config.load_settings().auth == "oidc":
+        st.logout()
+        return
     st.session_state.pop(SESSION_KEY, None)
     _set_cookie("", 0)

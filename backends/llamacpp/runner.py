@@ -19,16 +19,20 @@ from backends.llamacpp.tools import llama_cpp_build
 class LlamaCppRunner:
     runtime = "llama.cpp CPU"
 
-    def __init__(self, path: Path, threads: int, n_ctx: int, all_logits: bool = True) -> None:
+    def __init__(self, path: Path, threads: int, n_ctx: int, all_logits: bool = True,
+                 flash_attn: bool | None = None) -> None:
         import llama_cpp
         from llama_cpp import Llama
 
         self.lib = llama_cpp
+        self.path, self.threads, self.n_ctx = path, threads, n_ctx
+        self._upstream: LlamaCppRunner | None = None
         # Speed runs (no logits kept) use flash attention, as llama-bench's default ("auto") does on
         # the CPU; quality runs and smoke tests keep the exact attention they always used, so gates
         # and stored quality figures do not move with a speed setting.
         self.llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
-                         logits_all=all_logits, verbose=False, seed=0, flash_attn=not all_logits)
+                         logits_all=all_logits, verbose=False, seed=0,
+                         flash_attn=(not all_logits) if flash_attn is None else flash_attn)
         self.ctx = self.llm._ctx.ctx
         self.sampler = llama_cpp.llama_sampler_init_greedy()
 
@@ -41,6 +45,14 @@ class LlamaCppRunner:
         self.llm.reset()
         self.llm.eval(ids)
         return np.array(self.llm.scores[: len(ids)], dtype=np.float32)
+
+    def upstream_logits(self, ids: list[int]) -> np.ndarray:
+        """Logits as llama-perplexity computes them: flash attention on (its "auto" on the CPU),
+        so the llama.cpp-compatible perplexity matches the tool's; a second context on the same
+        (memory-mapped) file, made on first use."""
+        if self._upstream is None:
+            self._upstream = LlamaCppRunner(self.path, self.threads, self.n_ctx, all_logits=True, flash_attn=True)
+        return self._upstream.logits(ids)
 
     def generate(self, prompt: str, max_tokens: int) -> str:
         self.llm.reset()
@@ -73,6 +85,8 @@ class LlamaCppRunner:
         return runtime_versions()
 
     def close(self) -> None:
+        if self._upstream is not None:
+            self._upstream.close()
         self.lib.llama_sampler_free(self.sampler)
         self.llm.close()
 

@@ -74,7 +74,9 @@ def run_causal_lm_benchmark(ctx: JobContext, variant: Variant, reference: Varian
     quality = causal_lm_quality(ids, windows, var_logits, ref_logits)
     if "nonfinite_share" not in quality:
         ctx.progress(0.85, "quality: llama.cpp-compatible perplexity with the variant's own tokenizer")
-        quality |= llamacpp_perplexity(runner.tokenize, runner.logits, EVAL_TEXT.read_text(),
+        # a runtime with its own perplexity tool computes logits as that tool does (llama.cpp: flash attention)
+        logits = getattr(runner, "upstream_logits", runner.logits)
+        quality |= llamacpp_perplexity(runner.tokenize, logits, EVAL_TEXT.read_text(),
                                        protocol.compat_ctx, protocol.compat_chunks)
     generations = [{"prompt": p, "text": runner.generate(p, protocol.generation_tokens)} for p in protocol.gen_prompts]
     runtime = runner.runtime
