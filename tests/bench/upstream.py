@@ -6,6 +6,12 @@ F16 converted from its dequantized Hugging Face form), a full-profile benchmark 
 table shows each pair and its ratio: decode and prefill tok/s should be within 5%, the
 llama.cpp-compatible perplexity within 1%.
 
+A virtual machine's speed drifts by 10-30% over minutes (llama-bench's own figures do), so the
+job's figures and a llama-bench run minutes apart compare the machine as much as the tools. A
+second table therefore pairs them: PAIRED_ROUNDS rounds of the catalog's speed process
+(bench.measure, the full profile's 2 warm-ups and 10 repetitions) immediately followed by
+llama-bench, and the median of the rounds' ratios.
+
     .venv/bin/python -m tests.bench.perf --only upstream
 """
 
@@ -23,6 +29,7 @@ from tests.bench import perf
 
 THREADS = 2
 BENCH_REPS = 5
+PAIRED_ROUNDS = 5
 FINAL_PPL = re.compile(r"Final estimate: PPL = ([0-9.]+)")
 
 
@@ -82,6 +89,42 @@ def catalog_full_benchmark(variant_id: str) -> tuple[dict[str, Any], list[str]]:
     return result.metrics, result.flags
 
 
+def catalog_speed(model: Path) -> dict[str, float]:
+    """The full profile's speed runs alone (the process a benchmark job starts): median tok/s."""
+    import statistics
+    import sys
+
+    import llama_cpp
+
+    from backends.registry import runner_reference
+    from bench.protocol import EVAL_TEXT, PROFILES
+    from catalog import config
+
+    protocol = PROFILES["full"]
+    vocab = llama_cpp.Llama(model_path=str(model), vocab_only=True, verbose=False)
+    ids = vocab.tokenize(EVAL_TEXT.read_text().encode(), add_bos=True)[: protocol.prompt_tokens]
+    work = Path(tempfile.mkdtemp(prefix="paired-"))
+    spec = {"format": "gguf", "path": str(model), "threads": THREADS, "prompt_ids": ids,
+            "prompt_tokens": protocol.prompt_tokens, "gen_tokens": protocol.gen_tokens,
+            "warmup": protocol.warmup, "repetitions": protocol.repetitions} | runner_reference("gguf")
+    (work / "spec.json").write_text(json.dumps(spec))
+    subprocess.run([sys.executable, "-m", "bench.measure", str(work / "spec.json"), str(work / "out.json")],
+                   cwd=config.PROJECT_DIR, check=True, capture_output=True, timeout=900)
+    runs = json.loads((work / "out.json").read_text())["runs"]
+    return {"decode": statistics.median(r["decode_tps"] for r in runs),
+            "prefill": statistics.median(r["prefill_tps"] for r in runs)}
+
+
+def paired_ratios(model: Path) -> dict[str, list[float]]:
+    """PAIRED_ROUNDS rounds of (catalog speed process, then llama-bench): each round's ratios."""
+    out: dict[str, list[float]] = {"decode": [], "prefill": []}
+    for _ in range(PAIRED_ROUNDS):
+        ours, theirs = catalog_speed(model), llama_bench(model)
+        for key in out:
+            out[key].append(ours[key] / theirs[key])
+    return out
+
+
 def ratio(a: float | None, b: float | None) -> str:
     return f"{a / b:.3f}" if a and b else ""
 
@@ -94,7 +137,8 @@ def run_upstream(base: Path) -> None:
         print("llama.cpp tools are not built; run ./scripts/test (or scripts/build_llama_tools.sh) first")
         return
     rows = []
-    for label, vid in demo_gguf_variants(base):
+    variants = demo_gguf_variants(base)
+    for label, vid in variants:
         metrics, flags = catalog_full_benchmark(vid)
         path = perf.variant_file(vid)
         rows.append(UpstreamRow(label, metrics, llama_bench(path), llama_perplexity(path), flags))
@@ -110,3 +154,13 @@ def run_upstream(base: Path) -> None:
           ratio(r.catalog["llamacpp_perplexity"], r.perplexity),
           f"{r.catalog['perplexity']:.3f}", f"{100 * r.catalog.get('decode_tps_cv', 0):.1f}%",
           ",".join(r.flags)] for r in rows])
+    import statistics
+
+    print(f"\npaired: {PAIRED_ROUNDS} rounds per file of the catalog's speed process then llama-bench -r {BENCH_REPS}; "
+          "the median of the rounds' ratios (and each round's)")
+    paired = [(r.label, paired_ratios(perf.variant_file(vid))) for r, (_, vid) in zip(rows, variants, strict=True)]
+    perf.print_table(
+        ["variant", "decode ratio (median)", "rounds", "prefill ratio (median)", "rounds"],
+        [[label, f"{statistics.median(p['decode']):.3f}", " ".join(f"{x:.2f}" for x in p["decode"]),
+          f"{statistics.median(p['prefill']):.3f}", " ".join(f"{x:.2f}" for x in p["prefill"])]
+         for label, p in paired])
