@@ -149,3 +149,13 @@ def test_an_upload_over_the_limit_is_refused_before_it_is_written(root: Path) ->
     with pytest.raises(InvalidInputError, match="over the 1 MB limit for uploads"):
         uploads.stage_upload([("a.gguf", b"x" * 600_000), ("b.gguf", b"y" * 600_000)], single_file=_model_file)
     assert not config.uploads_dir().exists() or _uploads() == []
+
+
+def test_an_upload_never_imported_is_an_orphan_inside_its_owners_folder(root: Path) -> None:
+    from catalog import storage
+
+    target = uploads.stage_upload([("config.json", b"{}")], single_file=_model_file, owner="bo")
+    found = [o for o in storage.find_orphans() if o.reason == "upload never imported"]
+    assert [o.path for o in found] == [target]  # the staged folder, not bo's whole folder
+    storage.clean_orphans()
+    assert not target.exists() and uploads.owner_dir("bo").exists()
