@@ -79,9 +79,14 @@ def test_the_measuring_process_own_work_is_not_counted_as_other() -> None:
         time.sleep(0.5)
     if quiet.share > 0.1:
         pytest.skip(f"the machine is busy ({quiet.share:.0%} of it used by others); this needs a quiet one")
-    with OtherLoad() as own:
-        _spin(0.5)
-    assert own.share < 0.15
+
+    def own_share() -> float:
+        with OtherLoad() as own:
+            _spin(0.5)
+        return own.share
+
+    # Other work can only add to the share, so the least of three tries is the measurement's own error.
+    assert min(own_share() for _ in range(3)) < 0.15
 
 
 def test_disturbed_repetitions_are_set_aside_and_a_mostly_busy_run_is_flagged() -> None:

@@ -271,8 +271,10 @@ def test_the_pages_render_the_old_catalog(old, catalog_root: Path) -> None:
         return "\n".join(str(e.value) for kind in (at.title, at.markdown, at.caption, at.info, at.warning, at.error)
                          for e in kind)
 
+    from ui.fmt import escape_md
+
     browse = text(page("browse"))
-    names = {s["id"]: s["name"] for s in old["listed"]}
+    names = {s["id"]: escape_md(s["name"]) for s in old["listed"]}  # as the markdown source shows them
     assert all(name in browse for name in names.values()), browse
 
     for sid, shown in old["shown"].items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 
@@ -48,9 +49,14 @@ def duration(start: datetime | None, end: datetime | None) -> str:
     return f"{secs:.1f} s" if secs < 120 else f"{secs / 60:.1f} min"
 
 
-_MARKDOWN_SPECIAL = set("\\`*_{}[]()#+-.!|<>~$:")
+# Characters that form a link, emphasis, code, HTML, math or a Streamlit :directive: anywhere...
+_MARKDOWN_SPECIAL = set("\\`*_{}[]()!|<>~$:")
+# ...and those that do only at the start of a line (a heading, a list, a quote, "1." a numbered list).
+_LINE_START = re.compile(r"^([#+\-=>]|\d+(?=[.)]))", re.MULTILINE)
 
 
 def escape_md(text: str) -> str:
-    """User text (a name, a note) shown inside markdown as typed: no link, emphasis or HTML forms."""
-    return "".join("\\" + ch if ch in _MARKDOWN_SPECIAL else ch for ch in text)
+    """User text (a name, a note) shown inside markdown as typed: no link, emphasis or HTML forms.
+    A hyphen or a dot inside a name ("SmolLM2-135M-v1.5") stays as it is."""
+    escaped = "".join("\\" + ch if ch in _MARKDOWN_SPECIAL else ch for ch in text)
+    return _LINE_START.sub(lambda m: m.group(0) + "\\" if m.group(0)[0].isdigit() else "\\" + m.group(0), escaped)
