@@ -138,12 +138,17 @@ def run_benchmarks(page, url: str, source_id: str, variants: list) -> None:
     """Pick variants on the Benchmarks page (typing each id filters the options to one), run them,
     wait for the jobs, and reopen the page on the results."""
     page.goto(f"{url}/benchmarks?source={source_id}")
-    page.get_by_text("Run benchmarks", exact=True).wait_for(timeout=180_000)  # a loaded machine renders slowly
-    run = page.get_by_role("button", name="Run", exact=True)
-    if not run.is_visible():  # the expander starts closed once the source has results (an earlier test's)
-        page.get_by_text("Run benchmarks", exact=True).click()
-    run.wait_for()
-    picker = page.locator("[data-testid='stMultiSelect']").first
+    expander = page.locator("[data-testid='stExpander']").filter(has_text="Run benchmarks")
+    details = expander.locator("[data-testid='stExpanderDetails']")
+    picker = details.locator("[data-testid='stMultiSelect']").first
+    picker.wait_for(state="attached", timeout=180_000)  # a loaded machine renders slowly
+    # The expander starts closed once the source has results (an earlier test's). Its state is read
+    # from the details' inert mark, not from the Run button's visibility: that button renders last,
+    # and clicking the header while it is still coming would close an open expander.
+    if details.get_attribute("inert") is not None:
+        expander.get_by_text("Run benchmarks", exact=True).click()
+    expander.locator("[data-testid='stExpanderDetails']:not([inert])").wait_for()
+    picker.wait_for()
     for v in variants:
         picker.locator("input").fill(v.id)
         page.get_by_role("option", name=f"{v.label} · {v.id}").wait_for()
