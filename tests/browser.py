@@ -7,6 +7,7 @@ import re
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +20,18 @@ REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def screenshot(page, name: str) -> Path:
+    """Save a full-page screenshot: into the checkout's docs/ (the README's pictures) only when
+    MC_SCREENSHOTS=docs, so that a test run never leaves the checkout modified; otherwise
+    under the system temp folder, where a failing run's last pictures can still be looked at."""
+    target = os.environ.get("MC_SCREENSHOTS", "")
+    folder = REPO / "docs" if target == "docs" else Path(target or tempfile.gettempdir()) / "model-catalog-shots"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    page.screenshot(path=str(path), full_page=True)
+    return path
 
 
 def free_port() -> int:

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import chromium_page, running_app
+from tests.browser import chromium_page, running_app, screenshot
 
 pytestmark = pytest.mark.browser
-SHOTS = Path(__file__).resolve().parent.parent / "docs"
 
 
 def test_import_the_demo_and_open_its_model_page(tmp_path: Path, demo_gguf: Path) -> None:
@@ -32,5 +31,4 @@ def test_import_the_demo_and_open_its_model_page(tmp_path: Path, demo_gguf: Path
         page.locator("td", has_text="SmolLM2-135M-Instruct.Q4_1.gguf").first.wait_for(state="attached")
         body = page.inner_text("body")
         assert "llama" in body and "8,192" in body and "134.5M" in body
-        SHOTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(SHOTS / "model-page.png"), full_page=True)
+        screenshot(page, "model-page.png")

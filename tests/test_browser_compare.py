@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 
-from tests.browser import chromium_page, running_app
+from tests.browser import chromium_page, running_app, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-SHOTS = Path(__file__).resolve().parent.parent / "docs"
 CHART_DATA = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(el => JSON.stringify(
     el.data.map(t => ({name: t.name, x: t.x, y: t.y, text: t.text, customdata: t.customdata}))))"""
 
@@ -61,7 +59,7 @@ def test_a_saved_comparison_opens_the_same_from_its_link(chain) -> None:
             assert "Demo: which variant to ship" in body and "Against the baseline" in body
             assert "passes every gate" in body or "No variant passes every gate. Nearest misses:" in body
             assert "Best that passes:" in body  # the definition is on the page
-            fresh.screenshot(path=str(SHOTS / "compare.png"), full_page=True)
+            screenshot(fresh, "compare.png")
 
         benchmark([q4.id])  # a later run of one of the compared variants
         with chromium_page() as later:

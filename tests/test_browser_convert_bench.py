@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import chromium_page, run_benchmarks, running_app, submit_conversion, wait_for_jobs
+from tests.browser import chromium_page, run_benchmarks, running_app, screenshot, submit_conversion, wait_for_jobs
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-SHOTS = Path(__file__).resolve().parent.parent / "docs"
 
 
 def test_convert_and_benchmark_from_the_browser(tmp_path: Path, demo_gguf: Path, llama_tools: Path) -> None:
@@ -39,11 +38,11 @@ def test_convert_and_benchmark_from_the_browser(tmp_path: Path, demo_gguf: Path,
         page.goto(f"{url}/model?id={src.id}&variant={q4.id}")
         page.get_by_text("Effective tensor types (requested Q4_K_M)").wait_for()
         page.get_by_text("Top-1 agreement with parent").wait_for()
-        page.screenshot(path=str(SHOTS / "variant-effective-types.png"), full_page=True)
+        screenshot(page, "variant-effective-types.png")
 
         run_benchmarks(page, url, src.id, [q4, int4])
         page.get_by_text("Generations on the fixed prompts").wait_for()
         body = page.inner_text("body")
         assert "Perplexity" in body and "onnx-genai INT4" in body  # the ONNX variant beside the GGUF one
-        page.screenshot(path=str(SHOTS / "benchmarks-page.png"), full_page=True)
+        screenshot(page, "benchmarks-page.png")
     mp.undo()

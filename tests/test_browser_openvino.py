@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import chromium_page, run_benchmarks, running_app, submit_conversion, wait_for_jobs
+from tests.browser import chromium_page, run_benchmarks, running_app, screenshot, submit_conversion, wait_for_jobs
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-SHOTS = Path(__file__).resolve().parent.parent / "docs"
 
 
 def test_openvino_variants_from_the_browser_beside_gguf_and_onnx(chain, tmp_path: Path) -> None:
@@ -35,4 +34,4 @@ def test_openvino_variants_from_the_browser_beside_gguf_and_onnx(chain, tmp_path
         page.get_by_text("Generations on the fixed prompts").wait_for()
         body = page.inner_text("body")
         assert "Perplexity" in body and "openvino INT4" in body and "onnx-genai INT4" in body and "Q4_K_M" in body
-        page.screenshot(path=str(SHOTS / "benchmarks-openvino.png"), full_page=True)
+        screenshot(page, "benchmarks-openvino.png")

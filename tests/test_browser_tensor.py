@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import chromium_page, run_benchmarks, running_app, submit_conversion, wait_for_jobs
+from tests.browser import chromium_page, run_benchmarks, running_app, screenshot, submit_conversion, wait_for_jobs
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-SHOTS = Path(__file__).resolve().parent.parent / "docs"
 
 
 @pytest.mark.parametrize(("button", "task", "quality"), [
@@ -50,5 +49,5 @@ def test_quantized_three_ways_and_compared_from_the_browser(tmp_path: Path, butt
         page.get_by_text("Held-out examples").wait_for()
         body = page.inner_text("body")
         assert quality in body and "Latency per batch" in body
-        page.screenshot(path=str(SHOTS / f"benchmarks-{src.name.lower()}.png"), full_page=True)
+        screenshot(page, f"benchmarks-{src.name.lower()}.png")
     mp.undo()
