@@ -58,12 +58,18 @@ def a_role(role: str) -> str:
     return f"{'an' if role[0] in 'aeiou' else 'a'} {role}"
 
 
+def refusal(actor: Actor, action: str) -> str | None:
+    """The one sentence that refuses an action the actor's role does not allow; None when it does."""
+    if actor.can(action):
+        return None
+    least, what = ACTIONS[action]
+    return f"{actor.name} is {a_role(actor.role)}, and {what} needs the {least} role; ask an admin to change your role."
+
+
 def require(actor: Actor, action: str) -> None:
-    """Refuse, with one sentence, an action the actor's role does not allow."""
-    if not actor.can(action):
-        least, what = ACTIONS[action]
-        raise PermissionDeniedError(f"{actor.name} is {a_role(actor.role)}, and {what} needs the {least} role; ask an "
-                                    "admin to change your role.")
+    """Refuse, with that sentence, an action the actor's role does not allow."""
+    if (reason := refusal(actor, action)) is not None:
+        raise PermissionDeniedError(reason)
 
 
 def local_admin() -> Actor:

@@ -7,10 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from catalog import config, db, uploads
-from catalog.errors import CatalogError
 from catalog.files import folder_size, remove_tree
 from catalog.records import ACTIVE_JOB_STATES
-from catalog.variants import delete_variant
 
 log = logging.getLogger(__name__)
 
@@ -74,17 +72,6 @@ def clean_orphans() -> int:
         remove_tree(orphan.path)
         freed += orphan.size_bytes
     log.info("cleaned %d bytes of orphans", freed)
-    return freed
-
-
-def clean_intermediates() -> int:
-    freed = 0
-    for row in intermediates():
-        try:
-            delete_variant(row["id"])
-            freed += row["size_bytes"] or 0
-        except CatalogError as exc:  # a job still uses it: keep it
-            log.info("kept intermediate %s: %s", row["id"], exc)
     return freed
 
 

@@ -14,7 +14,7 @@ from catalog import results, sources, variants
 from catalog.errors import CatalogError
 from service import actions
 from ui.pickers import source_picker
-from ui.session import current_actor
+from ui.session import current_actor, gate
 from ui.try_encoder_classifier import try_encoder_classifier_input
 from workloads.encoder_classifier_inputs import ENCODER_CLASSIFIER_TASKS
 
@@ -61,7 +61,8 @@ with st.expander("Run benchmarks", expanded=not found):
                    "Convert page (GGUF → Hugging Face safetensors).")
     pick = st.multiselect("Variants", list(runnable), format_func=labels.get, key="bm_run_pick")
     chosen_options = {} if is_llm else runtime_option_inputs()
-    if st.button("Run", type="primary", disabled=not pick or baseline is None, key="bm_run"):
+    if st.button("Run", type="primary", key="bm_run",
+                 **gate("benchmark", disabled=not pick or baseline is None)):
         try:
             run = benchmark_set(pick, profile)
             if len(run) > len(pick):

@@ -9,7 +9,7 @@ from catalog import sources, variants
 from catalog.errors import CatalogError
 from service import actions
 from ui import fmt, nav
-from ui.session import current_actor
+from ui.session import current_actor, gate
 
 st.title("Model Catalog")
 st.caption("Every source model your team keeps, with the variants derived from it.")
@@ -19,7 +19,7 @@ PAGE_SIZE = 50
 if sources.count_sources() == 0:
     st.info("The catalog is empty. Import the embedded demo model (SmolLM2-135M-Instruct, Q4_1 GGUF) "
             "to try everything without a download, or use the Import page.")
-    if st.button("Import the demo model", type="primary", key="import_demo"):
+    if st.button("Import the demo model", type="primary", key="import_demo", **gate("import")):
         try:
             sub = actions.import_model(current_actor(), ImportRequest(kind="demo"))
             st.success(sub.message + " Follow it on the Jobs page; it takes a few seconds.")

@@ -17,7 +17,7 @@ from catalog.errors import CatalogError
 from service import actions
 from ui import fmt, nav
 from ui.pickers import source_picker
-from ui.session import current_actor
+from ui.session import current_actor, gate
 
 MAX_SOURCES = 200  # sources of the same task offered beside the first
 SAVED_SHOWN = 25
@@ -166,7 +166,7 @@ def share(view: ComparisonView, saved: Comparison | None) -> None:
         st.download_button(f"PNG: {n}", png, file_name=f"{name}-{n}.png", mime="image/png", key=f"cmp_png_{n}")
     with st.form("cmp_save"):
         new_name = st.text_input("Name", value=f"{saved.name} (copy)" if saved else "", key="cmp_name")
-        if st.form_submit_button("Save comparison"):
+        if st.form_submit_button("Save comparison", **gate("save_comparison")):
             try:
                 made = actions.save_comparison(actor, new_name, view.spec.to_dict())
                 st.query_params.clear()
@@ -185,7 +185,7 @@ def offer_update(view: ComparisonView, saved: Comparison) -> None:
     if saved.created_by != me:
         st.caption(f"Only {fmt.escape_md(saved.created_by)} can update it; save a copy below to compare the newer "
                    "results.")
-    elif st.button("Update to the newest results", key="cmp_update"):
+    elif st.button("Update to the newest results", key="cmp_update", **gate("save_comparison")):
         swap = {r.id: newer.get(r.variant_id, r.id) for r in view.results}
         actions.update_comparison(actor, saved.id, [swap[i] for i in view.spec.result_ids if i in swap])
         st.rerun()

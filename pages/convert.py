@@ -14,7 +14,7 @@ from ui import fmt, nav
 from ui.forms import conversion_form
 from ui.jobs_view import render_job
 from ui.pickers import source_picker
-from ui.session import current_actor
+from ui.session import current_actor, gate
 
 st.title("Convert and quantize")
 st.caption("Every conversion runs as a tracked job. Pre-flight checks answer before anything is queued; "
@@ -69,7 +69,7 @@ if steps:
                     f"`{s.target_variant_id}` ({state})")
 
 blocked = not steps or any(p.level == "error" for p in problems)
-if st.button("Submit", type="primary", disabled=blocked, key="cv_submit"):
+if st.button("Submit", type="primary", key="cv_submit", **gate("convert", disabled=blocked)):
     try:
         subs = actions.convert(current_actor(), conv.key, variant.id, raw)
         for sub in subs:

@@ -13,7 +13,7 @@ from catalog.access import require
 from catalog.errors import CatalogError
 from service import actions
 from ui import nav
-from ui.session import current_actor
+from ui.session import current_actor, gate
 
 st.title("Import a model")
 st.caption("Files are copied (reflinked where the file system can) into the data root, hashed and described. "
@@ -44,6 +44,9 @@ trust = common.checkbox("Allow this model's own code (trust_remote_code)", value
 extra = {"name": name, "tags": [t.strip() for t in tags.split(",") if t.strip()], "notes": notes,
          "trust_remote_code": trust}
 
+may_import = gate("import")
+if may_import["help"]:
+    st.info(may_import["help"])
 tab_demo, tab_path, tab_cache, tab_hub, tab_upload = st.tabs(
     ["Examples", "Server path", "Local HF cache", "Hugging Face Hub", "Upload"])
 
@@ -56,18 +59,18 @@ with tab_demo:
                 "- **digits CNN**, an image classifier trained here in a few seconds on scikit-learn's bundled "
                 "8x8 digits (real labels, held-out accuracy about 99%).")
     c1, c2, c3 = st.columns(3)
-    if c1.button("Import the demo model", key="demo_btn", type="primary"):
+    if c1.button("Import the demo model", key="demo_btn", type="primary", **may_import):
         _submit(ImportRequest(kind="demo", **extra))
-    if c2.button("Import all-MiniLM-L6-v2", key="demo_minilm"):
+    if c2.button("Import all-MiniLM-L6-v2", key="demo_minilm", **may_import):
         _submit(ImportRequest(kind="demo", example="minilm", **extra))
-    if c3.button("Train and import the digits CNN", key="demo_digits"):
+    if c3.button("Train and import the digits CNN", key="demo_digits", **may_import):
         _submit(ImportRequest(kind="demo", example="digits-cnn", **extra))
 
 with tab_path:
     roots = ", ".join(str(p) for p in config.load_settings().allowed_paths)
     path = st.text_input("A .gguf file or a Hugging Face folder (config.json + safetensors)",
                          key="imp_path", help=f"Allowed folders: {roots}")
-    if st.button("Import from path", key="path_btn"):
+    if st.button("Import from path", key="path_btn", **may_import):
         _submit(ImportRequest(kind="path", path=path, **extra))
 
 with tab_cache:
@@ -79,7 +82,7 @@ with tab_cache:
         pick = st.selectbox("Model", range(len(entries)), key="imp_cache_pick",
                             format_func=lambda i: f"{entries[i]['repo_id']} @ {entries[i]['revision'][:10]} "
                             f"{entries[i]['refs']}")
-        if st.button("Import from cache", key="cache_btn"):
+        if st.button("Import from cache", key="cache_btn", **may_import):
             e = entries[pick]
             _submit(ImportRequest(kind="hf_cache", path=cache_dir, repo_id=e["repo_id"],
                                   revision=e["revision"], **extra))
@@ -88,7 +91,7 @@ with tab_hub:
     repo = st.text_input("Repo id (owner/name)", key="imp_repo")
     rev = st.text_input("Revision (optional)", key="imp_rev")
     st.caption("Fetched under a time limit; this server may have no route to the Hub.")
-    if st.button("Fetch and import", key="hub_btn"):
+    if st.button("Fetch and import", key="hub_btn", **may_import):
         _submit(ImportRequest(kind="hub", repo_id=repo, revision=rev, **extra))
 
 with tab_upload:
@@ -96,7 +99,7 @@ with tab_upload:
              "*.safetensors, tokenizer files).")
     files = st.file_uploader("Files", accept_multiple_files=True, key="imp_files",
                              type=list(upload_suffixes()))
-    if files and st.button("Import upload", key="upload_btn"):
+    if files and st.button("Import upload", key="upload_btn", **may_import):
         try:
             # A lone model file is imported as itself; anything else as a folder of files.
             require(current_actor(), "import")  # before the bytes are written anywhere

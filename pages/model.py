@@ -12,7 +12,7 @@ from catalog.errors import CatalogError
 from service import actions
 from ui import fmt, nav
 from ui.lineage import lineage_dot
-from ui.session import current_actor
+from ui.session import current_actor, gate
 from ui.variant_view import effective_types_chart, smoke_results
 
 source_id = st.query_params.get("id")
@@ -103,7 +103,7 @@ if notes_key not in st.session_state:
 with tab_notes, st.form("notes"):
     notes = st.text_area("Notes", value=src.notes, height=120, key=notes_key)
     tags = st.text_input("Tags (comma separated)", value=", ".join(src.tags), key=tags_key)
-    if st.form_submit_button("Save"):
+    if st.form_submit_button("Save", **gate("edit_notes")):
         wanted = [t.strip() for t in tags.split(",")]
         shown_notes, shown_tags = st.session_state[shown_key]
         try:
@@ -140,7 +140,7 @@ with tab_delete:
                        + ", ".join(f"{d.label} ({d.id})" for d in live)
                        + ". They keep their own files; their lineage will show this one as deleted.")
         confirm = st.checkbox("I understand the files are removed", key="confirm_delete")
-        if st.button("Delete variant files", disabled=not confirm, type="primary"):
+        if st.button("Delete variant files", type="primary", **gate("delete", disabled=not confirm)):
             try:
                 actions.delete_variant(current_actor(), variant.id)
                 st.success("Deleted; the tombstone keeps its place in the lineage.")

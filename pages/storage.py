@@ -11,7 +11,7 @@ from catalog import config, storage
 from catalog.errors import CatalogError
 from service import actions
 from ui import fmt
-from ui.session import current_actor
+from ui.session import current_actor, gate
 
 st.title("Storage")
 usage = shutil.disk_usage(config.data_root())
@@ -43,8 +43,11 @@ st.caption("Variants made only as a step towards others (an F16 before quantizin
 if inter:
     st.dataframe([{"variant": r["id"], "format": r["format"], "precision": r["precision"],
                    "size": fmt.size(r["size_bytes"])} for r in inter], hide_index=True)
-    if st.button(f"Delete {len(inter)} intermediate(s)", key="clean_inter"):
-        st.success(f"Freed {fmt.size(storage.clean_intermediates())}.")
+    if st.button(f"Delete {len(inter)} intermediate(s)", key="clean_inter", **gate("delete")):
+        try:
+            st.success(f"Freed {fmt.size(actions.clean_intermediates(current_actor()))}.")
+        except CatalogError as exc:
+            st.error(str(exc))
 else:
     st.write("None.")
 
@@ -56,7 +59,7 @@ orphans = storage.find_orphans()
 if orphans:
     st.dataframe([{"path": str(o.path.relative_to(config.data_root())), "size": fmt.size(o.size_bytes),
                    "why": o.reason} for o in orphans], hide_index=True)
-    if st.button(f"Remove {len(orphans)} orphan(s)", key="clean_orphans"):
+    if st.button(f"Remove {len(orphans)} orphan(s)", key="clean_orphans", **gate("delete")):
         try:
             st.success(f"Freed {fmt.size(actions.clean_orphans(current_actor()))}.")
         except CatalogError as exc:

@@ -4,6 +4,7 @@ change is never stored without its audit row, nor a row without its change."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -14,6 +15,8 @@ from catalog.access import Actor, require
 from catalog.comparisons import Comparison
 from catalog.errors import ConflictError, PermissionDeniedError
 from catalog.records import Job, Source, Variant
+
+log = logging.getLogger(__name__)
 
 
 @contextmanager
@@ -87,6 +90,20 @@ def delete_variant(actor: Actor, variant_id: str) -> Variant:
         # the row first: removed files cannot be rolled back if the row failed after them
         log("delete_variant", variant_id, {"label": variants.get_variant(variant_id).label})
         return variants.delete_variant(variant_id)
+
+
+def clean_intermediates(actor: Actor) -> int:
+    """Delete every intermediate variant, each as its own audited change, so that one a job still
+    uses is kept (and said so in the log) without undoing the others. Returns the bytes freed."""
+    require(actor, "delete")
+    freed = 0
+    for row in storage.intermediates():
+        try:
+            delete_variant(actor, row["id"])
+            freed += row["size_bytes"] or 0
+        except ConflictError as exc:  # a job still uses it: keep it
+            log.info("kept intermediate %s: %s", row["id"], exc)
+    return freed
 
 
 def clean_orphans(actor: Actor) -> int:

@@ -41,6 +41,8 @@ def test_a_viewer_is_refused_every_change(demo_source) -> None:
         "convert": lambda: actions.convert(VIEWER, "llamacpp.quantize", vid, {"types": ["Q8_0"]}),
         "benchmark": lambda: actions.benchmark(VIEWER, [vid], "quick"),
         "delete": lambda: actions.delete_variant(VIEWER, vid),
+        "intermediates": lambda: actions.clean_intermediates(VIEWER),
+        "orphans": lambda: actions.clean_orphans(VIEWER),
         "notes": lambda: actions.edit_notes(VIEWER, demo_source.id, shown_notes="", notes="x", shown_tags=[],
                                             tags=[]),
         "comparison": lambda: actions.save_comparison(VIEWER, "mine", {"result_ids": ["r-1"]}),
@@ -70,6 +72,54 @@ def test_an_editor_converts_but_does_not_delete(demo_source) -> None:
     rows = audit.entries()
     assert [(e.actor, e.action, e.object_id) for e in reversed(rows)] == [
         ("ed", "import", sub.job.id), ("ada", "delete_variant", vid)]
+
+
+def test_cleaning_intermediates_is_an_admins_audited_delete(demo_source) -> None:
+    """The Storage page's cleanup goes through the service like any delete: refused to an editor,
+    and one audit row per intermediate removed."""
+    from catalog import variants
+
+    vid = demo_source.root_variant_id
+    with db.connect() as conn:  # an F16 kept only as a step towards its quants looks like this
+        conn.execute("UPDATE variants SET intermediate = true WHERE id = ?", [vid])
+    with pytest.raises(PermissionDeniedError, match="deleting needs the admin role"):
+        actions.clean_intermediates(EDITOR)
+    assert variants.get_variant(vid).state == "available" and audit.entries() == []
+    assert actions.clean_intermediates(ADMIN) > 0
+    assert variants.get_variant(vid).state == "deleted"
+    assert [(e.actor, e.action, e.object_id) for e in audit.entries()] == [("ada", "delete_variant", vid)]
+
+
+def test_a_viewers_buttons_are_disabled_and_a_forged_click_does_nothing(demo_source,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pages disable what the role may not do and say why on hover. A click the browser would
+    never send (AppTest's own guard lifted, as a crafted websocket message would) is discarded by
+    Streamlit for a disabled widget; the service refuses everything else: nothing is deleted."""
+    from streamlit.testing.v1 import AppTest
+    from streamlit.testing.v1.element_tree import Widget
+
+    from catalog import variants
+    from ui.session import SESSION_KEY
+
+    settings = config.load_settings()
+    settings.auth = "local"
+    config.save_settings(settings)
+    at = AppTest.from_file(str(config.PROJECT_DIR / "pages" / "model.py"), default_timeout=60)
+    at.session_state[SESSION_KEY] = VIEWER
+    at.query_params["id"] = demo_source.id
+    at.run()
+
+    def button(label: str):
+        return next(b for b in at.button if b.label == label)
+
+    assert button("Delete variant files").disabled and button("Save").disabled
+    assert "deleting needs the admin role" in button("Delete variant files").help
+    assert "editing notes and tags needs the editor role" in button("Save").help
+    at.checkbox(key="confirm_delete").check().run()
+    monkeypatch.setattr(Widget, "_assert_can_interact", lambda self: None)
+    button("Delete variant files").click().run()
+    assert not at.error  # discarded before the page's handler: the service was not even asked
+    assert variants.get_variant(demo_source.root_variant_id).state == "available" and audit.entries() == []
 
 
 def test_no_change_without_its_audit_row(demo_source, monkeypatch: pytest.MonkeyPatch) -> None:

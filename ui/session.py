@@ -4,10 +4,12 @@ OpenID Connect provider's ID token (st.login)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
 
 from catalog import config, session_tokens, users
-from catalog.access import Actor, local_admin
+from catalog.access import Actor, local_admin, refusal
 from catalog.errors import CatalogError
 
 LOCAL_ADDRESSES = {"localhost", "127.0.0.1", "::1"}
@@ -38,6 +40,14 @@ def current_actor() -> Actor:
     st.error(f'The data root\'s config.json sets auth to {settings.auth!r}; use "off", "local", "proxy" or '
              '"oidc".')
     st.stop()
+
+
+def gate(action: str, disabled: bool = False) -> dict[str, Any]:
+    """Keyword arguments for the button that does `action`: disabled, with the sentence that says
+    which role it needs as its tooltip, when the session's role may not. A courtesy only: the
+    service layer refuses the change itself, whatever the browser sends."""
+    reason = refusal(current_actor(), action)
+    return {"disabled": disabled or reason is not None, "help": reason}
 
 
 def _proxy_actor(settings: config.Settings) -> Actor:
