@@ -121,11 +121,17 @@ def chromium_page(width: int = 1400, height: int = 1000, foreign_hosts: tuple[st
 # --------------------------------------------------------------------------- page actions
 
 
+JOB_LISTED = re.compile(r"\bj-[0-9a-f]{12}\b|No jobs yet")
+
+
 def wait_for_jobs(page, url: str, timeout_s: int = 600) -> None:
     """Reload the Jobs page until nothing is queued, waiting or running; no job may have failed."""
     for _ in range(timeout_s // 2):
         page.goto(f"{url}/jobs")
         page.get_by_text("Jobs run in their own processes").wait_for()
+        # The list is a fragment that renders after the caption: on a loaded machine, reading the
+        # body before it would see no running job and return while one still runs.
+        page.get_by_text(JOB_LISTED).first.wait_for()
         page.wait_for_timeout(1500)
         body = page.inner_text("body")
         if not any(s in body for s in (" · queued ·", " · running ·", " · waiting on parent job ·")):
