@@ -12,7 +12,7 @@ from catalog.access import ROLES, a_role
 from catalog.errors import CatalogError
 from service import actions
 from ui import fmt
-from ui.session import current_actor
+from ui.session import current_actor, gate
 
 st.title("Team")
 actor = current_actor()
@@ -35,7 +35,7 @@ with st.form("team_settings"):
                                      disabled=not admin, key="tm_calib")
     parallel = c3.number_input("Conversions at once", 1, 64, settings.max_parallel_conversions, disabled=not admin,
                                key="tm_parallel")
-    if st.form_submit_button("Save settings", disabled=not admin):
+    if st.form_submit_button("Save settings", **gate("change_settings")):
         changed = replace(settings, allowed_roots=[r.strip() for r in roots.splitlines() if r.strip()],
                           max_upload_mb=int(upload_mb), max_calibration_mb=int(calibration_mb),
                           max_parallel_conversions=int(parallel))
