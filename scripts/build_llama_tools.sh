@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# Build llama-cpp-python and llama.cpp's command-line tools (quantize, imatrix, perplexity,
-# bench) from one source with one set of CPU flags, into a cache outside the repository, and
-# install that binding into the venv. `--self-check` then proves both run on this machine.
+# Build llama.cpp once, from one source with one set of CPU flags, into a cache outside the
+# repository: its shared libraries (libllama, libggml*) and its command-line tools (quantize,
+# imatrix, perplexity, bench), which link those same libraries. Then install llama-cpp-python's
+# Python code with its own native build switched off (LLAMA_BUILD=OFF) and hand it the libraries.
+# `--self-check` then proves both run on this machine.
+#
+# Why one tree: the binding's wheel used to compile ggml and llama a second time (about 6 of the
+# 14 minutes a first setup spent compiling on 2 cores).
 #
 # Why: llama-cpp-python ships only the library, not these tools nor convert_hf_to_gguf.py, but
 # its sdist on PyPI carries the exact llama.cpp source it binds. Building both from that source
@@ -45,7 +50,8 @@ read -r -a CPU_FLAGS <<<"$("$PYTHON" "$PROJECT/backends/llamacpp/cpu_level.py" -
 ROOT="$CACHE/llama.cpp/$VERSION-$LEVEL_KEY"
 SRC="$ROOT/src"
 BIN="$ROOT/bin"
-WHEELS="$ROOT/wheel"
+# The binding's wheel holds Python code only (the libraries come from bin/).
+WHEELS="$ROOT/wheel-python"
 STAMP="$ROOT/BUILD_COMPLETE"
 DOWNLOADS="$CACHE/downloads"
 
@@ -90,6 +96,7 @@ all_present() {
     [ -f "$STAMP" ] || return 1
     [ -f "$SRC/convert_hf_to_gguf.py" ] && [ -d "$SRC/gguf-py" ] || return 1
     ls "$WHEELS"/llama_cpp_python-"$VERSION"-*.whl >/dev/null 2>&1 || return 1
+    [ -f "$BIN/libllama.so" ] || return 1
     local t
     for t in "${TOOLS[@]}"; do [ -x "$BIN/$t" ] || return 1; done
 }
@@ -102,6 +109,11 @@ install_binding() {
     wheel="$(ls "$WHEELS"/llama_cpp_python-"$VERSION"-*.whl | head -n 1)"
     log "installing the $LEVEL_KEY build of llama-cpp-python $VERSION into the venv"
     "$PYTHON" -m pip install -q --disable-pip-version-check --no-deps --force-reinstall "$wheel" >&2
+    # The binding loads libllama/libggml from its package's lib/ folder: the tools' own libraries.
+    local libdir
+    libdir="$("$PYTHON" -c 'import importlib.util, pathlib; print(pathlib.Path(importlib.util.find_spec("llama_cpp").origin).parent / "lib")')"
+    mkdir -p "$libdir"
+    cp -P "$BIN"/lib*.so* "$libdir"/
     echo "$VERSION-$LEVEL_KEY" >"$VENV_MARK"
 }
 
@@ -136,12 +148,12 @@ if [ -z "$SDIST" ]; then
     [ -n "$SDIST" ] || die "pip download did not produce a llama-cpp-python $VERSION sdist in $DOWNLOADS."
 fi
 
-# 2. The binding's wheel, built with this level's flags into the keyed folder (staged, then
-#    moved, so a present wheel is always a complete one).
+# 2. The binding's wheel with its native build off (Python code only, seconds), into the keyed
+#    folder (staged, then moved, so a present wheel is always a complete one).
 if ! ls "$WHEELS"/llama_cpp_python-"$VERSION"-*.whl >/dev/null 2>&1; then
-    log "building the llama-cpp-python $VERSION wheel ($JOBS jobs; about 6 minutes on 2 cores)"
+    log "packaging llama-cpp-python $VERSION's Python code (its native build off)"
     rm -rf "$WHEELS.tmp"
-    CMAKE_ARGS="${CPU_FLAGS[*]}" CMAKE_BUILD_PARALLEL_LEVEL="$JOBS" nice -n 10 \
+    CMAKE_ARGS="-DLLAMA_BUILD=OFF -DLLAVA_BUILD=OFF" \
         "$PYTHON" -m pip wheel -q --disable-pip-version-check --no-deps --no-cache-dir \
         --wheel-dir "$WHEELS.tmp" "$SDIST" >&2 \
         || die "building the llama-cpp-python wheel failed; see the output above."
@@ -179,27 +191,17 @@ COMMON_FLAGS=(
     -DLLAMA_BUILD_SERVER=OFF
 )
 
-# 4. Build only the four tools. Static first: self-contained binaries that can be copied.
-#    nice keeps the interactive app responsive on a small machine during the build.
-build() {  # $1: build dir, rest: extra cmake flags
-    local dir="$1"; shift
-    cmake -S "$SRC" -B "$dir" "${GENERATOR[@]}" "${COMMON_FLAGS[@]}" "$@" >&2 &&
-        nice -n 10 cmake --build "$dir" --config Release -j "$JOBS" --target "${TOOLS[@]}" >&2
-}
+# 4. One build: the shared libraries and the four tools that link them. $ORIGIN lets the copied
+#    binaries (and the binding) find the libraries copied next to them. nice keeps the
+#    interactive app responsive on a small machine during the build.
+BUILD="$ROOT/build-shared"
+log "building libllama, libggml and ${TOOLS[*]} ($JOBS jobs); about 7 minutes on 2 cores the first time"
+cmake -S "$SRC" -B "$BUILD" "${GENERATOR[@]}" "${COMMON_FLAGS[@]}" \
+    -DBUILD_SHARED_LIBS=ON -DCMAKE_BUILD_WITH_INSTALL_RPATH=ON '-DCMAKE_INSTALL_RPATH=$ORIGIN' >&2 \
+    && nice -n 10 cmake --build "$BUILD" --config Release -j "$JOBS" --target llama "${TOOLS[@]}" >&2 \
+    || die "building llama.cpp failed; see the CMake output above."
 
-BUILD="$ROOT/build-static"
-SHARED=0
-log "building ${TOOLS[*]} (static, $JOBS jobs); this takes several minutes the first time"
-if ! build "$BUILD" -DBUILD_SHARED_LIBS=OFF; then
-    log "static build failed; retrying with shared libraries"
-    BUILD="$ROOT/build-shared"
-    SHARED=1
-    # $ORIGIN lets the copied binaries find the shared libraries copied next to them.
-    build "$BUILD" -DBUILD_SHARED_LIBS=ON -DCMAKE_BUILD_WITH_INSTALL_RPATH=ON '-DCMAKE_INSTALL_RPATH=$ORIGIN' \
-        || die "building the llama.cpp tools failed; see the CMake output above."
-fi
-
-# 5. Copy the binaries into bin/ (staged, then swapped in).
+# 5. Copy the binaries and libraries into bin/ (staged, then swapped in).
 rm -rf "$BIN.tmp"
 mkdir -p "$BIN.tmp"
 for t in "${TOOLS[@]}"; do
@@ -207,9 +209,8 @@ for t in "${TOOLS[@]}"; do
     [ -n "$f" ] || die "the build finished but $t was not found under $BUILD."
     cp "$f" "$BIN.tmp/$t"
 done
-if [ "$SHARED" = 1 ]; then
-    find "$BUILD" -type f -name '*.so*' -exec cp {} "$BIN.tmp/" \;
-fi
+find "$BUILD" \( -type f -o -type l \) -name 'lib*.so*' -exec cp -P {} "$BIN.tmp/" \;
+[ -f "$BIN.tmp/libllama.so" ] || die "the build finished but libllama.so was not found under $BUILD."
 rm -rf "$BIN"
 mv "$BIN.tmp" "$BIN"
 # The object files are not needed once the binaries are copied (about 200 MB).
@@ -220,7 +221,7 @@ rm -rf "$BUILD"
     echo "level=$LEVEL_KEY"
     echo "cmake_args=${CPU_FLAGS[*]}"
     echo "sdist=$(basename "$SDIST")"
-    echo "shared_libs=$SHARED"
+    echo "layout=one tree: shared libraries + tools, binding without its own build"
     echo "built_at=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "tools=${TOOLS[*]}"
 } >"$STAMP"
