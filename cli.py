@@ -216,6 +216,14 @@ def cmd_users(args: argparse.Namespace) -> int:
         actions.set_role(cli_actor(args), args.name, args.role)
         _out(args, {"name": args.name, "role": args.role}, f"{args.name} is now a {args.role}")
         return EXIT_OK
+    if args.action == "password":
+        actions.set_password(cli_actor(args), args.name, _read_password(args))
+        _out(args, {"name": args.name}, f"{args.name}'s password is changed and their sessions ended")
+        return EXIT_OK
+    if args.action == "signout":
+        ended = actions.sign_out_user(cli_actor(args), args.name)
+        _out(args, {"name": args.name, "sessions_ended": ended}, f"ended {ended} session(s) of {args.name}")
+        return EXIT_OK
     password = _read_password(args) if not args.no_password else None
     user = actions.add_user(cli_actor(args), args.name, args.role, password)
     _out(args, user, f"added {user.name} ({user.role})")
@@ -308,8 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--queue", action="store_true", help="queue for the supervisor instead of running here")
     be.set_defaults(fn=cmd_bench)
 
-    us = sub.add_parser("users", help="list users, add one (the first admin too), or change a role")
-    us.add_argument("action", choices=["list", "add", "role"])
+    us = sub.add_parser("users", help="list users, add one (the first admin too), change a role or a password, "
+                                      "or sign a user out everywhere")
+    us.add_argument("action", choices=["list", "add", "role", "password", "signout"])
     us.add_argument("name", nargs="?")
     us.add_argument("--role", choices=["viewer", "editor", "admin"], default="viewer")
     us.add_argument("--password-stdin", action="store_true", help="read the password from stdin")

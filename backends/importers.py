@@ -27,6 +27,7 @@ from catalog.errors import ConflictError, InvalidInputError
 from catalog.files import (
     PICKLE_SUFFIXES,
     allowed_name,
+    check_regular_tree,
     copy_file,
     hash_folder,
     list_model_files,
@@ -138,8 +139,10 @@ def preflight(req: ImportRequest) -> dict[str, Any]:
         return recipe
     settings = config.load_settings()
     if req.kind == "hf_cache":
-        cache = resolve_server_path(req.path, settings.allowed_paths) if req.path else None
+        # the cache itself may be large: only the chosen snapshot is walked
+        cache = resolve_server_path(req.path, settings.allowed_paths, walk=False) if req.path else None
         snapshot, commit = _hf_cache_snapshot(str(cache or ""), req.repo_id, req.revision)
+        check_regular_tree(snapshot)
         check_folder(snapshot, req.repo_id)  # the repo id, not the snapshot's commit hash
         recipe.update(path=str(snapshot), revision=commit)
         return recipe
@@ -155,8 +158,10 @@ def preflight(req: ImportRequest) -> dict[str, Any]:
     return recipe
 
 
-def submit_import(req: ImportRequest) -> jobs.Submission:
-    recipe = preflight(req)
+def submit_import(req: ImportRequest, recipe: dict[str, Any] | None = None) -> jobs.Submission:
+    """Queue the import; `recipe` is preflight's, when the caller ran it before taking the
+    catalog's lock (reading a user's files must never hold every other user up)."""
+    recipe = recipe if recipe is not None else preflight(req)
     label = recipe.get("name") or recipe.get("repo_id") or Path(recipe["path"]).name
     return jobs.submit("import", recipe, title=f"Import {label}", submitted_by=req.added_by or None)
 

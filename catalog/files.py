@@ -9,6 +9,7 @@ import logging
 import os
 import re
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -65,8 +66,9 @@ def allowed_name(raw: str, fallback: str = "model") -> str:
     return name or fallback
 
 
-def resolve_server_path(raw: str, allowed: list[Path]) -> Path:
-    """Resolve a server path and check that it lies inside an allowed root."""
+def resolve_server_path(raw: str, allowed: list[Path], walk: bool = True) -> Path:
+    """Resolve a server path and check that it lies inside an allowed root and (with walk) that
+    it holds only regular files and folders."""
     if not raw or not raw.strip():
         raise InvalidInputError("Give a path on the server to import from.")
     path = Path(raw.strip()).expanduser()
@@ -84,7 +86,43 @@ def resolve_server_path(raw: str, allowed: list[Path]) -> Path:
             f"{path} is outside the folders imports may read from ({roots}); "
             "ask an admin to add its folder to allowed_roots."
         )
+    if walk:
+        check_regular_tree(real)
     return real
+
+
+# A model folder holds tens of files; a tree this large is a wrong path, and walking it under
+# a user's request must stay bounded in time.
+MAX_TREE_ENTRIES = 20_000
+
+
+def check_regular_tree(path: Path) -> None:
+    """Refuse a file or folder holding anything but regular files, folders and links to them: a
+    FIFO blocks its reader forever, a device or socket is no model. Reads only metadata (lstat),
+    never contents, and at most MAX_TREE_ENTRIES entries."""
+    if path.is_dir():
+        seen = 0
+        for dirpath, dirnames, filenames in os.walk(path, followlinks=False):
+            for name in dirnames + filenames:
+                seen += 1
+                if seen > MAX_TREE_ENTRIES:
+                    raise InvalidInputError(f"{path} holds more than {MAX_TREE_ENTRIES:,} files and folders, "
+                                            "which is no model folder; give the folder of one model.")
+                _check_special(Path(dirpath) / name, path)
+    else:
+        _check_special(path, path.parent)
+
+
+def _check_special(entry: Path, top: Path) -> None:
+    try:
+        mode = entry.stat().st_mode  # follows a link: what a reader would open
+    except OSError:
+        return  # a dangling link is refused (or skipped) by the folder checks
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        kind = "named pipe" if stat.S_ISFIFO(mode) else "socket" if stat.S_ISSOCK(mode) else "device"
+        where = entry.relative_to(top) if entry != top else entry
+        raise InvalidInputError(f"{where} is a {kind}, not a regular file, and reading it could block; "
+                                "remove it from the folder or import a folder of regular files.")
 
 
 def list_model_files(folder: Path) -> list[Path]:

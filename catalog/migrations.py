@@ -174,6 +174,24 @@ def _users_and_audit(db: Database) -> None:
     db.execute("CREATE INDEX audit_happened_at ON audit_log(happened_at)")
 
 
+@migration("0006_sessions")
+def _sessions(db: Database) -> None:
+    # A signed-in browser session of a local account. The cookie names the row; the row decides:
+    # sign-out, a role or password change and an admin's sign-out revoke it on the server.
+    db.execute(
+        """CREATE TABLE sessions (
+            id VARCHAR PRIMARY KEY,
+            user_name VARCHAR NOT NULL,
+            created_at TIMESTAMP NOT NULL,
+            expires_at TIMESTAMP NOT NULL,
+            last_seen_at TIMESTAMP,
+            revoked_at TIMESTAMP,
+            revoked_why VARCHAR
+        )"""
+    )
+    db.execute("CREATE INDEX sessions_user ON sessions(user_name)")
+
+
 def applied(db: Database) -> list[str]:
     db.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMP)"

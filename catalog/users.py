@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from catalog import db
+from catalog import db, session_tokens
 from catalog.access import Actor, check_role
 from catalog.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 
@@ -56,18 +56,41 @@ def add_user(name: str, role: str, password: str | None) -> User:
         return _user(conn.one("SELECT * FROM users WHERE name = ?", [name]))
 
 
-def set_role(name: str, role: str) -> None:
+def set_role(name: str, role: str) -> int:
+    """Change a role (and unlock the account); the user's open sessions end, so the new role
+    applies from the next sign-in. Returns how many sessions were ended."""
     check_role(role)
     with db.connect() as conn:
         if not conn.one("SELECT 1 FROM users WHERE name = ?", [name]):
             raise NotFoundError(f"There is no user {name}.")
         conn.execute("UPDATE users SET role = ?, failed_logins = 0, locked_until = NULL WHERE name = ?", [role, name])
+        return session_tokens.revoke_user(name, f"role changed to {role}")
+
+
+def set_password(name: str, password: str) -> int:
+    """A new password; every open session of the user ends. Returns how many were ended."""
+    if len(password) < MIN_PASSWORD:
+        raise InvalidInputError(f"A password needs at least {MIN_PASSWORD} characters.")
+    with db.connect() as conn:
+        if not conn.one("SELECT 1 FROM users WHERE name = ?", [name]):
+            raise NotFoundError(f"There is no user {name}.")
+        conn.execute("UPDATE users SET password_hash = ?, failed_logins = 0, locked_until = NULL WHERE name = ?",
+                     [_hasher.hash(password), name])
+        return session_tokens.revoke_user(name, "password changed")
 
 
 def get_user(name: str) -> User | None:
     with db.connect(write=False) as conn:
         row = conn.one("SELECT * FROM users WHERE name = ?", [name])
     return _user(row) if row else None
+
+
+def current(actor: Actor) -> Actor:
+    """The actor with the role the catalog holds for it now: a demotion applies to the next
+    action, whatever a page or a session remembered. An actor without a row (the local admin, a
+    proxy's default role) is as given."""
+    user = get_user(actor.name)
+    return Actor(user.name, user.role) if user else actor
 
 
 def list_users() -> list[User]:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from backends.importers import ImportRequest, cached_models
-from backends.registry import FALLBACK_IMPORT_FORMAT, recognise_import, upload_suffixes
+from backends.importers import ImportRequest
+from backends.registry import FALLBACK_IMPORT_FORMAT, importable_kinds, recognise_import, upload_suffixes
 from catalog import config, uploads
 from catalog.access import require
 from catalog.errors import CatalogError
@@ -68,15 +68,21 @@ with tab_demo:
 
 with tab_path:
     roots = ", ".join(str(p) for p in config.load_settings().allowed_paths)
-    path = st.text_input("A .gguf file or a Hugging Face folder (config.json + safetensors)",
+    path = st.text_input(f"Path on the server: {importable_kinds()}",
                          key="imp_path", help=f"Allowed folders: {roots}")
     if st.button("Import from path", key="path_btn", **may_import):
         _submit(ImportRequest(kind="path", path=path, **extra))
 
 with tab_cache:
     cache_dir = st.text_input("Cache folder (empty: the default Hugging Face cache)", key="imp_cache")
-    entries = cached_models(cache_dir)
-    if not entries:
+    try:
+        entries = [] if may_import["disabled"] else actions.hf_cache_models(current_actor(), cache_dir)
+    except CatalogError as exc:
+        entries = []
+        st.error(str(exc))
+    if may_import["disabled"]:
+        st.caption("The cache is listed to those who may import from it.")
+    elif not entries:
         st.info("No models found in that cache.")
     else:
         pick = st.selectbox("Model", range(len(entries)), key="imp_cache_pick",

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import streamlit as st
 
-from catalog import config, users
+from catalog import config, session_tokens, users
 from catalog.access import ROLES, a_role
 from catalog.errors import CatalogError
 from service import actions
@@ -80,3 +80,22 @@ if known:
                 st.success(f"{fmt.escape_md(who)} is now a {new_role}.")
             except CatalogError as exc:
                 st.error(str(exc))
+
+st.subheader("Open sessions")
+st.caption("Browser sessions of local accounts. Signing out, a role or password change, and signing a user "
+           "out here end them on the server: a copied cookie stops working at once.")
+open_now = session_tokens.open_sessions()
+if open_now:
+    st.dataframe([{"user": s.user_name, "signed in": fmt.when(s.created_at),
+                   "last seen": fmt.when(s.last_seen_at) if s.last_seen_at else "",
+                   "ends": fmt.when(s.expires_at)} for s in open_now], hide_index=True, width="stretch")
+    with st.form("team_sign_out"):
+        who_out = st.selectbox("User", sorted({s.user_name for s in open_now}), key="tm_out_user")
+        if st.form_submit_button("Sign this user out everywhere"):
+            try:
+                ended = actions.sign_out_user(actor, who_out)
+                st.success(f"Ended {ended} session(s) of {fmt.escape_md(who_out)}.")
+            except CatalogError as exc:
+                st.error(str(exc))
+else:
+    st.caption("No open sessions.")

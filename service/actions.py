@@ -21,7 +21,9 @@ log = logging.getLogger(__name__)
 
 @contextmanager
 def _change(actor: Actor, permission: str) -> Iterator[Callable[[str, str | None, dict[str, Any] | None], None]]:
-    """Check the role, open the transaction, and hand out the audit writer bound to it."""
+    """Check the role (as the catalog holds it now), open the transaction, and hand out the audit
+    writer bound to it."""
+    actor = users.current(actor)
     require(actor, permission)
     with db.connect() as conn:
         yield lambda action, object_id, detail=None: audit.record(conn, actor.name, action, object_id, detail)
@@ -30,16 +32,33 @@ def _change(actor: Actor, permission: str) -> Iterator[Callable[[str, str | None
 # --------------------------------------------------------------------------- models and jobs
 
 def import_model(actor: Actor, req: Any) -> jobs.Submission:
-    from backends.importers import submit_import
+    from backends.importers import preflight, submit_import
 
+    require(actor, "import")
     if getattr(req, "trust_remote_code", False):
         require(actor, "run_code")
     uploads.check_not_anothers(req.path, actor.name)
     req.added_by = actor.name  # from the session, never from a form field
+    # The user's files are read before the catalog's lock is taken, so a slow or hostile path
+    # (a FIFO, a huge folder) holds up only this request.
+    recipe = preflight(req)
     with _change(actor, "import") as log:
-        sub = submit_import(req)
+        sub = submit_import(req, recipe)
         log("import", sub.job.id if sub.job else None, {"kind": req.kind, "ref": req.repo_id or req.path})
     return sub
+
+
+def hf_cache_models(actor: Actor, cache_dir: str) -> list[dict[str, Any]]:
+    """The models in a Hugging Face cache, for the Import page's picker: an importer's view, and a
+    typed folder must lie inside the folders imports may read (nothing is read before both checks)."""
+    from backends.importers import cached_models
+    from catalog.files import resolve_server_path
+
+    actor = users.current(actor)
+    require(actor, "import")
+    if cache_dir.strip():
+        cache_dir = str(resolve_server_path(cache_dir, config.load_settings().allowed_paths, walk=False))
+    return cached_models(cache_dir)
 
 
 def convert(actor: Actor, conversion: str, variant_id: str, options: dict[str, Any]) -> list[jobs.Submission]:
@@ -163,5 +182,22 @@ def set_role(actor: Actor, name: str, role: str) -> None:
     if name == actor.name and role != "admin":
         raise PermissionDeniedError("You cannot take the admin role from yourself; ask another admin.")
     with _change(actor, "manage_users") as log:
-        users.set_role(name, role)
-        log("set_role", name, {"role": role})
+        ended = users.set_role(name, role)
+        log("set_role", name, {"role": role, "sessions_ended": ended})
+
+
+def set_password(actor: Actor, name: str, password: str) -> None:
+    """A user changes their own password; an admin may set anyone's. Their sessions end."""
+    with _change(actor, "view" if users.current(actor).name == name else "manage_users") as log:
+        ended = users.set_password(name, password)
+        log("set_password", name, {"sessions_ended": ended})
+
+
+def sign_out_user(actor: Actor, name: str) -> int:
+    """An admin ends every open session of a user (a lost laptop, a copied cookie)."""
+    from catalog import session_tokens
+
+    with _change(actor, "manage_users") as log:
+        ended = session_tokens.revoke_user(name, f"signed out by {actor.name}")
+        log("sign_out_user", name, {"sessions_ended": ended})
+    return ended

@@ -98,14 +98,15 @@ def test_a_viewers_buttons_are_disabled_and_a_forged_click_does_nothing(demo_sou
     from streamlit.testing.v1 import AppTest
     from streamlit.testing.v1.element_tree import Widget
 
-    from catalog import variants
+    from catalog import session_tokens, variants
     from ui.session import SESSION_KEY
 
     settings = config.load_settings()
     settings.auth = "local"
     config.save_settings(settings)
+    users.add_user(VIEWER.name, VIEWER.role, "a long enough password")
     at = AppTest.from_file(str(config.PROJECT_DIR / "pages" / "model.py"), default_timeout=60)
-    at.session_state[SESSION_KEY] = VIEWER
+    at.session_state[SESSION_KEY] = session_tokens.issue(VIEWER.name)
     at.query_params["id"] = demo_source.id
     at.run()
 

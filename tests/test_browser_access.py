@@ -41,6 +41,8 @@ def sign_in(page, url: str, name: str, password: str) -> None:
 
 def test_local_accounts_in_the_browser(root: Path) -> None:
     from catalog import audit, jobs, users
+    from catalog.access import Actor
+    from service import actions
 
     users.add_user("ada", "admin", "ada's long password")
     users.add_user("vera", "viewer", "vera's long password")
@@ -59,10 +61,18 @@ def test_local_accounts_in_the_browser(root: Path) -> None:
         page.get_by_text("vera is a viewer, and importing a model needs the editor role").wait_for()
         assert page.get_by_role("button", name="Import the demo model").is_disabled()
         assert jobs.list_jobs() == [] and audit.entries() == []
+        copied = page.context.cookies()  # what a thief with the laptop would take before sign-out
         page.get_by_role("button", name="Sign out").click()
         page.get_by_text("Signed out.").wait_for()
         page.reload()
         page.get_by_label("User name").wait_for()  # the cookie is gone
+        thief = page.context.browser.new_context()
+        thief.add_cookies(copied)
+        stolen = thief.new_page()
+        stolen.goto(url)
+        stolen.get_by_label("User name").wait_for()  # the session ended on the server
+        assert "Signed in as vera" not in stolen.inner_text("body")
+        thief.close()
 
         sign_in(page, url, "ada", "ada's long password")
         page.get_by_role("button", name="Continue").click()
@@ -72,14 +82,35 @@ def test_local_accounts_in_the_browser(root: Path) -> None:
         page.get_by_text("One row per change").wait_for()
         assert "ada" in page.inner_text("body") and [e.actor for e in audit.entries()] == ["ada"]
 
+        # an editor's open tab, demoted by an admin: the next click meets the sign-in form
+        users.add_user("ed", "editor", "ed's long password")
+        other = page.context.browser.new_context()
+        tab = other.new_page()
+        tab.set_default_timeout(60_000)
+        sign_in(tab, url, "ed", "ed's long password")
+        tab.get_by_role("button", name="Continue").click()
+        tab.get_by_text("Signed in as ed (editor)").wait_for()
+        tab.goto(f"{url}/import")
+        assert tab.get_by_role("button", name="Import the demo model").is_enabled()
+        actions.set_role(Actor("ada", "admin"), "ed", "viewer")
+        tab.get_by_role("button", name="Import the demo model").click()
+        tab.get_by_label("User name").wait_for()
+        assert len(jobs.list_jobs()) == 1  # ada's import only
+        other.close()
+
 
 def test_a_forged_cookie_is_refused(root: Path) -> None:
+    from itsdangerous import URLSafeTimedSerializer
+
     from catalog import session_tokens, users
 
     users.add_user("ada", "admin", "ada's long password")
     assert session_tokens.verify(session_tokens.issue("ada")) == "ada"
     assert session_tokens.verify(session_tokens.issue("ada") + "x") is None
     assert session_tokens.verify("eyJuYW1lIjoiYWRhIn0.forged.signature") is None
+    # a cookie of the earlier kind (signed, but naming no server-side session) is refused too
+    old_kind = URLSafeTimedSerializer(session_tokens._secret(), salt=session_tokens.SALT).dumps({"name": "ada"})
+    assert session_tokens.verify(old_kind) is None
     assert (root / "session_secret").stat().st_mode & 0o077 == 0  # this user only
 
 

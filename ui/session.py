@@ -13,7 +13,9 @@ from catalog.access import Actor, local_admin, refusal
 from catalog.errors import CatalogError
 
 LOCAL_ADDRESSES = {"localhost", "127.0.0.1", "::1"}
-SESSION_KEY = "signed_in_actor"
+# The session's cookie value (never the actor: the role is read from the catalog at every run,
+# so a demotion or a revoked session applies to the next click)
+SESSION_KEY = "session_token"
 
 
 def listening_locally() -> bool:
@@ -34,7 +36,7 @@ def current_actor() -> Actor:
     if settings.auth == "proxy":
         return _proxy_actor(settings)
     if settings.auth == "local":
-        return st.session_state.get(SESSION_KEY) or _from_cookie() or _sign_in_form()
+        return _local_actor() or _sign_in_form()
     if settings.auth == "oidc":
         return _oidc_actor(settings)
     st.error(f'The data root\'s config.json sets auth to {settings.auth!r}; use "off", "local", "proxy" or '
@@ -116,24 +118,27 @@ def _sign_in_form() -> Actor:
         except CatalogError as exc:
             st.error(str(exc))
         else:
-            st.session_state[SESSION_KEY] = actor
+            token = session_tokens.issue(actor.name)
+            st.session_state[SESSION_KEY] = token
             # this run delivers the cookie's script; the next one (Continue) opens the catalog
-            _set_cookie(session_tokens.issue(actor.name), session_tokens.MAX_AGE_S)
+            _set_cookie(token, session_tokens.MAX_AGE_S)
             st.success(f"Signed in as {actor.name}.")
             st.button("Continue", key="si_continue")
     st.caption("No account? An admin makes one: `python cli.py users add NAME --role editor`.")
     st.stop()
 
 
-def _from_cookie() -> Actor | None:
-    """A reload or a new tab: the signed cookie names the user; the role is read fresh."""
-    name = session_tokens.verify(st.context.cookies.get(session_tokens.COOKIE))
+def _local_actor() -> Actor | None:
+    """This tab's session (or, on a reload or a new tab, the cookie's), if the catalog still
+    holds it open; the user's role is read fresh."""
+    token = st.session_state.get(SESSION_KEY) or st.context.cookies.get(session_tokens.COOKIE)
+    name = session_tokens.verify(token)
     user = users.get_user(name) if name else None
     if user is None:
+        st.session_state.pop(SESSION_KEY, None)
         return None
-    actor = Actor(user.name, user.role)
-    st.session_state[SESSION_KEY] = actor
-    return actor
+    st.session_state[SESSION_KEY] = token
+    return Actor(user.name, user.role)
 
 
 def _set_cookie(value: str, max_age_s: int) -> None:
@@ -149,5 +154,6 @@ def sign_out() -> None:
     if config.load_settings().auth == "oidc":
         st.logout()
         return
-    st.session_state.pop(SESSION_KEY, None)
+    # the server-side row ends first: a copy of the cookie is worthless from now on
+    session_tokens.revoke(st.session_state.pop(SESSION_KEY, None) or st.context.cookies.get(session_tokens.COOKIE))
     _set_cookie("", 0)
