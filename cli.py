@@ -103,11 +103,11 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from catalog.bundle import export_variant
+    from service import actions
 
     dest = Path(args.dest).resolve()
     dest.mkdir(parents=True, exist_ok=True)
-    path = export_variant(args.variant, dest, as_zip=args.zip)
+    path = actions.export_variant(cli_actor(args), args.variant, dest, as_zip=args.zip)
     _out(args, {"path": str(path)}, f"exported to {path}")
     return EXIT_OK
 

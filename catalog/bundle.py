@@ -15,8 +15,21 @@ from catalog.model_card import model_card
 from catalog.sources import get_source
 from catalog.variants import ancestors, get_variant, variant_path
 
+MANIFEST = "manifest.json"
+# Written by the export beside the variant's own files; a variant's own README.md is kept as
+# README.original.md, since the export's README.md is the generated model card.
+GENERATED = ("README.md", "RUN.md")
+ORIGINAL_CARD = "README.original.md"
+
+
+def _exported_as(relpath: str) -> str:
+    return ORIGINAL_CARD if relpath == "README.md" else relpath
+
 
 def manifest(variant_id: str) -> dict:
+    """What an export of the variant holds: `files` are the variant's own files under the names
+    the export gives them (sha256 and size as stored); `generated` lists the files the export
+    writes (their hashes are added by export_variant)."""
     variant = get_variant(variant_id)
     source = get_source(variant.source_id)
     return {
@@ -25,8 +38,27 @@ def manifest(variant_id: str) -> dict:
                    "revision": source.origin_revision, "license": source.license},
         "lineage": [{"id": a.id, "format": a.format, "precision": a.precision,
                      "backend": a.backend, "conversion": a.conversion} for a in ancestors(variant_id)],
-        "files": [asdict(f) for f in variant.files],
+        "files": [{**asdict(f), "relpath": _exported_as(f.relpath)} for f in variant.files],
+        "generated": [],
     }
+
+
+def verify_export(folder: Path) -> None:
+    """Check an exported folder against its manifest: every listed file present with its size and
+    sha256, and no file the manifest does not list. Raises ConflictError with the first mismatch."""
+    data = json.loads((folder / MANIFEST).read_text())
+    listed = {f["relpath"]: f for f in [*data["files"], *data.get("generated", [])]}
+    for relpath, entry in listed.items():
+        path = folder / relpath
+        if not path.is_file():
+            raise ConflictError(f"The export lacks {relpath}, which its manifest lists; export the variant again.")
+        if path.stat().st_size != entry["size_bytes"] or sha256_file(path) != entry["sha256"]:
+            raise ConflictError(f"{relpath} in the export does not match its manifest; export the variant again.")
+    extra = sorted(str(p.relative_to(folder)) for p in folder.rglob("*")
+                   if p.is_file() and p.name != MANIFEST and str(p.relative_to(folder)) not in listed)
+    if extra:
+        raise ConflictError(f"The export holds files its manifest does not list ({', '.join(extra[:3])}); "
+                            "export the variant again.")
 
 
 def export_variant(variant_id: str, dest: Path, as_zip: bool = False) -> Path:
@@ -53,12 +85,16 @@ def export_variant(variant_id: str, dest: Path, as_zip: bool = False) -> Path:
             if sha256_file(target) != f.sha256:
                 raise ConflictError(f"{f.relpath} no longer matches its recorded sha256; the stored "
                                     "copy is damaged, re-create the variant.")
-        (tmp / "manifest.json").write_text(json.dumps(manifest(variant_id), indent=2, default=str))
-        (tmp / "RUN.md").write_text(f"# {name}\n\nRun it:\n\n```python\n{how_to_run(variant, source.task)}```\n")
         if (tmp / "README.md").exists():  # the source's own card: kept beside the variant's
-            (tmp / "README.md").rename(tmp / "README.original.md")
+            (tmp / "README.md").rename(tmp / ORIGINAL_CARD)
+        (tmp / "RUN.md").write_text(f"# {name}\n\nRun it:\n\n```python\n{how_to_run(variant, source.task)}```\n")
         (tmp / "README.md").write_text(model_card(variant, source, ancestors(variant_id),
                                                   get_format(variant.format).hub_library))
+        listing = manifest(variant_id)
+        listing["generated"] = [{"relpath": g, "size_bytes": (tmp / g).stat().st_size,
+                                 "sha256": sha256_file(tmp / g)} for g in GENERATED]
+        (tmp / MANIFEST).write_text(json.dumps(listing, indent=2, default=str))
+        verify_export(tmp)  # what leaves the catalog agrees with its own manifest
         if as_zip:
             zpath = dest / f"{name}.zip"
             with zipfile.ZipFile(zpath.with_suffix(".zip.partial"), "w", zipfile.ZIP_DEFLATED) as zf:

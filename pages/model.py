@@ -7,7 +7,6 @@ import json
 import streamlit as st
 
 from catalog import bundle, jobs, sources, variants
-from catalog.access import require
 from catalog.errors import CatalogError
 from service import actions
 from ui import fmt, nav
@@ -121,8 +120,7 @@ with tab_export:
     if variant.state == "available" and st.button("Prepare zip", key="export"):
         with st.spinner("Packing and verifying files…"):
             try:
-                require(current_actor(), "export")
-                path = bundle.export_to_downloads(variant.id)
+                path = actions.export_variant(current_actor(), variant.id)
                 st.download_button("Download " + path.name, data=path.read_bytes(), file_name=path.name,
                                    mime="application/zip")
             except CatalogError as exc:

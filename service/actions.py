@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from catalog import audit, comparisons, config, db, jobs, sources, storage, uploads, users, variants
@@ -129,6 +130,17 @@ def clean_orphans(actor: Actor) -> int:
     with _change(actor, "delete") as log:
         log("clean_orphans", None, {"orphans": [str(o.path) for o in storage.find_orphans()]})
         return storage.clean_orphans()
+
+
+def export_variant(actor: Actor, variant_id: str, dest: Path | None = None, as_zip: bool = True) -> Path:
+    """A variant copied out with its manifest (checked against the files) and run snippet: into
+    dest, or as a zip under the data root's exports folder for the browser's download button."""
+    from catalog import bundle
+
+    with _change(actor, "export") as log:
+        log("export", variant_id, {"zip": as_zip, "dest": str(dest) if dest else "exports"})
+    # written after the audit row's commit: a long copy must not hold the catalog's lock
+    return bundle.export_variant(variant_id, dest, as_zip=as_zip) if dest else bundle.export_to_downloads(variant_id)
 
 
 def edit_notes(actor: Actor, source_id: str, **form: Any) -> Source:

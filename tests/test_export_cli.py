@@ -9,6 +9,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from backends import registry
 from catalog import config, storage, variants
 from catalog.bundle import export_variant
@@ -32,6 +34,39 @@ def test_export_folder_and_zip_are_complete(demo_source, tmp_path: Path) -> None
         names = zf.namelist()
     assert any(n.endswith("manifest.json") for n in names) and any(n.endswith(".gguf") for n in names)
     assert not list((tmp_path / "zips").glob("*.partial"))
+
+
+def test_an_export_with_a_model_card_agrees_with_its_own_manifest(root: Path, tmp_path: Path) -> None:
+    """Before: a variant with a README listed the original card's hash under README.md, while the
+    export's README.md is the generated card (the original is README.original.md), so the export
+    failed its own check. Now the manifest lists what the export holds, and the export verifies
+    it: the folder, the zip's contents and the re-import of the zip all agree."""
+    from backends.importers import ImportRequest, import_now
+    from catalog.bundle import verify_export
+    from catalog.errors import ConflictError
+    from tests.helpers.models import tiny_hf_folder
+
+    original = tiny_hf_folder(tmp_path / "tiny")
+    source = import_now(ImportRequest(kind="path", path=str(original)))
+    folder = export_variant(source.root_variant_id, tmp_path / "out")
+    verify_export(folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert "README.original.md" in {f["relpath"] for f in manifest["files"]}
+    assert {g["relpath"] for g in manifest["generated"]} == {"README.md", "RUN.md"}
+    assert (folder / "README.original.md").read_text() == (original / "README.md").read_text()
+    zpath = export_variant(source.root_variant_id, tmp_path / "zips", as_zip=True)
+    with zipfile.ZipFile(zpath) as zf:
+        zf.extractall(tmp_path / "unzipped")
+    verify_export(next((tmp_path / "unzipped").iterdir()))
+    (folder / "RUN.md").write_text("tampered")
+    with pytest.raises(ConflictError, match="RUN.md in the export does not match its manifest"):
+        verify_export(folder)
+    (folder / "stray.txt").write_text("x")
+    (folder / "RUN.md").unlink()
+    with pytest.raises(ConflictError, match="lacks RUN.md"):
+        verify_export(folder)
+    # the unzipped export imports back as the model it came from (manifest, RUN.md and card undone)
+    assert import_now(ImportRequest(kind="path", path=str(next((tmp_path / "unzipped").iterdir())))).id == source.id
 
 
 def test_export_refuses_a_damaged_file_and_leaves_nothing(demo_source, tmp_path: Path) -> None:

@@ -107,10 +107,36 @@ class LoadReport:
     catalog: dict[str, int] = field(default_factory=dict)
     load_avg: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
+    # A run whose operations mostly failed proved nothing, however tidy the catalog it left.
+    MAX_FAILED_SHARE = 0.5
+
+    @property
+    def failed_share(self) -> float:
+        return sum(not o.ok for o in self.ops) / len(self.ops) if self.ops else 1.0
+
+    @property
+    def writes_done(self) -> int:
+        return sum(o.ok and o.kind in ("import", "tag", "convert", "bench", "delete") for o in self.ops)
+
+    @property
+    def verdict_problems(self) -> list[str]:
+        """Why the run is not clean (empty: clean): damage found, or too little done to tell."""
+        problems = [f"{title}: {len(items)}" for title, items in (
+            ("lock errors", self.lock_errors), ("lost writes", self.lost_writes),
+            ("writes that reported failure", self.unreported_writes), ("unexplained rows", self.unexplained_rows),
+            ("variants without files", self.variants_without_files),
+            ("files without rows", self.files_without_rows), ("external requests", self.external_requests)) if items]
+        if not self.ops:
+            problems.append("no operation ran")
+        elif self.failed_share > self.MAX_FAILED_SHARE:
+            problems.append(f"{self.failed_share:.0%} of {len(self.ops)} operations failed")
+        if self.ops and self.writes_done == 0:
+            problems.append("no write succeeded")
+        return problems
+
     @property
     def clean(self) -> bool:
-        return not (self.lock_errors or self.lost_writes or self.unreported_writes or self.unexplained_rows
-                    or self.variants_without_files or self.files_without_rows or self.external_requests)
+        return not self.verdict_problems
 
     def print(self) -> None:
         print(f"\n=== load: {self.sessions} browser session(s), {self.writers} CLI writer(s), "
@@ -142,7 +168,10 @@ class LoadReport:
             print(f"{title}: {len(items)}")
             for item in items[:20]:
                 print(f"  {item}")
-        print("RESULT: " + ("clean" if self.clean else "NOT clean"), flush=True)
+        by_kind = Counter(o.kind for o in self.ops if not o.ok)
+        print(f"failed ops: {sum(by_kind.values())} of {len(self.ops)} ("
+              + (", ".join(f"{k} {n}" for k, n in sorted(by_kind.items())) or "none") + ")")
+        print("RESULT: " + ("clean" if self.clean else "NOT clean: " + "; ".join(self.verdict_problems)), flush=True)
 
 
 def scan(report: LoadReport, actor: str, where: str, text: str) -> None:
