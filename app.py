@@ -6,6 +6,7 @@ import logging
 
 import streamlit as st
 
+from backends.registry import apply_offline_environment
 from catalog import config, db
 from catalog.access import ROLE_SUMMARY
 from ui import fmt
@@ -13,7 +14,7 @@ from ui.session import current_actor, sign_out
 from worker.supervisor import ensure_running
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-config.apply_offline_environment()
+apply_offline_environment()
 # The tab icon is a local file: a ":material/...:" page_icon makes every browser fetch an SVG from
 # a Google font host, and nothing may leave the machine.
 st.set_page_config(page_title="Model Catalog", page_icon=str(config.PROJECT_DIR / "assets" / "icon.png"),

@@ -243,9 +243,10 @@ def _read_password(args: argparse.Namespace) -> str:
 
 
 def cmd_supervisor(args: argparse.Namespace) -> int:
+    from backends.registry import apply_offline_environment
     from worker.supervisor import Supervisor
 
-    config.apply_offline_environment()
+    apply_offline_environment()
     Supervisor().serve()
     return EXIT_OK
 
@@ -263,8 +264,10 @@ def build_parser() -> argparse.ArgumentParser:
     real_add = sub.add_parser
     sub.add_parser = lambda *a, **k: real_add(*a, parents=[common], **k)  # type: ignore[method-assign]
 
+    from backends.registry import importable_kinds
+
     imp = sub.add_parser("import", help="import a model")
-    imp.add_argument("path", nargs="?", help="a .gguf file or a Hugging Face folder on this server")
+    imp.add_argument("path", nargs="?", help=f"{importable_kinds()}, on this server")
     imp.add_argument("--demo", action="store_true", help="the embedded SmolLM2-135M-Instruct GGUF")
     imp.add_argument("--example", choices=("smollm2", "minilm", "digits-cnn"),
                      help="an embedded example: the demo LLM, the all-MiniLM-L6-v2 encoder, or the digits CNN "
@@ -336,6 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from backends.registry import apply_offline_environment
     from catalog.errors import (
         CatalogError,
         ConflictError,
@@ -348,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     args = build_parser().parse_args(argv)
     args.json = getattr(args, "json", False)
-    config.apply_offline_environment()
+    apply_offline_environment()
     try:
         if getattr(args, "data_root", None):
             config.set_data_root(args.data_root)

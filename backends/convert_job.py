@@ -129,10 +129,7 @@ def _submit_steps(steps: list[PlannedStep], source_id: str, submitted_by: str | 
 
 
 def _label(p: PlannedStep) -> str:
-    detail = ", ".join(f"{k}={v if not isinstance(v, list) else '+'.join(map(str, v))}"
-                       for k, v in p.options.items()
-                       if k in ("types", "outtype", "dtype", "calibration", "precision", "weight_format", "mode"))
-    return f"{p.conversion.title.split(' (')[0]} [{detail}]"
+    return p.conversion.step_title(p.options)  # which options name the variant is the conversion's to say
 
 
 # ------------------------------------------------------------------------------ in the job

@@ -20,8 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from backends import demo
-from backends.hf.folder import check_folder
-from backends.registry import FALLBACK_IMPORT_FORMAT, importable_kinds, needed_by_a_format, recognise_import
+from backends.registry import (
+    FALLBACK_IMPORT_FORMAT,
+    check_hub_snapshot,
+    hub_patterns,
+    importable_kinds,
+    needed_by_a_format,
+    recognise_import,
+)
 from catalog import config, db, jobs
 from catalog.errors import ConflictError, InvalidInputError
 from catalog.files import (
@@ -143,7 +149,7 @@ def preflight(req: ImportRequest) -> dict[str, Any]:
         cache = resolve_server_path(req.path, settings.allowed_paths, walk=False) if req.path else None
         snapshot, commit = _hf_cache_snapshot(str(cache or ""), req.repo_id, req.revision)
         check_regular_tree(snapshot)
-        check_folder(snapshot, req.repo_id)  # the repo id, not the snapshot's commit hash
+        check_hub_snapshot(snapshot, req.repo_id)
         recipe.update(path=str(snapshot), revision=commit)
         return recipe
     path = resolve_server_path(req.path, settings.allowed_paths)
@@ -191,7 +197,7 @@ def _fetch_from_hub(ctx: JobContext, recipe: dict[str, Any]) -> Path:
     target = ctx.work_dir / "hub"
     snapshot_download(
         recipe["repo_id"], revision=recipe.get("revision") or None, local_dir=target,
-        allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja", "*.md", "*.gguf"],
+        allow_patterns=hub_patterns(),  # every format's own files
     )
     return target
 

@@ -18,6 +18,7 @@ import importlib
 import importlib.metadata
 import importlib.util
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,13 +125,31 @@ class Conversion:
     runs_on: str = "cpu"
     help: str = ""
     batch_option: str | None = None  # a multichoice option that fans out into one job per value
+    # The options whose values name a variant in job titles and plans (e.g. a quantization type),
+    # in the order the options are declared; the others are recipe detail.
+    label_options: tuple[str, ...] = ()
     # Rough resource model, in multiples of the input's size on disk.
     disk_factor: float = 2.0
     memory_factor: float = 3.0
 
+    def __post_init__(self) -> None:
+        unknown = set(self.label_options) - {o.name for o in self.options}
+        if unknown:  # a typo here would silently drop the value from every job title
+            raise ValueError(f"{self.backend}.{self.name}: label_options names no option {sorted(unknown)[0]!r}")
+
     @property
     def key(self) -> str:
         return f"{self.backend}.{self.name}"
+
+    def label_detail(self, options: dict[str, Any]) -> str:
+        """The label options' values, e.g. "types=Q4_K_M+Q8_0, calibration=shipped" ("" if none)."""
+        return ", ".join(f"{k}={v if not isinstance(v, list) else '+'.join(map(str, v))}"
+                         for k, v in options.items() if k in self.label_options)
+
+    def step_title(self, options: dict[str, Any]) -> str:
+        """A planned step's job title: the short title and its label options, e.g.
+        "GGUF → quantized GGUF [types=Q8_0, calibration=shipped]"."""
+        return f"{self.title.split(' (')[0]} [{self.label_detail(options)}]"
 
     def option(self, name: str) -> Option:
         for opt in self.options:
@@ -164,6 +183,9 @@ class ImportCheck:
     describe: Callable[..., tuple[Any, str, str, dict[str, Any]]]
     # A file this format needs whose name alone looks like a pickle (an IR's .bin): not skipped.
     keeps: Callable[[Path], bool] | None = None
+    # (snapshot, repo id) -> None: a snapshot of the local Hugging Face cache (its files are links
+    # into the cache's blob store), with sentences naming it by its repo id. The fallback format's.
+    check_snapshot: Callable[[Path, str], Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -186,6 +208,10 @@ class Format:
     upload_suffixes: tuple[str, ...] = ()  # what the Import page's uploader accepts for this format
     runs_on: tuple[str, ...] = ("cpu",)
     hub_library: str = ""               # the Hugging Face Hub's library_name for an exported model card
+    hub_patterns: tuple[str, ...] = ()  # the files of a Hub repository an import fetches for this format
+    # What its runners add to a benchmark result's fingerprint (e.g. how the runtime was built):
+    # () -> {key: value}, recorded with that format's results only.
+    fingerprint_fields: Callable[[], dict[str, Any]] | None = None
 
     @property
     def is_model(self) -> bool:
@@ -206,6 +232,16 @@ class Format:
 
 
 @dataclass(frozen=True)
+class SetupStep:
+    """A post-install step setup runs for a toolkit (`python -m backends.setup_steps`). `done` is
+    checked first, so a warm setup runs nothing; `run` makes `done` true."""
+
+    title: str                       # logged when it runs, e.g. "opting out of OpenVINO telemetry"
+    done: Callable[[], bool]
+    run: Callable[[], None]
+
+
+@dataclass(frozen=True)
 class Toolkit:
     name: str
     title: str
@@ -218,6 +254,10 @@ class Toolkit:
     # progress prefixes of its steps ("model builder: ...") -> what they are called.
     libraries: tuple[tuple[str, str], ...] = ()
     steps: tuple[tuple[str, str], ...] = ()
+    # Environment variables that keep this toolkit off the network and its telemetry off, set in
+    # every process before any of its modules is imported (see offline_environment).
+    offline_env: tuple[tuple[str, str], ...] = ()
+    setup_steps: tuple[SetupStep, ...] = ()
 
     def versions(self) -> dict[str, str]:
         out = {}
@@ -234,6 +274,10 @@ TOOLKITS: dict[str, Toolkit] = {}
 
 def register_toolkit(toolkit: Toolkit) -> Toolkit:
     TOOLKITS[toolkit.name] = toolkit
+    # Registering comes before any hook of the toolkit runs (hooks import it), so a process that
+    # loads a declaration (a job child, a speed run it starts) is offline before the toolkit loads.
+    for key, value in toolkit.offline_env:
+        os.environ.setdefault(key, value)
     return toolkit
 
 
@@ -250,6 +294,34 @@ def crash_vocabulary() -> tuple[dict[str, str], dict[str, str]]:
         libraries.update(t.libraries)
         steps.update(t.steps)
     return libraries, steps
+
+
+def offline_environment() -> dict[str, str]:
+    """Every variable that keeps the catalog offline: the generic ones (catalog.config) and each
+    declared toolkit's own."""
+    from catalog import config
+
+    env = config.offline_environment()
+    for t in toolkits():
+        env.update(t.offline_env)
+    return env
+
+
+def apply_offline_environment() -> None:
+    """What the entry points (app, CLI, scripts) call first; variables already set are kept."""
+    for key, value in offline_environment().items():
+        os.environ.setdefault(key, value)
+
+
+def hub_patterns() -> list[str]:
+    """The files an import from the Hugging Face Hub fetches: every format's own, in declaration order."""
+    return list(dict.fromkeys(p for f in formats() for p in f.hub_patterns))
+
+
+def fingerprint_fields(fmt: str) -> dict[str, Any]:
+    """What this format's runners add to a result's fingerprint ({} for most)."""
+    hook = get_format(fmt).fingerprint_fields
+    return hook() if hook is not None else {}
 
 
 def conversions(input_format: str | None = None) -> list[Conversion]:
@@ -359,6 +431,13 @@ def needed_by_a_format(path: Path) -> bool:
     """Whether a file a pickle-looking name would make an import leave behind is a format's own."""
     return any(f.import_check is not None and f.import_check.keeps is not None and f.import_check.keeps(path)
                for f in formats())
+
+
+def check_hub_snapshot(snapshot: Path, repo_id: str) -> None:
+    """One sentence if a snapshot of the local Hugging Face cache cannot be imported."""
+    check = get_format(FALLBACK_IMPORT_FORMAT).import_check
+    if check is not None and check.check_snapshot is not None:
+        check.check_snapshot(snapshot, repo_id)
 
 
 def importable_kinds() -> str:

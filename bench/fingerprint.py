@@ -11,7 +11,6 @@ from typing import Any
 
 import psutil
 
-from backends.llamacpp.tools import llama_cpp_build
 from catalog.identity import digest
 
 KEY_FLAGS = ("avx", "avx2", "avx512f", "avx512_vnni", "fma", "f16c", "amx_tile", "neon", "asimd")
@@ -32,9 +31,12 @@ def _cpuinfo() -> tuple[str, list[str]]:
 
 
 def fingerprint(threads: int, target: str, device: dict[str, str] | None = None,
-                runtime_options: dict[str, Any] | None = None) -> dict[str, Any]:
+                runtime_options: dict[str, Any] | None = None,
+                runner_fields: dict[str, Any] | None = None) -> dict[str, Any]:
     """device: what the runner reported of the device it compiled for (a runtime with plugins
-    names which one); runtime_options: the benchmark options that were not at their default."""
+    names which one); runtime_options: the benchmark options that were not at their default;
+    runner_fields: what the measured format's runners add (registry.fingerprint_fields, e.g. how
+    llama.cpp was built), recorded with that format's results only."""
     model, flags = _cpuinfo()
     fp = {
         "cpu": model,
@@ -46,8 +48,8 @@ def fingerprint(threads: int, target: str, device: dict[str, str] | None = None,
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
         "target": target,
-        "llama_cpp_build": llama_cpp_build(),
     }
+    fp.update(runner_fields or {})
     if device:
         fp["runtime_device"] = device
     if runtime_options:
@@ -65,19 +67,20 @@ def device_class(target: str) -> str:
 
 
 def fingerprint_id(fp: dict[str, Any]) -> str:
-    """Results are comparable only when this id matches: the same machine, threads, device class
-    and llama.cpp build (its instruction-set level).
+    """Results are comparable only when this id matches: the same machine, threads and device class.
 
     The runtime itself (llama.cpp, ONNX Runtime, transformers...) is not part of it: comparing
-    runtimes on one machine is what the charts are for. A simulated or different device is, and so
-    are benchmark options away from their default (a THROUGHPUT hint measures throughput with
-    several requests in flight). The runtime's device description is not: the device class and
-    the CPU already say where it ran.
-    Results stored before the build or the options were recorded keep their id (each key is added
-    only if present)."""
+    runtimes on one machine is what the charts are for, each result against a baseline run by
+    another runtime. So what one runtime's runners add (runner_fields: how llama.cpp was built) is
+    recorded but not part of the id, or no result of that runtime would ever match its baseline;
+    a rebuilt runtime shows as its changed runtime version, as an upgraded one does. Results stored
+    when every fingerprint carried the llama.cpp build still group with the newer ones: the id is
+    recomputed from the stored fingerprint when charting, and that key is not read.
+    A simulated or different device is part of it, and so are benchmark options away from their
+    default (a runner setting that changes what is measured). The runtime's device description is
+    not: the device class and the CPU already say where it ran. Results stored before the options
+    were recorded keep their id (the key is added only if present)."""
     fields = {k: fp[k] for k in ("cpu", "cpu_flags_sha", "cores", "threads", "memory_gb")}
-    if "llama_cpp_build" in fp:
-        fields["llama_cpp_build"] = fp["llama_cpp_build"]
     if fp.get("runtime_options"):
         fields["runtime_options"] = fp["runtime_options"]
     return "f-" + digest(dict(fields, device=device_class(str(fp.get("target", "")))), length=12)

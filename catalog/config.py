@@ -162,7 +162,9 @@ def save_settings(settings: Settings) -> None:
 
 
 def offline_environment() -> dict[str, str]:
-    """Variables that keep every toolkit off the network and its telemetry off."""
+    """The generic variables that keep the catalog off the network and telemetry off (the Hugging
+    Face libraries every toolkit uses, Streamlit); each toolkit declares its own on its record,
+    and entry points apply both (backends.registry.apply_offline_environment)."""
     return {
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
@@ -171,9 +173,6 @@ def offline_environment() -> dict[str, str]:
         "DO_NOT_TRACK": "1",
         "DISABLE_TELEMETRY": "1",
         "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
-        "OLIVE_DISABLE_TELEMETRY": "1",
-        "OPENVINO_TELEMETRY_OPT_OUT": "1",
-        "NNCF_DISABLE_TELEMETRY": "1",
         "TOKENIZERS_PARALLELISM": "false",
     }
 

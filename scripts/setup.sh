@@ -40,12 +40,9 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
-# openvino-telemetry counts a missing consent file as consent for callers that skip its dialog
-# (NNCF does): record the opt-out, so nothing is ever sent (~/intel/openvino_telemetry).
-if [ "$(cat "$HOME/intel/openvino_telemetry" 2>/dev/null)" != "0" ]; then
-  log "opting out of OpenVINO telemetry"
-  .venv/bin/opt_in_out --opt_out >/dev/null
-fi
+# Every declared toolkit's post-install steps (e.g. OpenVINO's telemetry opt-out), each skipped
+# when already done: backends/<toolkit>/declaration.py, setup_steps.
+$PY -m backends.setup_steps
 
 # The loopback OpenID Connect provider that the sign-in test starts (npm's oidc-provider on the
 # system's Node), kept beside the llama.cpp build so a fresh clone does not fetch it again.

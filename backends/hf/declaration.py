@@ -19,9 +19,10 @@ HF = Format(
     open_runner=reference_runner.load, open_encoder_classifier=encoder_classifier_runner.load,
     run_snippets={"": RUN_SNIPPET},
     import_check=ImportCheck(recognise=import_check.recognise, check=import_check.check,
-                             describe=import_check.describe),
+                             describe=import_check.describe, check_snapshot=import_check.check_snapshot),
     import_as="a folder with config.json and safetensors",
-    upload_suffixes=("safetensors", "json", "txt", "model", "jinja", "md"))
+    upload_suffixes=("safetensors", "json", "txt", "model", "jinja", "md"),
+    hub_patterns=("*.json", "*.safetensors", "*.txt", "*.model", "*.jinja", "*.md"))
 
 TOOLKIT = register_toolkit(Toolkit(
     name="hf", title="Hugging Face transformers", runtime="PyTorch CPU", packages=("torch", "transformers"),

@@ -21,6 +21,10 @@ def check(path: Path) -> Path:
     return path
 
 
+def check_snapshot(snapshot: Path, repo_id: str) -> None:
+    check_folder(snapshot, repo_id)  # the repo id, not the snapshot's commit hash
+
+
 def describe(staged: Path, meta: SourceMeta, recipe: dict[str, Any], license_default: str | None
              ) -> tuple[SourceMeta, str, str, dict[str, Any]]:
     info = read_info(staged, shown_as(recipe))

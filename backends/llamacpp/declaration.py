@@ -23,7 +23,7 @@ DEQUANTIZE = Conversion(
     help="Rebuilds a Hugging Face folder (FP32 safetensors, tokenizer, chat template) from a GGUF. "
          "Every other backend starts from this form.",
     options=(Option("dtype", "choice", "float32", ("float32", "float16", "bfloat16"),
-                    "Precision of the written safetensors."),),
+                    "Precision of the written safetensors."),), label_options=("dtype",),
     disk_factor=12.0, memory_factor=20.0)
 
 CONVERT_HF = Conversion(
@@ -34,7 +34,7 @@ CONVERT_HF = Conversion(
     help="llama.cpp's own converter, from the source of the installed llama-cpp-python.",
     options=(Option("outtype", "choice", "f16", CONVERTER_OUTTYPES,
                     "f32 and f16 keep the source's predictions; bf16 and q8_0 agree on most next tokens."),),
-    disk_factor=1.2, memory_factor=2.5)
+    label_options=("outtype",), disk_factor=1.2, memory_factor=2.5)
 
 IMATRIX = Conversion(
     backend="llamacpp", name="imatrix", title="Importance matrix (llama-imatrix)",
@@ -47,7 +47,7 @@ IMATRIX = Conversion(
              Option("chunks", "int", 32, help="Number of context windows of calibration text to read.",
                     minimum=1, maximum=1000),
              Option("ctx", "int", 256, help="Tokens per chunk.", minimum=32, maximum=8192)),
-    disk_factor=0.1, memory_factor=2.0)
+    label_options=("calibration",), disk_factor=0.1, memory_factor=2.0)
 
 QUANTIZE = Conversion(
     backend="llamacpp", name="quantize", title="GGUF → quantized GGUF (llama-quantize)",
@@ -65,7 +65,7 @@ QUANTIZE = Conversion(
                     "'shipped' or the path of an uploaded UTF-8 text file."),
              Option("allow_requantize", "bool", False,
                     "Quantizing an already quantized model compounds the error; allow it explicitly.")),
-    disk_factor=1.0, memory_factor=1.5)
+    label_options=("types", "calibration"), disk_factor=1.0, memory_factor=1.5)
 
 RUN_SNIPPET = ("from llama_cpp import Llama\n"
                "llm = Llama(model_path=\"{main}\", n_ctx=2048, n_threads=4)\n"
@@ -78,7 +78,9 @@ GGUF = Format(
     runtime_versions=runner.runtime_versions, open_runner=runner.load, run_snippets={"": RUN_SNIPPET},
     import_check=ImportCheck(recognise=import_check.recognise, check=import_check.check,
                              describe=import_check.describe),
-    import_as="a .gguf file", upload_suffixes=("gguf",))
+    import_as="a .gguf file", upload_suffixes=("gguf",), hub_patterns=("*.gguf",),
+    # How the binding was built (its instruction-set level): llama.cpp's speed depends on it.
+    fingerprint_fields=runner.fingerprint_fields)
 
 # The imatrix output is data for later quantizations, not a model: no runner, no import.
 IMATRIX_FORMAT = Format(name="imatrix", title="Importance matrix (GGUF)", runtime="llama.cpp",

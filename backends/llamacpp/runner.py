@@ -97,3 +97,8 @@ def load(path: Path, threads: int = 2, n_ctx: int = 1024, all_logits: bool = Tru
 
 def runtime_versions() -> dict[str, str]:
     return {"llama-cpp-python": importlib.metadata.version("llama-cpp-python"), "llama.cpp build": llama_cpp_build()}
+
+
+def fingerprint_fields() -> dict[str, str]:
+    """Recorded with every llama.cpp result: the binding's build (version and instruction-set level)."""
+    return {"llama_cpp_build": llama_cpp_build()}

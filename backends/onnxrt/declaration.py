@@ -36,6 +36,7 @@ GENAI_BUILD = Conversion(
              VerifiedChoice("execution_provider", "choice", "cpu", ("cpu",),
                             "The execution provider the model is built for; only the CPU is verified here.",
                             unverified=tuple(UNVERIFIED_PROVIDERS.items()))),
+    label_options=("precision",),
     # Output is at most the FP32 input's size, plus the builder's temporary files.
     disk_factor=2.0, memory_factor=4.0)
 
@@ -65,14 +66,15 @@ EXPORT = Conversion(
     disk_factor=1.5, memory_factor=4.0)
 
 def onnx_to_onnx(name: str, title: str, help: str, options: tuple[Option, ...], least: float,
-                 memory_factor: float = 3.0, disk_factor: float = 1.5) -> Conversion:
+                 memory_factor: float = 3.0, disk_factor: float = 1.5,
+                 label_options: tuple[str, ...] = ()) -> Conversion:
     """An onnxruntime.quantization step: an ONNX encoder or classifier in, the same graph quantized out.
     Its hooks are encoder_classifier.convert_<name> / validate_<name> / plan_<name>, referenced
     explicitly (a missing one fails at import, never as a silent None)."""
     return Conversion(backend="onnxrt", name=name, title=title, input_formats=("onnx",), output_format="onnx",
                       packages=TENSOR_PACKAGES, help=help, options=options, gate=output_agreement(least),
                       convert=HOOKS[name][0], validate=HOOKS[name][1], plan=HOOKS[name][2],
-                      disk_factor=disk_factor, memory_factor=memory_factor)
+                      disk_factor=disk_factor, memory_factor=memory_factor, label_options=label_options)
 
 
 HOOKS = {
@@ -104,7 +106,7 @@ QUANTIZE_STATIC = onnx_to_onnx(
              Option("per_channel", "bool", False, help="One weight scale per output channel."),
              Option("samples", "int", 64, help="Calibration samples to run.", minimum=8, maximum=2048),
              Option("calibration", "file", "shipped", help=CALIBRATION_HELP)),
-    least=0.85, memory_factor=6.0)
+    least=0.85, memory_factor=6.0, label_options=("calibration",))
 
 QUANTIZE_INT4 = onnx_to_onnx(
     "quantize_int4", "ONNX → INT4 weight-only, MatMulNBits (onnxruntime.quantization)",
@@ -183,4 +185,6 @@ TOOLKIT = register_toolkit(Toolkit(
     # Most specific first: a frame in onnxruntime_genai is not one in onnx.
     libraries=(("onnxruntime_genai", "ONNX Runtime GenAI"), ("onnxruntime", "ONNX Runtime"),
                ("onnx", "the ONNX library")),
-    steps=(("model builder", "the ONNX Runtime GenAI model builder"),)))
+    steps=(("model builder", "the ONNX Runtime GenAI model builder"),),
+    # Olive, ONNX Runtime's optimization tool, where it is installed beside it (until it is a toolkit).
+    offline_env=(("OLIVE_DISABLE_TELEMETRY", "1"),)))

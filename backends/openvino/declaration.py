@@ -4,7 +4,7 @@ compression; encoders and classifiers from their ONNX graph, then NNCF post-trai
 
 from __future__ import annotations
 
-from backends.openvino import convert, encoder_classifier, import_check, llm_runner, runtime_runner
+from backends.openvino import convert, encoder_classifier, import_check, llm_runner, runtime_runner, setup
 from backends.openvino.weights import (
     BACKUP_PRECISIONS,
     FALLBACKS,
@@ -20,6 +20,7 @@ from backends.registry import (
     Gate,
     ImportCheck,
     Option,
+    SetupStep,
     Toolkit,
     VerifiedChoice,
     register_toolkit,
@@ -52,7 +53,7 @@ EXPORT_LLM = Conversion(
          "NNCF keeps at int8).",
     options=(Option("weight_format", "choice", "int4", WEIGHT_FORMATS, "Precision of the stored weights."),
              device_option()),
-    disk_factor=1.5, memory_factor=6.0)
+    label_options=("weight_format",), disk_factor=1.5, memory_factor=6.0)
 
 COMPRESS_WEIGHTS = Conversion(
     backend="openvino", name="compress_weights", title="Hugging Face → OpenVINO IR, NNCF weight compression",
@@ -83,7 +84,7 @@ COMPRESS_WEIGHTS = Conversion(
              Option("samples", "int", 32, help="Calibration lines used by the data-aware methods.",
                     minimum=4, maximum=1024),
              device_option()),
-    disk_factor=1.5, memory_factor=8.0)
+    label_options=("mode", "calibration"), disk_factor=1.5, memory_factor=8.0)
 
 CONVERT_ONNX = Conversion(
     backend="openvino", name="convert_onnx", title="ONNX → OpenVINO IR (encoder or image classifier)",
@@ -93,7 +94,7 @@ CONVERT_ONNX = Conversion(
     help="openvino.convert_model of an encoder's or classifier's ONNX graph, saved as IR with its tokenizer files.",
     options=(Option("precision", "choice", "fp32", ("fp32", "fp16"), "Precision of the stored weights."),
              device_option()),
-    disk_factor=1.5, memory_factor=3.0)
+    label_options=("precision",), disk_factor=1.5, memory_factor=3.0)
 
 QUANTIZE_STATIC = Conversion(
     backend="openvino", name="quantize_static", title="OpenVINO IR → INT8, calibrated (NNCF)",
@@ -114,7 +115,7 @@ QUANTIZE_STATIC = Conversion(
                     help="0: plain quantization. Above 0 (classifiers): the largest absolute top-1 accuracy drop "
                          "on held-out digits allowed.", minimum=0.0, maximum=0.5),
              device_option()),
-    disk_factor=1.2, memory_factor=6.0)
+    label_options=("calibration",), disk_factor=1.2, memory_factor=6.0)
 
 # A benchmark option of encoders and classifiers: LATENCY runs one request at a time on one
 # stream; THROUGHPUT splits the threads into streams and keeps several requests in flight.
@@ -169,4 +170,6 @@ TOOLKIT = register_toolkit(Toolkit(
     formats=(OPENVINO,), conversions=(EXPORT_LLM, COMPRESS_WEIGHTS, CONVERT_ONNX, QUANTIZE_STATIC),
     libraries=(("openvino_genai", "OpenVINO GenAI"), ("openvino", "OpenVINO"), ("nncf", "NNCF"),
                ("optimum", "optimum-intel")),
-    steps=(("OpenVINO", "OpenVINO"), ("NNCF", "NNCF"), ("NNCF weight compression", "NNCF weight compression"))))
+    steps=(("OpenVINO", "OpenVINO"), ("NNCF", "NNCF"), ("NNCF weight compression", "NNCF weight compression")),
+    offline_env=(("OPENVINO_TELEMETRY_OPT_OUT", "1"), ("NNCF_DISABLE_TELEMETRY", "1")),
+    setup_steps=(SetupStep("opting out of OpenVINO telemetry", done=setup.opted_out, run=setup.opt_out),)))

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from backends.registry import main_file, open_runner
+from backends.registry import fingerprint_fields, main_file, open_runner
 from bench.fingerprint import fingerprint, fingerprint_id
 from bench.jobs.common import machine_load, run_measure
 from bench.metrics import causal_lm_quality, cv, llamacpp_perplexity, nonfinite_sentence, steady_runs, summary
@@ -103,7 +103,8 @@ def run_causal_lm_benchmark(ctx: JobContext, variant: Variant, reference: Varian
         flags.append(NONFINITE_FLAG)
     if decode_cv > UNSTEADY_CV:
         flags.append("unsteady")
-    fp = fingerprint(protocol.threads, runtime, device=speed.get("device"))
+    fp = fingerprint(protocol.threads, runtime, device=speed.get("device"),
+                     runner_fields=fingerprint_fields(variant.format))
     raw = {"speed": speed, "generations": generations, "windows": windows, "eval_tokens": len(ids),
            "protocol": protocol.__dict__ | {"id": protocol.id}, "cpu_percent_before": before.cpu_percent,
            "loadavg_before": before.loadavg, "loadavg_after": load_after, "reference_variant": reference.id}

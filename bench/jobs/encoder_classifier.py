@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from backends.encoder_classifier_quality import compare, cosine, eval_feeds, predict
-from backends.registry import main_file
+from backends.registry import fingerprint_fields, main_file
 from bench.fingerprint import fingerprint, fingerprint_id
 from bench.jobs.common import machine_load, run_measure
 from bench.metrics import nonfinite_sentence, nonfinite_share, summary
@@ -103,7 +103,8 @@ def run_encoder_classifier_benchmark(ctx: JobContext, variant: Variant, referenc
     flags = before.flags()
     if "nonfinite_share" in metrics:
         flags.append(NONFINITE_FLAG)
-    fp = fingerprint(protocol.threads, speed["runtime"], device=speed.get("device"), runtime_options=runtime_options)
+    fp = fingerprint(protocol.threads, speed["runtime"], device=speed.get("device"), runtime_options=runtime_options,
+                     runner_fields=fingerprint_fields(variant.format))
     raw = {"speed": speed, "protocol": protocol.__dict__ | {"id": protocol.id}, "runtime_options": runtime_options,
            "cpu_percent_before": before.cpu_percent, "loadavg_before": before.loadavg, "loadavg_after": load_after,
            "reference_variant": reference.id, "examples": _examples(protocol.task, expected, got)}

@@ -986,9 +986,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    from catalog import config
+    from backends.registry import apply_offline_environment
 
-    config.apply_offline_environment()
+    apply_offline_environment()
     quiet_streamlit()
     os.environ.setdefault("STREAMLIT_BROWSER_GATHER_USAGE_STATS", "false")
     base = args.data_root.resolve() if args.data_root else Path(tempfile.mkdtemp(prefix="mc-perf-"))
