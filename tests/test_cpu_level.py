@@ -71,25 +71,36 @@ def test_no_build_script_compiles_for_the_building_cpu() -> None:
 
 
 def test_the_installed_binding_and_the_tools_share_this_machines_build(llama_tools: Path) -> None:
+    from backends import registry
     from backends.llamacpp import tools as llamacpp_tools
-    from bench.fingerprint import fingerprint, llama_cpp_build
+    from backends.llamacpp.tools import llama_cpp_build
+    from bench.fingerprint import fingerprint
 
     key = cpu_level.this_machine().key
     assert llama_cpp_build() == f"{llamacpp_tools.llama_cpp_version()}-{key}"
     assert key in str(llama_tools)
     stamp = (llamacpp_tools.version_dir() / llamacpp_tools.STAMP_NAME).read_text()
     assert f"level={key}" in stamp and "GGML_NATIVE=OFF" in stamp
-    assert fingerprint(2, "llama.cpp CPU")["llama_cpp_build"] == llama_cpp_build()
+    # A llama.cpp result records the build it was measured with (the GGUF format says so).
+    gguf = fingerprint(2, "llama.cpp CPU", runner_fields=registry.fingerprint_fields("gguf"))
+    assert gguf["llama_cpp_build"] == llama_cpp_build()
 
 
-def test_fingerprints_of_differently_built_runtimes_differ() -> None:
+def test_only_llama_cpp_results_record_the_build_and_it_does_not_split_them_from_their_baseline() -> None:
+    """Formerly "fingerprints of differently built runtimes differ": every result carried the
+    llama.cpp build and its id read it, so a rebuild moved ONNX and OpenVINO results too. Now the
+    build is what the GGUF format's runners add to their own results' fingerprints; the id, which
+    each result is compared with its baseline (another runtime) by, reads the machine only."""
+    from backends import registry
     from bench.fingerprint import fingerprint, fingerprint_id
 
-    fp = fingerprint(2, "llama.cpp CPU")
-    assert fingerprint_id(fp) != fingerprint_id(fp | {"llama_cpp_build": "0.3.36-zen4-00000000"})
-    # A result stored before the build was recorded keeps the id it was stored with.
-    old = {k: v for k, v in fp.items() if k != "llama_cpp_build"}
-    assert fingerprint_id(old) == fingerprint_id(dict(old))
+    gguf = fingerprint(2, "llama.cpp CPU", runner_fields=registry.fingerprint_fields("gguf"))
+    rebuilt = gguf | {"llama_cpp_build": "0.3.36-zen4-00000000"}
+    assert gguf["llama_cpp_build"] != rebuilt["llama_cpp_build"]  # the record tells the two builds apart
+    for fmt in ("onnx", "onnx-genai", "openvino", "hf"):
+        assert "llama_cpp_build" not in fingerprint(2, "X CPU", runner_fields=registry.fingerprint_fields(fmt))
+    baseline = fingerprint(2, "PyTorch FP32 CPU", runner_fields=registry.fingerprint_fields("hf"))
+    assert fingerprint_id(gguf) == fingerprint_id(rebuilt) == fingerprint_id(baseline)
 
 
 def test_self_check_names_the_step_and_signal_of_a_crash_and_forces_a_rebuild(

@@ -3,7 +3,10 @@
 a) the project's own modules import one another without cycles;
 b) SQL is written and run only in catalog/;
 c) the format names ("gguf", "onnx", ...) are spelt only in the toolkit folders (backends/<toolkit>/)
-   and backends/registry.py.
+   and backends/registry.py;
+d) shared code (outside the toolkit folders and backends/registry.py) imports no toolkit, neither
+   its package in backends/ nor its third-party modules, and spells none of a toolkit's option
+   names: it asks the registry.
 
 Each test fails with the list of offenders, one per line, as path:line.
 """
@@ -278,3 +281,94 @@ def test_format_names_are_spelt_only_in_the_toolkit_folders() -> None:
     folders = ", ".join(f + "/" for f in toolkit_folders()) or "the toolkit folders (backends/<toolkit>/, none yet)"
     assert not offenders, (f"{len(offenders)} format literal(s) outside {folders} and "
                            "backends/registry.py:\n" + "\n".join(offenders))
+
+
+# --------------------------------------------------------------- d) toolkits only in their own folders
+
+# The third-party modules that belong to one toolkit (their first dotted part), today's and the
+# announced ones'. Libraries every toolkit shares (torch, transformers, numpy) are not listed.
+TOOLKIT_MODULES = {"llama_cpp", "gguf", "onnxruntime", "onnxruntime_genai", "onnx", "onnx_ir", "openvino",
+                   "openvino_genai", "openvino_tokenizers", "nncf", "optimum", "olive", "mlx", "mlx_lm", "qai_hub"}
+# Option names that are also shared words, so a literal in shared code is not a leak:
+SHARED_OPTION_WORDS = {
+    "calibration": "the shared calibration-data option: the Convert form uploads it, catalog/calibration.py keeps it",
+    "format": "a variant's format field (variant.format, a speed run's spec)",
+    "precision": "a variant's precision field",
+    "device": "the device a runner reports, recorded in the fingerprint",
+    "samples": "the smoke test's sample count",
+}
+
+
+def _shared_files() -> Iterator[Path]:
+    """Every project file outside the toolkit folders and backends/registry.py."""
+    allowed = toolkit_folders()
+    for path in project_files():
+        if rel(path) != "backends/registry.py" and not any(under(path, folder) for folder in allowed):
+            yield path
+
+
+def _imported_names(node: ast.Import | ast.ImportFrom) -> Iterator[str]:
+    """The dotted names an import statement names: `from a import b` names a and a.b."""
+    if isinstance(node, ast.Import):
+        yield from (alias.name for alias in node.names)
+    elif node.module and not node.level:
+        yield node.module
+        yield from (f"{node.module}.{alias.name}" for alias in node.names)
+
+
+def toolkit_imports_in_shared_code() -> list[str]:
+    packages = {folder.replace("/", ".") for folder in toolkit_folders()}
+    offenders = set()
+    for path in _shared_files():
+        for node in ast.walk(parse(path)):
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                names = list(_imported_names(node))
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                names = [node.value.partition(":")[0]]  # importlib.import_module("backends.x"), "module:function"
+                names = [n for n in names if any(n == p or n.startswith(p + ".") for p in packages)]
+            else:
+                continue
+            hits = [name for name in names if name.split(".")[0] in TOOLKIT_MODULES
+                    or any(name == p or name.startswith(p + ".") for p in packages)]
+            if hits:  # `from backends.x import y` once, as its most precise name
+                offenders.add(f"{rel(path)}:{node.lineno}: {max(hits, key=len)}")
+    return sorted(offenders, key=_by_place)
+
+
+def toolkit_option_names() -> set[str]:
+    """Every option a toolkit declares: the first argument of each Option(...) / VerifiedChoice(...)
+    call in a toolkit folder (read with ast, so a new toolkit's options are covered unlisted)."""
+    names = set()
+    for folder in toolkit_folders():
+        for path in _walk(REPO / folder):
+            for node in ast.walk(parse(path)):
+                if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                        and node.func.id in ("Option", "VerifiedChoice") and node.args
+                        and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+                    names.add(node.args[0].value)
+    return names
+
+
+def option_names_in_shared_code() -> list[str]:
+    names = toolkit_option_names() - set(SHARED_OPTION_WORDS)
+    offenders: Counter[str] = Counter()
+    for path in _shared_files():
+        for text, line in _string_literals(parse(path)):
+            if text in names:
+                offenders[f"{rel(path)}:{line}: {text!r}"] += 1
+    return [entry + (f" ({n} times)" if n > 1 else "") for entry, n in sorted(offenders.items(),
+                                                                               key=lambda e: _by_place(e[0]))]
+
+
+def test_shared_code_imports_no_toolkit() -> None:
+    offenders = toolkit_imports_in_shared_code()
+    assert not offenders, (f"{len(offenders)} import(s) of a toolkit outside its folder (ask backends.registry, "
+                           "or move the code into backends/<toolkit>/):\n" + "\n".join(offenders))
+
+
+def test_toolkit_option_names_are_spelt_only_in_the_toolkit_folders() -> None:
+    names = toolkit_option_names()
+    assert {"types", "weight_format", "performance_hint"} <= names, "the option scan found too little"
+    offenders = option_names_in_shared_code()
+    assert not offenders, (f"{len(offenders)} toolkit option name(s) in shared code (declare what it needs on the "
+                           "Conversion or Format and ask the registry):\n" + "\n".join(offenders))

@@ -123,3 +123,69 @@ def test_a_parents_smoke_side_is_computed_once_and_kept(root: Path) -> None:
     assert other["outputs"].shape == (2, 3)
     kept = list((root / "cache" / "smoke" / "v-parent").glob("*.npz"))
     assert len(kept) == 2 and not list((root / "cache" / "smoke" / "v-parent").glob(".*"))
+
+
+# The rule convert_job._label followed when it listed every toolkit's option names itself.
+OLD_LABEL_OPTIONS = ("types", "outtype", "dtype", "calibration", "precision", "weight_format", "mode")
+
+
+def _old_label(conv: Conversion, options: dict) -> str:
+    detail = ", ".join(f"{k}={v if not isinstance(v, list) else '+'.join(map(str, v))}"
+                       for k, v in options.items() if k in OLD_LABEL_OPTIONS)
+    return f"{conv.title.split(' (')[0]} [{detail}]"
+
+
+def test_each_conversion_names_its_label_options_and_job_titles_are_unchanged() -> None:
+    from backends.convert_job import _label
+
+    for conv in registry.conversions():
+        assert set(conv.label_options) <= {o.name for o in conv.options}, conv.key
+        defaults = conv.normalize({})
+        variants = [defaults] + [dict(defaults, **{o.name: list(o.choices[-1:]) if o.type == "multichoice"
+                                                   else o.choices[-1]})
+                                 for o in conv.options if o.choices]
+        for options in variants:
+            step = type("Step", (), {"conversion": conv, "options": options})()
+            assert _label(step) == conv.step_title(options) == _old_label(conv, options), (conv.key, options)
+    quantize = registry.get_conversion("llamacpp.quantize")
+    assert quantize.step_title({"types": ["Q8_0"], "imatrix": "auto", "calibration": "shipped"}) == \
+        "GGUF → quantized GGUF [types=Q8_0, calibration=shipped]"
+    assert quantize.label_detail({"types": ["Q4_K_M", "Q8_0"]}) == "types=Q4_K_M+Q8_0"
+    with pytest.raises(ValueError, match="label_options names no option 'typo'"):
+        Conversion(backend="x", name="y", title="Y", input_formats=(), output_format="hf", options=(),
+                   packages=(), convert=print, label_options=("typo",))
+
+
+def test_hub_patterns_and_offline_variables_come_from_the_toolkits() -> None:
+    from catalog import config
+
+    # The same files as when the Hub import listed them itself.
+    assert registry.hub_patterns() == ["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja", "*.md", "*.gguf"]
+    generic = config.offline_environment()
+    assert generic["HF_HUB_OFFLINE"] == "1" and "OPENVINO_TELEMETRY_OPT_OUT" not in generic
+    # The same variables as when catalog/config.py listed every toolkit's.
+    assert registry.offline_environment() == generic | {"OLIVE_DISABLE_TELEMETRY": "1",
+                                                        "OPENVINO_TELEMETRY_OPT_OUT": "1",
+                                                        "NNCF_DISABLE_TELEMETRY": "1"}
+    import os
+
+    assert all(os.environ.get(k) for k in ("OPENVINO_TELEMETRY_OPT_OUT", "NNCF_DISABLE_TELEMETRY"))  # on registering
+
+
+def test_setup_runs_each_toolkits_steps_that_are_not_done(monkeypatch: pytest.MonkeyPatch) -> None:
+    from backends import setup_steps
+    from backends.registry import SetupStep
+
+    assert [s.title for t in registry.toolkits() for s in t.setup_steps] == ["opting out of OpenVINO telemetry"]
+    ran: list[str] = []
+    state = {"done": False}
+
+    def run() -> None:
+        ran.append("x")
+        state["done"] = True
+
+    step = SetupStep("doing x", done=lambda: state["done"], run=run)
+    fake = Toolkit(name="fake", title="Fake", runtime="Fake CPU", packages=(), distributions=(), setup_steps=(step,))
+    monkeypatch.setattr(setup_steps, "toolkits", lambda: [fake])
+    assert setup_steps.run_setup_steps() == ["doing x"]
+    assert setup_steps.run_setup_steps() == [] and ran == ["x"]  # a warm setup does nothing
