@@ -14,6 +14,7 @@ toolkit or a format: it asks this registry.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.metadata
 import importlib.util
@@ -26,7 +27,11 @@ from typing import Any
 
 from catalog.errors import InvalidInputError
 
-# The one line per built-in toolkit. An outside toolkit calls register_toolkit() itself.
+# The one line per built-in toolkit. An outside toolkit's declaration module is named by an entry
+# point in the group below (its package's metadata), or in the environment variable (a comma-separated
+# list, e.g. for a toolkit still in a work folder); either way no shared code changes.
+TOOLKIT_ENTRY_POINTS = "model_catalog.toolkits"
+TOOLKITS_ENV = "MODEL_CATALOG_TOOLKITS"
 DEFAULT_TOOLKITS = ("backends.hf.declaration", "backends.llamacpp.declaration", "backends.onnxrt.declaration",
                     "backends.openvino.declaration")
 
@@ -470,5 +475,12 @@ def resolve_runner(reference: str) -> Callable[..., Any]:
 
 def _load_defaults() -> None:
     # Declarations import their toolkit's modules, which import no toolkit package until used.
-    for module in DEFAULT_TOOLKITS:
+    extra = [m.strip() for m in os.environ.get(TOOLKITS_ENV, "").split(",") if m.strip()]
+    for module in (*DEFAULT_TOOLKITS, *_entry_point_modules(), *extra):
         importlib.import_module(module)
+
+
+@functools.cache
+def _entry_point_modules() -> tuple[str, ...]:
+    """Declaration modules installed packages name (read once: scanning the metadata takes time)."""
+    return tuple(ep.value.partition(":")[0] for ep in importlib.metadata.entry_points(group=TOOLKIT_ENTRY_POINTS))
