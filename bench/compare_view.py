@@ -8,10 +8,12 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import plotly.graph_objects as go
 
 from bench import compare
+from bench.baseline import reference_variant
 from bench.charts import Axis, comparison_figure, metrics_for, rows_from_results, tradeoff_figure
 from catalog import config, results, sources, variants
 from catalog.errors import InvalidInputError
@@ -151,3 +153,41 @@ def build_view(spec: CompareSpec) -> ComparisonView:
         speed_frontier=compare.pareto_front(pool, lambda p: p.speed, quality),
         size_frontier=compare.pareto_front(pool, lambda p: p.size_mb, quality, x_higher=False),
         missing=[i for i in spec.result_ids if i not in by_id], measures=compare.measures_for(task))
+
+
+# --------------------------------------------------------------------------- picking a comparison
+
+
+def candidate_results(source_ids: list[str], profile: str) -> list[results.BenchmarkResult]:
+    """The newest result of each variant of these sources on the profile: what a new comparison
+    may show."""
+    return [r for s in dict.fromkeys(source_ids) for r in results.latest_results(s, profile)]
+
+
+def default_baseline(found: list[results.BenchmarkResult], source_id: str) -> str:
+    """The result a new comparison is measured against: the source's reference run (its Hugging
+    Face form, bench.baseline) when it has one, else the first result."""
+    ref = reference_variant(source_id)
+    return next((r.id for r in found if ref and r.variant_id == ref.id), found[0].id)
+
+
+def variant_labels(variant_ids: list[str]) -> dict[str, str]:
+    """variant id -> its label (its id where the variant is gone), read in one query."""
+    known = variants.variants_by_id(variant_ids)
+    return {vid: known[vid].label if vid in known else vid for vid in variant_ids}
+
+
+def clicked_link(customdata: str | None) -> tuple[str, dict[str, str]] | None:
+    """The page and query a clicked chart point links to (its customdata, "/model?id=..&variant=..",
+    bench.charts), or None for a point without one."""
+    if not customdata:
+        return None
+    link = urlsplit(customdata)
+    return link.path.strip("/"), dict(parse_qsl(link.query))
+
+
+def updated_result_ids(view: ComparisonView, newer: dict[str, str]) -> list[str]:
+    """The comparison's results with each replaced by its variant's newer result (newer: variant id
+    -> result id, catalog.results.newer_results), in the comparison's order."""
+    swap = {r.id: newer.get(r.variant_id, r.id) for r in view.results}
+    return [swap[i] for i in view.spec.result_ids if i in swap]

@@ -18,6 +18,8 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "import": ("editor", "importing a model"),
     "convert": ("editor", "converting"),
     "benchmark": ("editor", "running benchmarks"),
+    # a model loaded in a runner process on the server costs its CPU and memory as a benchmark does
+    "try_model": ("editor", "trying a model on the server"),
     "save_comparison": ("editor", "saving a comparison"),
     "edit_notes": ("editor", "editing notes and tags"),
     "manage_jobs": ("editor", "cancelling or retrying jobs"),
@@ -31,8 +33,8 @@ ACTIONS: dict[str, tuple[str, str]] = {
 # What each role may do, in the words the sidebar shows to a signed-in user.
 ROLE_SUMMARY = {
     "viewer": "As a viewer you browse, view benchmarks and comparisons, and export.",
-    "editor": "As an editor you also import, convert, benchmark, save comparisons and edit notes; deleting, "
-              "users and settings are for admins.",
+    "editor": "As an editor you also import, convert, benchmark and try models, save comparisons and edit notes; "
+              "deleting, users and settings are for admins.",
     "admin": "As an admin you may do everything, including deleting, users and settings.",
 }
 

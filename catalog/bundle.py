@@ -1,4 +1,7 @@
-"""Getting a variant out: a folder or zip with its files, a manifest and a run snippet."""
+"""Getting a variant out: a folder or zip with its files, a manifest and a run snippet.
+
+The texts that come from the variant's toolkit (the run snippet, the Hub library of its card) are
+handed in by backends/export.py, which asks the registry: the catalog names no toolkit."""
 
 from __future__ import annotations
 
@@ -29,7 +32,7 @@ def _exported_as(relpath: str) -> str:
 def manifest(variant_id: str) -> dict:
     """What an export of the variant holds: `files` are the variant's own files under the names
     the export gives them (sha256 and size as stored); `generated` lists the files the export
-    writes (their hashes are added by export_variant)."""
+    writes (their hashes are added by write_export)."""
     variant = get_variant(variant_id)
     source = get_source(variant.source_id)
     return {
@@ -61,11 +64,11 @@ def verify_export(folder: Path) -> None:
                             "export the variant again.")
 
 
-def export_variant(variant_id: str, dest: Path, as_zip: bool = False) -> Path:
-    """Write the variant's files, manifest.json and RUN.md (a Python snippet from its format's
-    toolkit) under dest; return the folder or zip."""
-    from backends.registry import get_format, how_to_run
-
+def write_export(variant_id: str, dest: Path, run_snippet: str, hub_library: str | None,
+                 as_zip: bool = False) -> Path:
+    """Write the variant's files, manifest.json, README.md (its model card, hub_library in its
+    metadata) and RUN.md (run_snippet, from its format's toolkit) under dest; return the folder
+    or zip."""
     variant = get_variant(variant_id)
     if variant.state != "available":
         raise ConflictError(f"Variant {variant_id} is {variant.state.replace('_', ' ')}; only an "
@@ -87,9 +90,9 @@ def export_variant(variant_id: str, dest: Path, as_zip: bool = False) -> Path:
                                     "copy is damaged, re-create the variant.")
         if (tmp / "README.md").exists():  # the source's own card: kept beside the variant's
             (tmp / "README.md").rename(tmp / ORIGINAL_CARD)
-        (tmp / "RUN.md").write_text(f"# {name}\n\nRun it:\n\n```python\n{how_to_run(variant, source.task)}```\n")
+        (tmp / "RUN.md").write_text(f"# {name}\n\nRun it:\n\n```python\n{run_snippet}```\n")
         (tmp / "README.md").write_text(model_card(variant, source, ancestors(variant_id),
-                                                  get_format(variant.format).hub_library))
+                                                  hub_library))
         listing = manifest(variant_id)
         listing["generated"] = [{"relpath": g, "size_bytes": (tmp / g).stat().st_size,
                                  "sha256": sha256_file(tmp / g)} for g in GENERATED]
@@ -111,12 +114,12 @@ def export_variant(variant_id: str, dest: Path, as_zip: bool = False) -> Path:
         (dest / f"{name}.zip.partial").unlink(missing_ok=True)
 
 
-def export_to_downloads(variant_id: str) -> Path:
-    """A zip under the data root's exports folder, for the browser's download button."""
+def downloads_dir() -> Path:
+    """The data root's exports folder, where zips for the browser's download button are made."""
     from catalog import db
 
     if db.read_only_root():
         raise ReadOnlyRootError(db.read_only_sentence())
     dest = config.data_root() / "exports"
     dest.mkdir(exist_ok=True)
-    return export_variant(variant_id, dest, as_zip=True)
+    return dest

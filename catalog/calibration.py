@@ -12,8 +12,12 @@ job that could use it failed or was cancelled and no variant was made from it.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from catalog import config, db, uploads
@@ -67,14 +71,36 @@ def _check_size(path: Path) -> None:
             "config.json).")
 
 
+def _upload_suffix(name: str) -> str:
+    return Path(name).suffix.lower() or DEFAULT_UPLOAD_SUFFIX
+
+
 def save_upload(name: str, data: bytes, owner: str | None = None) -> Path:
     """An uploaded calibration file, saved in its owner's uploads under its content hash with the
     suffix of its name (lower case; .txt without one), ready to be given as a calibration path.
     Saving the same bytes again writes nothing."""
-    suffix = Path(name).suffix.lower() or DEFAULT_UPLOAD_SUFFIX
     folder = uploads.owner_dir(owner)
     folder.mkdir(parents=True, exist_ok=True)
-    return keep_by_content(folder, data, suffix=suffix, prefix=UPLOAD_PREFIX)
+    return keep_by_content(folder, data, suffix=_upload_suffix(name), prefix=UPLOAD_PREFIX)
+
+
+@contextmanager
+def checked_upload(name: str, data: bytes, owner: str | None = None) -> Iterator[Path]:
+    """An uploaded calibration file as a path for a pre-flight check or a plan, leaving nothing
+    behind: the copy save_upload made of the same bytes if there is one, else a scratch copy in
+    the owner's uploads (where checked_file reads it like the saved one, under the same suffix, so
+    the plan names the same kept copy and variant ids), removed on exit."""
+    suffix = _upload_suffix(name)
+    saved = uploads.owner_dir(owner) / f"{UPLOAD_PREFIX}{hashlib.sha256(data).hexdigest()[:16]}{suffix}"
+    if saved.is_file() and saved.stat().st_size == len(data):
+        yield saved
+        return
+    folder = uploads.owner_dir(owner)
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".check-", dir=folder) as scratch:
+        path = Path(scratch) / saved.name
+        path.write_bytes(data)
+        yield path
 
 
 def kept_path(path: Path, suffix: str | None = None) -> Path:

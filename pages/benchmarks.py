@@ -7,12 +7,13 @@ from typing import Any
 import streamlit as st
 
 from backends import registry
+from bench.baseline import BASELINE_ADDED, benchmark_formats, benchmark_set, reference_variant
 from bench.charts import comparison_figure, metrics_for, rows_from_results
-from bench.jobs.common import BASELINE_ADDED, benchmark_formats, benchmark_set, reference_variant
 from bench.protocol import PROFILES
 from catalog import results, sources, variants
 from catalog.errors import CatalogError
 from service import actions
+from ui.forms import option_widget
 from ui.pickers import source_picker
 from ui.session import current_actor, gate
 from ui.try_encoder_classifier import try_encoder_classifier_input
@@ -27,19 +28,9 @@ st.caption("Speed, memory and quality on one protocol, the source's safetensors 
 def runtime_option_inputs() -> dict[str, Any]:
     """One input per benchmark option the encoder/classifier runners declare (e.g. "OpenVINO
     performance hint"); each applies to its own format's variants only."""
-    chosen: dict[str, Any] = {}
-    for fmt, opt in registry.runtime_options(encoder_classifier=True):
-        label = f"{fmt.runtime} {opt.name.replace('_', ' ')}"
-        key = f"bm_option_{fmt.name}_{opt.name}"
-        if opt.choices:
-            chosen[opt.name] = st.selectbox(label, opt.choices, index=opt.choices.index(opt.default), key=key,
-                                            help=opt.help)
-        elif opt.type == "bool":
-            chosen[opt.name] = st.checkbox(label, bool(opt.default), key=key, help=opt.help)
-        else:
-            chosen[opt.name] = st.text_input(label, "" if opt.default is None else str(opt.default), key=key,
-                                             help=opt.help)
-    return chosen
+    return {opt.name: option_widget(opt, f"bm_option_{fmt.name}",
+                                    label=f"{fmt.runtime} {opt.name.replace('_', ' ')}")
+            for fmt, opt in registry.runtime_options(encoder_classifier=True)}
 
 
 qp = st.query_params
@@ -119,11 +110,12 @@ st.subheader("Try a prompt")
 with st.form("try"):
     vid = st.selectbox("Variant", list(runnable), format_func=labels.get, key="bm_try_variant")
     prompt = st.text_area("Prompt", "The capital of France is", key="bm_try_prompt")
-    if st.form_submit_button("Generate"):
-        from bench.try_prompt import run_in_process
-
+    if st.form_submit_button("Generate", **gate(actions.TRY_PERMISSION, disabled=vid is None)):
         with st.spinner("Loading the model in a runner process…"):
-            out = run_in_process(runnable[vid].format, registry.main_file(runnable[vid]), prompt, 48)
+            try:
+                out = actions.try_prompt(current_actor(), vid, prompt)
+            except CatalogError as exc:
+                out = {"error": str(exc)}
         if "error" in out:
             st.error(out["error"])
         else:

@@ -8,10 +8,20 @@ import streamlit as st
 
 from bench import compare
 from bench.compare_export import PngUnavailable, best_sentence, gates_sentence, to_csv, to_html, to_json, to_png
-from bench.compare_view import BUBBLES, COLOR_BY, CompareSpec, ComparisonView, build_view
-from bench.jobs.common import reference_variant
+from bench.compare_view import (
+    BUBBLES,
+    COLOR_BY,
+    CompareSpec,
+    ComparisonView,
+    build_view,
+    candidate_results,
+    clicked_link,
+    default_baseline,
+    updated_result_ids,
+    variant_labels,
+)
 from bench.protocol import PROFILES
-from catalog import comparisons, config, results, sources, variants
+from catalog import comparisons, config, results, sources
 from catalog.comparisons import Comparison
 from catalog.errors import CatalogError
 from service import actions
@@ -27,7 +37,6 @@ st.caption("Which variant to ship: every variant against one baseline result, th
            "(quality kept, speed-up, memory saved), and the trade-off frontiers. Save a comparison for a "
            "stable link: it keeps the results it shows, whatever runs later.")
 actor = current_actor()
-me = actor.name
 qp = st.query_params
 
 
@@ -52,7 +61,7 @@ def pick_spec() -> CompareSpec | None:
                             format_func=lambda s: names.get(s, s), key="cmp_others",
                             help="Other source models of the same task, for instance a larger model's "
                                  "quantizations against this one's.")
-    found = [r for s in [source_id, *others] for r in results.latest_results(s, profile)]
+    found = candidate_results([source_id, *others], profile)
     if not found:
         st.info(f"No {profile} results for this model yet: run benchmarks first.")
         nav.link("benchmarks", "Open Benchmarks", source=source_id)
@@ -63,18 +72,12 @@ def pick_spec() -> CompareSpec | None:
     chosen = st.multiselect(
         "Results", list(by_id), default=wanted or list(by_id), key="cmp_results",
         format_func=lambda rid: f"{labels[by_id[rid].variant_id]} · {fmt.when(by_id[rid].created_at)}")
-    ref = reference_variant(source_id)
-    default_base = next((r.id for r in found if ref and r.variant_id == ref.id), found[0].id)
+    default_base = default_baseline(found, source_id)
     base = st.selectbox("Baseline", list(by_id), index=list(by_id).index(default_base), key="cmp_baseline",
                         format_func=lambda rid: labels[by_id[rid].variant_id],
                         help="By default the source's reference run (its Hugging Face form in PyTorch).")
     return CompareSpec(result_ids=[r for r in chosen if r != base], baseline_result_id=base,
                        gates=dict(config.load_settings().compare_gates))
-
-
-def variant_labels(variant_ids: list[str]) -> dict[str, str]:
-    known = variants.variants_by_id(variant_ids)
-    return {vid: known[vid].label if vid in known else vid for vid in variant_ids}
 
 
 def tune(spec: CompareSpec, key: str) -> CompareSpec:
@@ -115,9 +118,9 @@ def show_chart(fig, key: str) -> None:
     """A chart whose points open their Model page when clicked."""
     event = st.plotly_chart(fig, key=key, on_select="rerun", selection_mode="points", width="stretch")
     picked = event.selection.points if event and event.selection else []
-    if picked and picked[0].get("customdata"):
-        query = dict(part.split("=", 1) for part in picked[0]["customdata"].split("?", 1)[1].split("&"))
-        nav.go("model", **query)
+    link = clicked_link(picked[0].get("customdata")) if picked else None
+    if link:
+        nav.go(link[0], **link[1])
 
 
 def show(view: ComparisonView, key: str) -> None:
@@ -182,12 +185,11 @@ def offer_update(view: ComparisonView, saved: Comparison) -> None:
         return
     names = ", ".join(p.label for p in view.points if p.variant_id in newer)
     st.info(f"Newer results exist for {names}. This comparison still shows the results it was saved with.")
-    if saved.created_by != me:
+    if not actions.may_update_comparison(actor, saved):
         st.caption(f"Only {fmt.escape_md(saved.created_by)} can update it; save a copy below to compare the newer "
                    "results.")
     elif st.button("Update to the newest results", key="cmp_update", **gate("save_comparison")):
-        swap = {r.id: newer.get(r.variant_id, r.id) for r in view.results}
-        actions.update_comparison(actor, saved.id, [swap[i] for i in view.spec.result_ids if i in swap])
+        actions.update_comparison(actor, saved.id, updated_result_ids(view, newer))
         st.rerun()
 
 
@@ -201,7 +203,7 @@ def saved_list() -> None:
             a, b = st.columns([5, 1])
             a.markdown(f"[{fmt.escape_md(c.name)}](/compare?c={c.id}) · {fmt.escape_md(c.created_by)} · "
                        f"{fmt.when(c.updated_at)} · {len(c.result_ids)} results")
-            if (c.created_by == me or actor.can("delete")) and b.button("Delete", key=f"cmp_del_{c.id}"):
+            if actions.may_delete_comparison(actor, c) and b.button("Delete", key=f"cmp_del_{c.id}"):
                 actions.delete_comparison(actor, c.id)
                 st.rerun()
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from backends import convert_job
 from backends.registry import conversions, get_format
-from catalog import calibration as calibration_files
 from catalog import jobs, variants
 from catalog.errors import CatalogError
 from service import actions
@@ -42,20 +40,18 @@ st.caption(f"{conv.help} Runs on: {conv.runs_on}.")
 
 calibration = next((o for o in conv.options if o.name == "calibration"), None)
 raw = conversion_form(conv, skip=("calibration",) if calibration else ())
+upload = None  # (name, bytes): the service saves it when the conversion is submitted
 if calibration:
     # A "file" option takes text lines or a NumPy array of images (read with allow_pickle=False).
     kinds = ["txt", "npy"] if calibration.type == "file" else ["txt"]
     label = ("Calibration data (optional): " + calibration.help) if calibration.type == "file" else (
         "Calibration text for importance matrices (optional; default: the shipped Python documentation excerpt)")
-    upload = st.file_uploader(label, type=kinds, key="cv_calib")
-    if upload is not None and current_actor().can("convert"):  # a viewer's upload is never stored
-        raw["calibration"] = str(calibration_files.save_upload(upload.name, upload.getvalue(),
-                                                               owner=current_actor().name))
-    else:
-        raw["calibration"] = "shipped"
+    chosen = st.file_uploader(label, type=kinds, key="cv_calib")
+    upload = (chosen.name, chosen.getvalue()) if chosen is not None else None
+    raw["calibration"] = "shipped"
 
 try:
-    steps, problems = convert_job.plan(conv.key, variant.id, raw)
+    steps, problems = actions.plan_conversion(current_actor(), conv.key, variant.id, raw, calibration_upload=upload)
 except CatalogError as exc:
     steps, problems = [], []
     st.error(str(exc))
@@ -65,13 +61,16 @@ if steps:
     st.markdown("**Plan**")
     for s in steps:
         state = "exists, reused" if s.existing else ("intermediate" if s.step.intermediate else "new")
-        st.markdown(f"- {s.conversion.title.split(' (')[0]} · `{s.options.get('types') or s.options}` → "
+        # a conversion that fans out into one job per value (its batch option) shows that value
+        batch = s.conversion.batch_option
+        shown = s.options.get(batch) if batch else None
+        st.markdown(f"- {s.conversion.title.split(' (')[0]} · `{shown or s.options}` → "
                     f"`{s.target_variant_id}` ({state})")
 
 blocked = not steps or any(p.level == "error" for p in problems)
 if st.button("Submit", type="primary", key="cv_submit", **gate("convert", disabled=blocked)):
     try:
-        subs = actions.convert(current_actor(), conv.key, variant.id, raw)
+        subs = actions.convert(current_actor(), conv.key, variant.id, raw, calibration_upload=upload)
         for sub in subs:
             st.success(sub.message)
     except CatalogError as exc:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
 from backends.importers import ImportRequest
-from backends.registry import FALLBACK_IMPORT_FORMAT, importable_kinds, recognise_import, upload_suffixes
-from catalog import config, uploads
-from catalog.access import require
+from backends.registry import importable_kinds, upload_suffixes
+from catalog import config
 from catalog.errors import CatalogError
 from service import actions
 from ui import nav
@@ -18,11 +15,6 @@ from ui.session import current_actor, gate
 st.title("Import a model")
 st.caption("Files are copied (reflinked where the file system can) into the data root, hashed and described. "
            "Pickle weights are never loaded; remote code never runs unless you allow it here.")
-
-
-def _model_file(path: Path) -> bool:
-    """Whether a toolkit imports this lone file as a model on its own (else its folder is imported)."""
-    return recognise_import(path).name != FALLBACK_IMPORT_FORMAT
 
 
 def _submit(req: ImportRequest) -> None:
@@ -107,16 +99,8 @@ with tab_upload:
                              type=list(upload_suffixes()))
     if files and st.button("Import upload", key="upload_btn", **may_import):
         try:
-            # A lone model file is imported as itself; anything else as a folder of files.
-            require(current_actor(), "import")  # before the bytes are written anywhere
-            target = uploads.stage_upload([(f.name, f.getvalue()) for f in files], single_file=_model_file,
-                                          owner=current_actor().name)
+            sub = actions.import_upload(current_actor(), [(f.name, f.getvalue()) for f in files], **extra)
         except CatalogError as exc:
             st.error(str(exc))
-            st.stop()
-        try:
-            sub = actions.import_model(current_actor(), ImportRequest(kind="upload", path=str(target), **extra))
+        else:
             st.success(sub.message + " Progress is on the Jobs page.")
-        except CatalogError as exc:
-            uploads.discard(target)  # a refused upload leaves nothing behind
-            st.error(str(exc))

@@ -11,7 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from catalog import audit, comparisons, config, db, jobs, sources, storage, uploads, users, variants
+from catalog import audit, calibration, comparisons, config, db, jobs, sources, storage, uploads, users, variants
 from catalog.access import Actor, require
 from catalog.comparisons import Comparison
 from catalog.errors import ConflictError, PermissionDeniedError
@@ -49,6 +49,28 @@ def import_model(actor: Actor, req: Any) -> jobs.Submission:
     return sub
 
 
+def import_upload(actor: Actor, files: list[uploads.UploadedFile], **request: Any) -> jobs.Submission:
+    """Files uploaded in the browser: staged in the actor's own uploads folder, then imported like
+    a server path (request: name, tags, notes, trust_remote_code). The role is checked before a
+    byte is written, and a refused import removes what was staged."""
+    from backends.importers import ImportRequest
+    from backends.registry import FALLBACK_IMPORT_FORMAT, recognise_import
+
+    def model_file(path: Path) -> bool:  # a lone file a toolkit imports as itself, else the folder is imported
+        return recognise_import(path).name != FALLBACK_IMPORT_FORMAT
+
+    actor = users.current(actor)
+    require(actor, "import")
+    if request.get("trust_remote_code"):
+        require(actor, "run_code")
+    target = uploads.stage_upload(files, single_file=model_file, owner=actor.name)
+    try:
+        return import_model(actor, ImportRequest(kind="upload", path=str(target), **request))
+    except BaseException:
+        uploads.discard(target)  # a refused upload leaves nothing behind
+        raise
+
+
 def hf_cache_models(actor: Actor, cache_dir: str) -> list[dict[str, Any]]:
     """The models in a Hugging Face cache, for the Import page's picker: an importer's view, and a
     typed folder must lie inside the folders imports may read (nothing is read before both checks)."""
@@ -62,13 +84,35 @@ def hf_cache_models(actor: Actor, cache_dir: str) -> list[dict[str, Any]]:
     return cached_models(cache_dir)
 
 
-def convert(actor: Actor, conversion: str, variant_id: str, options: dict[str, Any]) -> list[jobs.Submission]:
+def plan_conversion(actor: Actor, conversion: str, variant_id: str, options: dict[str, Any],
+                    calibration_upload: uploads.UploadedFile | None = None) -> tuple[list[Any], list[Any]]:
+    """What Submit would queue (convert_job.PlannedStep each) and the pre-flight problems, for the
+    Convert form to show before anything is queued. Writes nothing that stays: an uploaded
+    calibration file is checked from a scratch copy (calibration.checked_upload), and only for a
+    role that may convert (a viewer's upload is never written, and its plan uses the shipped data)."""
     from backends import convert_job
 
+    actor = users.current(actor)
+    if calibration_upload is None or not actor.can("convert"):
+        return convert_job.plan(conversion, variant_id, options)
+    with calibration.checked_upload(*calibration_upload, owner=actor.name) as path:
+        return convert_job.plan(conversion, variant_id, {**options, "calibration": str(path)})
+
+
+def convert(actor: Actor, conversion: str, variant_id: str, options: dict[str, Any],
+            calibration_upload: uploads.UploadedFile | None = None) -> list[jobs.Submission]:
+    """Queue a conversion's jobs. calibration_upload (name, bytes) from the browser is saved in the
+    actor's uploads, after the role check, and given as the calibration file."""
+    from backends import convert_job
+
+    actor = users.current(actor)
+    require(actor, "convert")  # before an uploaded file is written anywhere
     if options.get("trust_remote_code"):
         require(actor, "run_code")
-    calibration = options.get("calibration")
-    uploads.check_not_anothers(calibration if isinstance(calibration, str) else None, actor.name)
+    if calibration_upload is not None:
+        options = {**options, "calibration": str(calibration.save_upload(*calibration_upload, owner=actor.name))}
+    uploaded = options.get("calibration")
+    uploads.check_not_anothers(uploaded if isinstance(uploaded, str) else None, actor.name)
     with _change(actor, "convert") as log:
         subs = convert_job.submit(conversion, variant_id, options, submitted_by=actor.name)
         for sub in subs:
@@ -85,6 +129,48 @@ def benchmark(actor: Actor, variant_ids: list[str], profile: str, **kwargs: Any)
         for sub in subs:
             log("benchmark", sub.job.id if sub.job else None, {"profile": profile, **kwargs})
     return subs
+
+
+# Trying a model starts a runner process on the server that loads the model and uses its CPU and
+# memory, as a benchmark does: so it needs what a benchmark needs (an editor; catalog/access.py),
+# and a viewer cannot load the server by trying models over and over.
+TRY_PERMISSION = "try_model"
+PROMPT_IN_AUDIT = 200  # characters of a tried prompt kept in its audit row
+
+
+def try_prompt(actor: Actor, variant_id: str, prompt: str, max_tokens: int = 48) -> dict[str, Any]:
+    """Generate from one prompt on one variant in a runner process: {"text", "seconds",
+    "runtime"} or {"error"}. The audit row is committed before the process starts, so a model
+    loading for a minute never holds the catalog's lock."""
+    from backends.registry import main_file
+    from bench.try_prompt import run_in_process
+
+    with _change(actor, TRY_PERMISSION) as log:
+        variant = variants.get_variant(variant_id)
+        log("try_model", variant_id, {"prompt": prompt[:PROMPT_IN_AUDIT], "max_tokens": max_tokens})
+    return run_in_process(variant.format, main_file(variant), prompt, max_tokens)
+
+
+def try_encoder_classifier(actor: Actor, task: str | None, variant_ids: list[str], baseline_id: str,
+                           image: int | None = None, sentences: list[str] | None = None) -> dict[str, Any]:
+    """One input (a held-out digit's index, or two sentences) on every given variant, in one runner
+    process; the baseline's folder gives the tokenizer. {"rows"} or {"error"}."""
+    from backends.registry import main_file
+    from bench.try_encoder_classifier import run_in_process
+
+    with _change(actor, TRY_PERMISSION) as log:
+        known = {v: variants.get_variant(v) for v in dict.fromkeys([baseline_id, *variant_ids])}  # with files
+        log("try_model", None, {"variants": variant_ids, "task": task,
+                                "input": {"image": image} if image is not None else {"sentences": sentences}})
+    folder = main_file(known[baseline_id])
+    spec: dict[str, Any] = {"task": task, "tokenizer": str(folder if folder.is_dir() else folder.parent),
+                            "variants": [[known[v].label, known[v].format, str(main_file(known[v]))]
+                                         for v in variant_ids]}
+    if image is not None:
+        spec["image"] = image
+    else:
+        spec["sentences"] = list(sentences or [])
+    return run_in_process(spec)
 
 
 def cancel_job(actor: Actor, job_id: str) -> Job:
@@ -135,12 +221,12 @@ def clean_orphans(actor: Actor) -> int:
 def export_variant(actor: Actor, variant_id: str, dest: Path | None = None, as_zip: bool = True) -> Path:
     """A variant copied out with its manifest (checked against the files) and run snippet: into
     dest, or as a zip under the data root's exports folder for the browser's download button."""
-    from catalog import bundle
+    from backends import export
 
     with _change(actor, "export") as log:
         log("export", variant_id, {"zip": as_zip, "dest": str(dest) if dest else "exports"})
     # written after the audit row's commit: a long copy must not hold the catalog's lock
-    return bundle.export_variant(variant_id, dest, as_zip=as_zip) if dest else bundle.export_to_downloads(variant_id)
+    return export.export_variant(variant_id, dest, as_zip=as_zip) if dest else export.export_to_downloads(variant_id)
 
 
 def edit_notes(actor: Actor, source_id: str, **form: Any) -> Source:
@@ -164,6 +250,18 @@ def update_comparison(actor: Actor, comparison_id: str, result_ids: list[str]) -
         made = comparisons.update_results(comparison_id, result_ids, actor.name)
         log("update_comparison", comparison_id, {"result_ids": result_ids})
     return made
+
+
+def may_update_comparison(actor: Actor, comparison: Comparison) -> bool:
+    """Whether the Compare page offers actor "update to the newest results": only its author may
+    (catalog.comparisons refuses anyone else; update_comparison checks the role)."""
+    return comparison.created_by == actor.name
+
+
+def may_delete_comparison(actor: Actor, comparison: Comparison) -> bool:
+    """Whether the Compare page offers actor the delete button: its author, or an admin (the rule
+    delete_comparison applies)."""
+    return comparison.created_by == actor.name or actor.can("delete")
 
 
 def delete_comparison(actor: Actor, comparison_id: str) -> None:

@@ -1,4 +1,4 @@
-"""Form widgets generated from the registry's option declarations."""
+"""Form widgets generated from the registry's option declarations: the one renderer of an option."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ from backends.registry import Conversion, Option
 from catalog.errors import CatalogError
 
 
-def option_widget(opt: Option, key_prefix: str, preset: Any = None) -> Any:
+def option_widget(opt: Option, key_prefix: str, preset: Any = None, label: str | None = None) -> Any:
+    """The one widget for a declared option (a conversion's on the Convert form, a runner's on the
+    Benchmarks page), chosen by its type; label defaults to the option's name."""
     key = f"{key_prefix}_{opt.name}"
-    label = opt.name.replace("_", " ")
+    label = label or opt.name.replace("_", " ")
     if preset is not None:
         opt = replace(opt, default=preset)
     if opt.type == "multichoice":

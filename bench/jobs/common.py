@@ -1,5 +1,6 @@
-"""What every benchmark job shares: which variants can be benchmarked against which baseline,
-the submission of benchmark jobs, the measuring subprocess and the machine-load checks."""
+"""What every benchmark job shares: the submission of benchmark jobs, the measuring subprocess
+and the machine-load checks. Which variants are measured against which baseline is bench/baseline.py
+(the pages read it without importing job code)."""
 
 from __future__ import annotations
 
@@ -12,54 +13,18 @@ from typing import Any
 
 import psutil
 
-from backends.registry import REFERENCE_FORMAT, formats_running, runner_reference, runtime_options_for
+from backends.registry import runner_reference, runtime_options_for
+from bench.baseline import BASELINE_ADDED, benchmark_formats, benchmark_set, reference_variant  # noqa: F401 (callers)
 from bench.protocol import protocol_for
 from catalog import config, jobs
 from catalog.errors import InvalidInputError
-from catalog.records import Variant
-from catalog.results import latest_results
 from catalog.sources import get_source
-from catalog.variants import get_variant, variants_of_source
+from catalog.variants import get_variant
 from worker.context import JobContext
 from worker.proc import child_environment, die_with_parent
 from workloads.encoder_classifier_inputs import ENCODER_CLASSIFIER_TASKS
 
 LOADED_CPU_PERCENT = 50.0  # other work above this share of the CPU before the run flags a result
-BASELINE_ADDED = ("The baseline (the source's safetensors form) has no result on this profile yet; it is "
-                  "measured first.")
-
-
-def reference_variant(source_id: str, family: list[Variant] | None = None) -> Variant | None:
-    """The source's Hugging Face form (FP32 preferred): the baseline every variant is scored against."""
-    family = family if family is not None else variants_of_source(source_id, include_deleted=False)
-    forms = [v for v in family if v.format == REFERENCE_FORMAT and v.state == "available"]
-    forms.sort(key=lambda v: (v.precision != "F32", v.created_at))
-    if forms:
-        return forms[0]
-    # An imported float encoder or classifier graph (ONNX) is its own baseline, run in its runtime.
-    roots = [v for v in family if v.parent_id is None and v.format in formats_running(encoder_classifier=True)
-             and v.state == "available" and v.precision == "float"]
-    return roots[0] if roots and get_source(source_id).task in ENCODER_CLASSIFIER_TASKS else None
-
-
-def benchmark_formats(task: str | None) -> tuple[str, ...]:
-    """The variant formats a runner can benchmark for a task."""
-    return formats_running(encoder_classifier=task in ENCODER_CLASSIFIER_TASKS)
-
-
-def benchmark_set(variant_ids: list[str], profile: str) -> list[str]:
-    """What a request to benchmark variant_ids measures: first each of their sources' baseline
-    that has no result on this profile yet and was not asked for (every comparison needs its
-    baseline, measured on the same protocol), then the variants asked for. The Benchmarks page
-    and `cli.py bench run` both submit this set."""
-    baselines: list[str] = []
-    for source_id in dict.fromkeys(get_variant(vid).source_id for vid in variant_ids):
-        baseline = reference_variant(source_id)
-        if baseline is None or baseline.id in variant_ids:
-            continue
-        if baseline.id not in {r.variant_id for r in latest_results(source_id, profile)}:
-            baselines.append(baseline.id)
-    return [*baselines, *variant_ids]
 
 
 def submit_benchmarks(variant_ids: list[str], profile: str, submitted_by: str | None = None,
