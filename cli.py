@@ -333,8 +333,9 @@ def build_parser() -> argparse.ArgumentParser:
     sv.set_defaults(fn=cmd_supervisor)
 
     from backends.cli_convert import add_convert_parser
+    from service import actions
 
-    add_convert_parser(sub, _wait, cli_actor)
+    add_convert_parser(sub, _wait, cli_actor, actions.convert)
     return p
 
 

@@ -10,6 +10,9 @@ from typing import Any
 
 from backends.registry import Option, conversions
 
+# (actor, conversion key, input variant id, raw options) -> the submissions
+Submit = Callable[[Any, str, str, dict[str, Any]], list[Any]]
+
 
 def _flag(opt: Option) -> str:
     return "--" + opt.name.replace("_", "-")
@@ -31,7 +34,9 @@ def _add_option(parser: argparse.ArgumentParser, opt: Option) -> None:
 
 
 def add_convert_parser(sub: Any, wait: Callable[[argparse.Namespace, str], int],
-                       actor: Callable[[argparse.Namespace], Any]) -> None:
+                       actor: Callable[[argparse.Namespace], Any], submit: Submit) -> None:
+    """submit is the service's convert (role check and audit row), handed in by cli.py: a backend
+    imports no service code."""
     conv_parser = sub.add_parser("convert", help="convert or quantize a variant (one sub-command per conversion)")
     conv_sub = conv_parser.add_subparsers(dest="conversion", required=True)
     for conv in conversions():
@@ -41,13 +46,13 @@ def add_convert_parser(sub: Any, wait: Callable[[argparse.Namespace, str], int],
             _add_option(p, opt)
         p.add_argument("--queue", action="store_true", help="queue for the supervisor instead of running here")
         p.add_argument("--check", action="store_true", help="only run the pre-flight checks")
-        p.set_defaults(fn=lambda args, conv=conv: _run(args, conv, wait, actor(args)))
+        p.set_defaults(fn=lambda args, conv=conv: _run(args, conv, wait, actor(args), submit))
 
 
-def _run(args: argparse.Namespace, conv: Any, wait: Callable[[argparse.Namespace, str], int], actor: Any) -> int:
+def _run(args: argparse.Namespace, conv: Any, wait: Callable[[argparse.Namespace, str], int], actor: Any,
+         submit: Submit) -> int:
     from backends import convert_job
     from catalog.sources import get_source
-    from service import actions
 
     variant_id = args.variant
     if variant_id.startswith("s-"):
@@ -64,7 +69,7 @@ def _run(args: argparse.Namespace, conv: Any, wait: Callable[[argparse.Namespace
         for s in steps:
             print(f"{s.target_variant_id} {s.conversion.key} {s.options}" + (" (exists)" if s.existing else ""))
         return 0
-    subs = actions.convert(actor, conv.key, variant_id, raw)
+    subs = submit(actor, conv.key, variant_id, raw)
     rc = 0
     for sub in subs:
         if sub.variant is not None:

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from catalog.config import PROJECT_DIR
 from catalog.identity import digest
+from workloads.datasets import EVAL_TEXT  # noqa: F401 - the protocol's text, read here by the jobs and tests
 from workloads.prompts import PROMPTS
-
-EVAL_TEXT = PROJECT_DIR / "assets" / "eval" / "apache-2.0.txt"
 
 
 @dataclass(frozen=True)

@@ -372,3 +372,78 @@ def test_toolkit_option_names_are_spelt_only_in_the_toolkit_folders() -> None:
     offenders = option_names_in_shared_code()
     assert not offenders, (f"{len(offenders)} toolkit option name(s) in shared code (declare what it needs on the "
                            "Conversion or Format and ask the registry):\n" + "\n".join(offenders))
+
+
+# ------------------------------------------------ e) pages render; f) no import points up the layers
+
+# The pages and their rendering helpers: they read the catalog and call service.actions, which does
+# every write (role check and audit row); bench/jobs/ is job code, run by the worker.
+PAGE_CODE = ("pages", "ui")
+PAGE_FORBIDDEN_IMPORTS = ("bench.jobs",)
+WRITING_METHODS = {"write_text", "write_bytes", "mkdir", "touch", "unlink", "rmdir"}
+WRITING_FUNCTIONS = ({("shutil", n) for n in ("copy", "copy2", "copyfile", "copytree", "copyfileobj", "move", "rmtree")}
+                     | {("os", n) for n in ("mkdir", "makedirs", "remove", "unlink", "rename", "replace", "rmdir")})
+
+
+def _page_files() -> Iterator[Path]:
+    return (p for p in project_files() if any(under(p, folder) for folder in PAGE_CODE) or rel(p) == "app.py")
+
+
+def _opens_for_writing(node: ast.Call) -> bool:
+    if not (isinstance(node.func, ast.Name) and node.func.id == "open"
+            or isinstance(node.func, ast.Attribute) and node.func.attr == "open"):
+        return False
+    mode = node.args[1] if len(node.args) > 1 else next((k.value for k in node.keywords if k.arg == "mode"), None)
+    return isinstance(mode, ast.Constant) and isinstance(mode.value, str) and bool(set(mode.value) & set("wax+"))
+
+
+def page_writes_and_job_imports() -> list[str]:
+    _, where = import_graph()
+    offenders = [f"{place}: imports {target}" for (source, target), places in where.items() for place in places
+                 if place.split("/")[0] in PAGE_CODE or place.startswith("app.py:")
+                 if any(target == f or target.startswith(f + ".") for f in PAGE_FORBIDDEN_IMPORTS)]
+    for path in _page_files():
+        for node in ast.walk(parse(path)):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            named = (func.value.id, func.attr) if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) \
+                else None
+            if (_opens_for_writing(node) or named in WRITING_FUNCTIONS
+                    or isinstance(func, ast.Attribute) and func.attr in WRITING_METHODS):
+                offenders.append(f"{rel(path)}:{node.lineno}: writes a file ({ast.unparse(func)}(...))")
+    return sorted(set(offenders), key=_by_place)
+
+
+def test_pages_render_and_leave_writes_to_the_service() -> None:
+    offenders = page_writes_and_job_imports()
+    assert not offenders, (f"{len(offenders)} page write(s) or job import(s) (call service.actions, which checks the "
+                           "role and writes the audit row):\n" + "\n".join(offenders))
+
+
+# importer folder -> the modules it may not import (they sit above it), and the one module of the
+# folder that may: the worker reaches the toolkits' declarations only through worker/toolkits.py.
+UPWARD_IMPORTS: dict[str, tuple[str, ...]] = {
+    "catalog": ("backends", "service", "bench", "worker", "workloads", "pages", "ui", "app", "cli"),
+    "workloads": ("bench", "backends", "service", "worker", "pages", "ui", "app", "cli"),
+    "worker": ("backends", "service", "bench", "pages", "ui", "app", "cli"),
+    "backends": ("service", "pages", "ui", "app", "cli"),
+    "bench": ("service", "pages", "ui", "app", "cli"),
+}
+DOORS = {"worker.toolkits": ("backends.registry",)}
+
+
+def upward_imports() -> list[str]:
+    _, where = import_graph()
+    offenders = []
+    for (source, target), places in where.items():
+        above = UPWARD_IMPORTS.get(source.split(".")[0], ())
+        if any(target == up or target.startswith(up + ".") for up in above) and target not in DOORS.get(source, ()):
+            offenders += [f"{place}: {source} imports {target}" for place in places]
+    return sorted(offenders, key=_by_place)
+
+
+def test_no_import_points_up_the_layers() -> None:
+    offenders = upward_imports()
+    assert not offenders, (f"{len(offenders)} import(s) pointing up the layers (pass what is needed in from the "
+                           "caller, or move the code down):\n" + "\n".join(offenders))

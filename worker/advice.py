@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import errno
 import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from catalog.errors import CatalogError
@@ -11,6 +13,19 @@ from catalog.files import folder_size
 from catalog.records import Job
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ToolkitFacts:
+    """What the worker's reports need to know about the toolkits, which the worker does not
+    import: handed in by the caller (worker/toolkits.py reads them from the registry)."""
+
+    libraries: Mapping[str, str] = field(default_factory=dict)  # a native library's import name -> its name
+    steps: Mapping[str, str] = field(default_factory=dict)  # a progress prefix ("model builder") -> its step
+    disk_factors: Mapping[str, float] = field(default_factory=dict)  # conversion key -> output/input size
+
+
+NO_TOOLKITS = ToolkitFacts()
 
 # Known failure text -> what to tell the user. Checked in order, case-insensitively.
 KNOWN_FAILURES: list[tuple[str, str]] = [
@@ -43,17 +58,16 @@ def explain(exc: BaseException) -> str:
     return f"The job failed unexpectedly ({type(exc).__name__}: {first}); see the log below."
 
 
-def estimated_disk_need(job: Job) -> int:
+def estimated_disk_need(job: Job, facts: ToolkitFacts = NO_TOOLKITS) -> int:
     """Bytes the job's output needs, by the same estimate as pre-flight (a conversion's disk
     factor times its input) or, for an import, the size of what it copies. 0 if unknown."""
     recipe = job.recipe
     try:
         if job.kind == "convert" and recipe.get("conversion") and recipe.get("input_variant_id"):
-            from backends.registry import get_conversion
             from catalog.variants import get_variant
 
-            conv = get_conversion(recipe["conversion"])
-            return int(get_variant(recipe["input_variant_id"]).size_bytes * conv.disk_factor)
+            factor = facts.disk_factors.get(recipe["conversion"])
+            return int(get_variant(recipe["input_variant_id"]).size_bytes * factor) if factor else 0
         if job.kind == "import" and recipe.get("path") and Path(recipe["path"]).exists():
             return folder_size(Path(recipe["path"]))
     except (CatalogError, OSError):

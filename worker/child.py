@@ -25,7 +25,7 @@ from typing import IO, Any
 
 from catalog import config, diskspace, jobfiles, jobs
 from catalog.files import folder_size, remove_tree
-from worker import crash
+from worker import crash, toolkits
 from worker.advice import estimated_disk_need, explain
 from worker.context import JobContext
 
@@ -85,7 +85,8 @@ def _record_disk_full(ctx: JobContext, exc: BaseException) -> None:
     work = jobfiles.work_dir(ctx.job.id)
     written = folder_size(work) if work.exists() else 0
     remove_tree(work)
-    sentence = diskspace.disk_full_sentence(max(written, estimated_disk_need(ctx.job)), diskspace.free_bytes())
+    need = max(written, estimated_disk_need(ctx.job, toolkits.facts()))
+    sentence = diskspace.disk_full_sentence(need, diskspace.free_bytes())
     _log_safely(ctx, traceback.format_exc())
     jobs.fail(ctx.job.id, sentence)
 
@@ -97,7 +98,7 @@ def _record_failure(ctx: JobContext, exc: BaseException, oom_before: int) -> Non
         return
     _log_safely(ctx, traceback.format_exc())
     if crash.tool_signal(exc) is not None:
-        report = crash.tool_report(job_id, exc, oom_before)
+        report = crash.tool_report(job_id, exc, oom_before, toolkits.facts())
         jobs.crash(job_id, report.sentence, report.as_dict())  # no-op if the job was cancelled
         return
     sentence = "The job was stopped." if isinstance(exc, SystemExit | KeyboardInterrupt) else explain(exc)

@@ -12,12 +12,12 @@ from __future__ import annotations
 import logging
 import re
 import signal
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from catalog import diskspace, jobfiles, jobs
 from catalog.files import folder_size
-from worker.advice import estimated_disk_need
+from worker.advice import NO_TOOLKITS, ToolkitFacts, estimated_disk_need
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +56,11 @@ class CrashReport:
     who: str             # "llama.cpp", "llama-quantize", "the job process"
     out_of_memory: bool
     log_tail: str
+    steps: dict[str, str] = field(default_factory=dict)  # the toolkits' step names (ToolkitFacts.steps)
 
     @property
     def sentence(self) -> str:
-        where, detail = describe_step(self.step)
+        where, detail = describe_step(self.step, self.steps)
         while_ = f" while {detail}" if detail else ""
         if self.number == signal.SIGKILL:
             if self.out_of_memory:
@@ -72,14 +73,7 @@ class CrashReport:
         return f"Crashed {where}: {self.who} {verb} ({self.signal}){while_}; {advice}."
 
     def as_dict(self) -> dict[str, object]:
-        return {**asdict(self), "sentence": self.sentence}
-
-
-def _vocabulary() -> tuple[dict[str, str], dict[str, str]]:
-    from backends.registry import crash_vocabulary
-
-    libraries, steps = crash_vocabulary()
-    return libraries | SHARED_LIBRARIES, SHARED_STEPS | steps
+        return {**{k: v for k, v in asdict(self).items() if k != "steps"}, "sentence": self.sentence}
 
 
 def signal_name(signum: int) -> str:
@@ -89,24 +83,26 @@ def signal_name(signum: int) -> str:
         return f"signal {signum}"
 
 
-def describe_step(step: str) -> tuple[str, str]:
-    """("in the smoke test", "loading model-Q8_0.gguf") or ("while hashing files", "")."""
+def describe_step(step: str, toolkit_steps: dict[str, str] | None = None) -> tuple[str, str]:
+    """("in the smoke test", "loading model-Q8_0.gguf") or ("while hashing files", ""); the
+    toolkits' own step names (ToolkitFacts.steps) come from the caller."""
     step = step.strip().rstrip(".")
     if not step:
         return "while starting", ""
     prefix, sep, rest = step.partition(": ")
-    steps = _vocabulary()[1]
+    steps = SHARED_STEPS | (toolkit_steps or {})
     if sep and prefix in steps:
         return f"in {steps[prefix]}", rest
     return f"while {step}", ""
 
 
-def library_in_stack(log_text: str) -> str | None:
-    """The library of the innermost known frame of the last faulthandler dump in a job log."""
+def library_in_stack(log_text: str, toolkit_libraries: dict[str, str] | None = None) -> str | None:
+    """The library of the innermost known frame of the last faulthandler dump in a job log; the
+    toolkits' libraries (ToolkitFacts.libraries) come from the caller."""
     start = log_text.rfind("Fatal Python error")
     if start < 0:
         return None
-    libraries = _vocabulary()[0]
+    libraries = {**(toolkit_libraries or {}), **SHARED_LIBRARIES}
     for line in log_text[start:].splitlines():
         match = _FRAME.match(line)
         if match is None:
@@ -171,12 +167,13 @@ def _log_tail(job_id: str) -> str:
     return "\n".join(p for p in parts if p.strip())
 
 
-def process_report(job_id: str, signum: int, oom_before: int | None) -> CrashReport:
+def process_report(job_id: str, signum: int, oom_before: int | None,
+                   facts: ToolkitFacts = NO_TOOLKITS) -> CrashReport:
     """The job's own process died from a signal (seen by the process that waited on it)."""
-    who = library_in_stack(jobfiles.read_log(job_id, tail_lines=400)) or "the job process"
+    who = library_in_stack(jobfiles.read_log(job_id, tail_lines=400), dict(facts.libraries)) or "the job process"
     oom = oom_before is not None and oom_kill_count() > oom_before
     step = jobfiles.read_progress(job_id).get("message", "")
-    return CrashReport(signal_name(signum), signum, step, who, oom, _log_tail(job_id))
+    return CrashReport(signal_name(signum), signum, step, who, oom, _log_tail(job_id), dict(facts.steps))
 
 
 def tool_signal(exc: BaseException) -> int | None:
@@ -194,31 +191,34 @@ def _tool_name(exc: BaseException) -> str:
     return Path(words[0]).name if words else "a tool"
 
 
-def tool_report(job_id: str, exc: BaseException, oom_before: int | None) -> CrashReport:
+def tool_report(job_id: str, exc: BaseException, oom_before: int | None,
+                facts: ToolkitFacts = NO_TOOLKITS) -> CrashReport:
     """A tool run by the job died from a signal; the job process itself is fine."""
     signum = tool_signal(exc) or 0
     oom = oom_before is not None and oom_kill_count() > oom_before
     step = jobfiles.read_progress(job_id).get("message", "")
     tail = getattr(exc, "log_tail", "") or _log_tail(job_id)
     return CrashReport(signal_name(signum), signum, step, _tool_name(exc), oom,
-                       "\n".join(str(tail).splitlines()[-LOG_TAIL_LINES:]))
+                       "\n".join(str(tail).splitlines()[-LOG_TAIL_LINES:]), dict(facts.steps))
 
 
 # ------------------------------------------------------------------ for the process that waits
 
 
-def handle_child_exit(job_id: str, pid: int, returncode: int, oom_before: int | None) -> None:
+def handle_child_exit(job_id: str, pid: int, returncode: int, oom_before: int | None,
+                      facts: ToolkitFacts = NO_TOOLKITS) -> None:
     """Record what a job's process could not record itself: its death by a signal, or an exit
-    without an outcome (it could not write the row, e.g. with the disk full)."""
+    without an outcome (it could not write the row, e.g. with the disk full). facts: what the
+    toolkits call their libraries, steps and disk needs (worker/toolkits.py), from the caller."""
     if returncode < 0:
-        report = process_report(job_id, -returncode, oom_before)
+        report = process_report(job_id, -returncode, oom_before, facts)
         if jobs.crash(job_id, report.sentence, report.as_dict(), pid=pid):
             log.warning("job %s: %s", job_id, report.sentence)
     elif returncode != 0:
-        _record_unreported_exit(job_id, pid, returncode)
+        _record_unreported_exit(job_id, pid, returncode, facts)
 
 
-def _record_unreported_exit(job_id: str, pid: int, returncode: int) -> None:
+def _record_unreported_exit(job_id: str, pid: int, returncode: int, facts: ToolkitFacts) -> None:
     job = jobs.get_job(job_id)
     if job.state != "running" or job.pid != pid:
         return  # it recorded its outcome, or another attempt runs now
@@ -226,7 +226,7 @@ def _record_unreported_exit(job_id: str, pid: int, returncode: int) -> None:
     written = folder_size(work) if work.exists() else 0
     jobs.discard_output(job)  # free first: the row below needs room in the catalog's write log
     if "no space left on device" in _log_tail(job_id).lower():
-        need = max(written, estimated_disk_need(job))
+        need = max(written, estimated_disk_need(job, facts))
         sentence = diskspace.disk_full_sentence(need, diskspace.free_bytes())
     else:
         sentence = (f"The job's process exited with status {returncode} without recording why; "

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from catalog import jobfiles, jobs
 from catalog.records import Job
-from worker import crash
+from worker import crash, toolkits
 from worker.supervisor import spawn_child
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ def run_to_completion(job_id: str, on_progress: Callable[[Job, dict], None] | No
         if child is not None and child.poll() is not None and not reported:
             reported = True
             # A signal is recorded as a crash; an exit without an outcome as a failure.
-            crash.handle_child_exit(job_id, child.pid, child.returncode, oom_before)
+            crash.handle_child_exit(job_id, child.pid, child.returncode, oom_before, toolkits.facts())
             jobs.reconcile_now()
             continue
         time.sleep(poll_s)

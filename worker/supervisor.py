@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from catalog import config, jobfiles, jobs
-from worker import crash
+from worker import crash, toolkits
 from worker.proc import child_environment, die_with_parent, python
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ class Supervisor:
             del self.children[job_id]
             ended = True
             try:
-                crash.handle_child_exit(job_id, child.proc.pid, code, child.oom_before)
+                crash.handle_child_exit(job_id, child.proc.pid, code, child.oom_before, toolkits.facts())
             except Exception:  # noqa: BLE001 - reconcile still ends the job as interrupted
                 log.exception("could not record how job %s ended (exit %s)", job_id, code)
         return ended

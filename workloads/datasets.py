@@ -16,11 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.protocol import EVAL_TEXT
 from catalog.config import PROJECT_DIR
 from catalog.errors import InvalidInputError
 from workloads.encoder_classifier_inputs import all_finite
 
+# The benchmark text (LLM perplexity, the encoder's evaluation sentences); bench.protocol names it too.
+EVAL_TEXT = PROJECT_DIR / "assets" / "eval" / "apache-2.0.txt"
 CALIBRATION_TEXT = PROJECT_DIR / "assets" / "calibration" / "python-docs-excerpt.txt"
 DIGITS_SEED = 0
 DIGITS_TEST_SHARE = 0.25
