@@ -131,3 +131,32 @@ def chain(chain_data, shared_root: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv(config.ROOT_ENV, str(shared_root))
     db.reset_migration_cache()
     return chain_data
+
+
+# --------------------------------------------------------------------------- durations report
+# Every run ends with the slowest tests (setup, call and teardown together, so a slow fixture
+# shows on the test that first needs it) and the time per file: a slow test is seen the day it
+# arrives. It reports; it never fails a run. The suite's budget is in the README's test section.
+
+_durations: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _durations[report.nodeid] = _durations.get(report.nodeid, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    if not _durations:
+        return
+    slowest = sorted(_durations.items(), key=lambda kv: kv[1], reverse=True)[:15]
+    per_file: dict[str, float] = {}
+    for nodeid, seconds in _durations.items():
+        per_file[nodeid.split("::")[0]] = per_file.get(nodeid.split("::")[0], 0.0) + seconds
+    write = terminalreporter.write_line
+    terminalreporter.section("durations: the 15 slowest tests (setup + call + teardown)")
+    for nodeid, seconds in slowest:
+        write(f"{seconds:8.1f} s  {nodeid}")
+    terminalreporter.section("durations per file")
+    for path, seconds in sorted(per_file.items(), key=lambda kv: kv[1], reverse=True):
+        write(f"{seconds:8.1f} s  {path}")
+    write(f"{sum(_durations.values()):8.1f} s  in all, {len(_durations)} tests")

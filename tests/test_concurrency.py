@@ -6,9 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from backends.export import export_variant
 from backends.importers import ImportRequest, submit_import
 from catalog import config, jobs, sources, variants
-from catalog.bundle import export_variant
 from catalog.files import sha256_file
 
 WRITER = """

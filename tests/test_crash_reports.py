@@ -35,7 +35,7 @@ from tests.test_jobs import (
     start_supervisor,
     wait_for,
 )
-from worker import crash
+from worker import crash, toolkits
 from worker.runner import run_to_completion
 
 FAULTS = Path(__file__).resolve().parent / "helpers" / "faults"
@@ -146,7 +146,7 @@ def test_a_crash_in_a_library_is_named_from_faulthandler_stack(tmp_path: Path) -
             "import llama_cpp; llama_cpp.load('model-Q8_0.gguf')")
     proc = subprocess.run([sys.executable, "-c", code, str(log_file)], cwd=tmp_path / "site", check=False)
     assert proc.returncode == -signal.SIGSEGV
-    assert crash.library_in_stack(log_file.read_text()) == "llama.cpp"
+    assert crash.library_in_stack(log_file.read_text(), dict(toolkits.facts().libraries)) == "llama.cpp"
     report = crash.CrashReport("SIGSEGV", signal.SIGSEGV, "smoke test: loading model-Q8_0.gguf", "llama.cpp",
                                False, "")
     assert report.sentence.startswith(

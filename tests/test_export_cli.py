@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from backends import registry
+from backends.export import export_variant
 from catalog import config, storage, variants
-from catalog.bundle import export_variant
 
 
 def cli(root: Path, *args: str) -> subprocess.CompletedProcess:

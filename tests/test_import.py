@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from backends.export import export_variant
 from backends.importers import ImportRequest, cached_models, import_now, submit_import
 from catalog import config, jobs, sources, variants
-from catalog.bundle import export_variant
 from catalog.errors import InvalidInputError
 from catalog.files import copy_file, sha256_file
 from tests.helpers.models import tiny_hf_folder

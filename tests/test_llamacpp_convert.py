@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from backends import convert_job, registry
+from backends.export import export_variant
 from backends.importers import ImportRequest, import_now, submit_import
 from backends.llamacpp.quant_types import IQ_TYPES, QUANT_TYPES
 from backends.preflight import generic_checks
 from backends.registry import get_conversion
 from catalog import config, db, sources, variants
-from catalog.bundle import export_variant
 from tests.helpers.chain import convert
 from tests.helpers.models import tiny_hf_folder
 from worker.runner import run_to_completion

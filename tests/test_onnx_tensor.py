@@ -192,7 +192,7 @@ def test_exported_run_snippet_runs(tensor_models, example: str, tmp_path: Path) 
     import subprocess
     import sys
 
-    from catalog.bundle import export_variant
+    from backends.export import export_variant
 
     folder = export_variant(tensor_models[example]["dynamic"].id, tmp_path)
     code = re.search(r"```python\n(.*?)```", (folder / "RUN.md").read_text(), re.S).group(1)

@@ -70,7 +70,7 @@ def test_data_aware_int4_differs_from_data_free_and_is_measured(llm_irs) -> None
 
 
 def test_exported_llm_runs_with_its_genai_snippet(chain, llm_irs, tmp_path: Path) -> None:
-    from catalog.bundle import export_variant
+    from backends.export import export_variant
 
     folder = export_variant(llm_irs["int4"].id, tmp_path)
     snippet = (folder / "RUN.md").read_text().split("```python\n")[1].split("```")[0]
@@ -199,8 +199,8 @@ def test_accuracy_control_keeps_the_drop_within_its_bound(tensor_irs) -> None:
 
 @pytest.mark.parametrize("example", ["digits-cnn", "minilm"])
 def test_exported_run_snippet_runs(tensor_irs, example: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from backends.export import export_variant
     from catalog import config, db
-    from catalog.bundle import export_variant
 
     monkeypatch.setenv(config.ROOT_ENV, str(tensor_irs[example]["data_root"]))
     db.reset_migration_cache()
