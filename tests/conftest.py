@@ -133,6 +133,41 @@ def chain(chain_data, shared_root: Path, monkeypatch: pytest.MonkeyPatch):
     return chain_data
 
 
+@pytest.fixture(scope="session")
+def tensor_models_data(tmp_path_factory: pytest.TempPathFactory):
+    """The digits CNN and MiniLM, exported, quantized and benchmarked once per session."""
+    from tests.helpers.tensor_models import make_tensor_models
+
+    return make_tensor_models(tmp_path_factory.mktemp("tensor") / "data")
+
+
+@pytest.fixture
+def tensor_models(tensor_models_data, monkeypatch: pytest.MonkeyPatch):
+    """The session's encoder and classifier variants, with this test pointed at their data root."""
+    from catalog import config, db
+
+    monkeypatch.setenv(config.ROOT_ENV, str(tensor_models_data["minilm"]["data_root"]))
+    db.reset_migration_cache()
+    return tensor_models_data
+
+
+# --------------------------------------------------------------------------- parallel runs
+# ./scripts/test runs two pytest-xdist workers with --dist loadgroup. A session fixture is made
+# once per worker, so the tests that read one (the GGUF chain, the tensor models) go to one worker,
+# and every other file stays on one worker (its module fixtures are made once).
+SHARED_SESSION_FIXTURES = {"chain": "chain", "chain_data": "chain", "shared_root": "chain", "use_shared_root": "chain",
+                           "tensor_models": "tensor", "tensor_models_data": "tensor"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("xdist_group"):
+            continue
+        shared = sorted(SHARED_SESSION_FIXTURES[f] for f in getattr(item, "fixturenames", ())
+                        if f in SHARED_SESSION_FIXTURES)
+        item.add_marker(pytest.mark.xdist_group(shared[0] if shared else item.nodeid.split("::")[0]))
+
+
 # --------------------------------------------------------------------------- durations report
 # Every run ends with the slowest tests (setup, call and teardown together, so a slow fixture
 # shows on the test that first needs it) and the time per file: a slow test is seen the day it

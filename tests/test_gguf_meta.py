@@ -100,14 +100,13 @@ def test_effective_types_of_q4_k_m(llama_tools: Path, demo_gguf: Path, tmp_path:
     assert sum(h["tensors"] for h in hist.values()) == gguf_meta.read_metadata(out).tensor_count
 
 
-def test_dequantize_to_hf_generates(demo_gguf: Path, tmp_path: Path) -> None:
-    from backends.llamacpp.gguf_dequant import dequantize_to_hf
+def test_dequantize_to_hf_generates(chain) -> None:
+    """The session's dequantized demo (gguf_dequant.dequantize_to_hf, run by the chain's job) is a
+    Hugging Face folder that transformers loads and generates from."""
+    from catalog.variants import variant_path
 
-    out = tmp_path / "hf"
-    start = time.monotonic()
-    files = dequantize_to_hf(demo_gguf, out)
-    logger.info("dequantize_to_hf took %.1f s", time.monotonic() - start)
-    names = {f.name for f in files}
+    out = variant_path(chain["hf"])
+    names = {f.relpath for f in chain["hf"].files}
     assert {"config.json", "model.safetensors", "tokenizer.json"} <= names, names
     assert "quantization_config" not in (out / "config.json").read_text()
 

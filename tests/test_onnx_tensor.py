@@ -15,35 +15,6 @@ from backends.preflight import errors
 
 pytestmark = pytest.mark.slow
 
-QUANTIZATIONS = {
-    "dynamic": ("onnxrt.quantize_dynamic", {"per_channel": True}),
-    "static": ("onnxrt.quantize_static", {"format": "QDQ", "method": "MinMax", "samples": 32}),
-    "int4": ("onnxrt.quantize_int4", {"algorithm": "RTN", "block_size": "32", "symmetric": True}),
-    "fp16": ("onnxrt.convert_fp16", {}),
-}
-
-
-@pytest.fixture(scope="module")
-def tensor_models(tmp_path_factory: pytest.TempPathFactory):
-    """Both examples imported, exported, quantized and benchmarked once (quick profile) in one data root."""
-    from backends.importers import ImportRequest, import_now
-    from catalog import results, sources
-    from tests.helpers.chain import benchmark, convert, data_root_at
-
-    data = tmp_path_factory.mktemp("tensor") / "data"
-    with data_root_at(data, allowed_roots=[str(data.parent)]):
-        out = {}
-        for example in ("digits-cnn", "minilm"):
-            source = import_now(ImportRequest(kind="demo", example=example))
-            [fp32] = convert("onnxrt.export", source.root_variant_id)
-            made = {"source": source, "root": sources.get_source(source.id).root_variant_id, "fp32": fp32}
-            for name, (conversion, options) in QUANTIZATIONS.items():
-                [made[name]] = convert(conversion, fp32.id, **options)
-            benchmark([made["root"], fp32.id, made["dynamic"].id, made["static"].id, made["int4"].id])
-            made["results"] = {r.variant_id: r for r in results.latest_results(source.id, "quick")}
-            out[example] = made
-        yield out
-
 
 def test_digits_cnn_is_a_real_classifier(tensor_models) -> None:
     made = tensor_models["digits-cnn"]
