@@ -53,7 +53,9 @@ if read_only:
 # Who is here, decided on the server before any page runs: a sign-in form or a refusal stops here.
 actor = current_actor()
 if config.load_settings().auth != "off":
-    st.sidebar.caption(f"Signed in as {fmt.escape_md(actor.name)} ({actor.role}). {ROLE_SUMMARY[actor.role]}")
+    st.sidebar.caption(f"Signed in as {fmt.escape_md(actor.name)} ({actor.role}). "
+                       + ROLE_SUMMARY.get(actor.role, "The catalog does not know this role, so it refuses every "
+                                                      "change; ask an admin to set your role."))
     if config.load_settings().auth in ("local", "oidc") and st.sidebar.button("Sign out", key="sign_out"):
         sign_out()  # the cookie is cleared by this run's page, so no rerun here
         st.info("Signed out.")

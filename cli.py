@@ -1,6 +1,7 @@
 """Model Catalog without a browser: `python cli.py --help`.
 
-Exit codes: 0 success, 1 a job failed, 2 bad input, 3 not found, 4 conflict (busy, exists).
+Exit codes: 0 success, 1 a job failed, 2 bad input, 3 not found, 4 conflict (busy, exists),
+5 refused (the role), 141 the reader of the output went away (`cli.py jobs show J | head`).
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
@@ -17,6 +19,7 @@ from catalog import config
 from catalog.access import Actor
 
 EXIT_OK, EXIT_JOB_FAILED, EXIT_BAD_INPUT, EXIT_NOT_FOUND, EXIT_CONFLICT, EXIT_DENIED = 0, 1, 2, 3, 4, 5
+EXIT_PIPE_CLOSED = 128 + 13  # as a shell reports a process that SIGPIPE ended
 
 
 def _out(args: argparse.Namespace, data: Any, text: str) -> None:
@@ -162,6 +165,8 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.action in ("import", "bundle"):
+        return _bench_elsewhere(args)
     if args.action == "export":
         from catalog.results import as_text, latest_results
 
@@ -185,15 +190,44 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return max(_wait(args, s.job.id) for s in subs)
 
 
+def _bench_elsewhere(args: argparse.Namespace) -> int:
+    """`bench import FILE [--variant ID]`: a device run's result.json or an upstream tool's report;
+    `bench bundle VARIANT... --out FILE.zip [--hashes-only]`: a device-run bundle."""
+    from catalog.errors import InvalidInputError
+    from service import actions
+
+    if args.action == "import":
+        if len(args.ids) != 1:
+            raise InvalidInputError("Give one file to import: a device run's result.json or a benchmark tool's report.")
+        path = Path(args.ids[0])
+        if not path.is_file():
+            raise InvalidInputError(f"{path} is not a file; give a device run's result.json or a benchmark tool's "
+                                    "report.")
+        ids = actions.import_result(cli_actor(args), path.name, path.read_bytes(), args.variant)
+        _out(args, {"result_ids": ids}, "\n".join(f"imported result {i}" for i in ids))
+        return EXIT_OK
+    if not args.out:
+        raise InvalidInputError("Name the bundle to write with --out FILE.zip.")
+    out = actions.device_bundle(cli_actor(args), args.ids, Path(args.out).resolve(), args.profile or "quick",
+                                include_files=not args.hashes_only)
+    _out(args, {"path": str(out), "bytes": out.stat().st_size},
+         f"wrote {out} ({out.stat().st_size / 2**20:.1f} MB); on the device: unzip it, run `python run_bundle.py`, "
+         "and import its result.json with `cli.py bench import result.json`")
+    return EXIT_OK
+
+
 def cli_actor(args: argparse.Namespace) -> Actor:
-    """The shell user on the server is the admin; --as NAME acts with that user's role."""
+    """The shell user on the server is the admin; --as NAME acts with that user's role. An
+    empty --as is refused (it never falls back to the admin), and so is a name with no user."""
     from catalog import users
     from catalog.access import local_admin
-    from catalog.errors import NotFoundError
+    from catalog.errors import InvalidInputError, NotFoundError
 
-    name = getattr(args, "as_user", None)
-    if not name:
+    if not hasattr(args, "as_user"):
         return local_admin()
+    name = args.as_user.strip()
+    if not name:
+        raise InvalidInputError("--as needs a user name; leave --as out to act as the shell user (an admin).")
     user = users.get_user(name)
     if user is None:
         raise NotFoundError(f"There is no user {name}; an admin adds one with `cli.py users add {name} --role ROLE`.")
@@ -310,12 +344,17 @@ def build_parser() -> argparse.ArgumentParser:
     jb.add_argument("--wait", action="store_true", help="after retry, run it here and wait")
     jb.set_defaults(fn=cmd_jobs)
 
-    be = sub.add_parser("bench", help="benchmark variants, or export a source's results")
-    be.add_argument("action", choices=["run", "export"])
-    be.add_argument("ids", nargs="+", help="variant ids to run; one source id to export")
+    be = sub.add_parser("bench", help="benchmark variants, export a source's results, bundle variants to run on "
+                                      "another machine, or import a result measured elsewhere")
+    be.add_argument("action", choices=["run", "export", "bundle", "import"])
+    be.add_argument("ids", nargs="+", help="variant ids to run or bundle; one source id to export; the file to import "
+                                           "(a device run's result.json, llama-bench or benchmark_app output)")
+    be.add_argument("--variant", help="import: the variant an upstream report measured (default: matched by its file)")
+    be.add_argument("--hashes-only", action="store_true",
+                    help="bundle: leave the variants' files out (the device has them); only their hashes go")
     be.add_argument("--profile", choices=["quick", "full"])
     be.add_argument("--format", choices=["csv", "json"], default="csv")
-    be.add_argument("--out", help="write the export to this file")
+    be.add_argument("--out", help="write the export, or the bundle (FILE.zip), to this file")
     be.add_argument("--queue", action="store_true", help="queue for the supervisor instead of running here")
     be.set_defaults(fn=cmd_bench)
 
@@ -335,7 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     from backends.cli_convert import add_convert_parser
     from service import actions
 
-    add_convert_parser(sub, _wait, cli_actor, actions.convert)
+    add_convert_parser(sub, _wait, cli_actor, actions.convert, actions.check_conversion)
     return p
 
 
@@ -357,7 +396,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if getattr(args, "data_root", None):
             config.set_data_root(args.data_root)
-        return args.fn(args)
+        if hasattr(args, "as_user"):
+            cli_actor(args)  # every command, reading ones too: --as names a user who exists
+        code = args.fn(args)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's last flush
+        return code
+    except BrokenPipeError:
+        # The reader stopped reading (`| head`): no traceback, and nothing more is written.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_PIPE_CLOSED
     except NotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_NOT_FOUND

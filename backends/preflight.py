@@ -35,15 +35,15 @@ def generic_checks(conv: Conversion, variant: Variant, free_disk: int | None = N
     free = free_disk if free_disk is not None else diskspace.free_bytes()
     need = int(variant.size_bytes * conv.disk_factor)
     if need > free:
-        shown_need, shown_free = diskspace.gb_pair(need, free)
-        problems.append(Problem("error", f"This needs about {shown_need} GB of disk but the data "
-                                f"root has {shown_free} GB free; free space on the Storage page."))
+        shown_need, shown_free = diskspace.size_pair(need, free)
+        problems.append(Problem("error", f"This needs about {shown_need} of disk but the data "
+                                f"root has {shown_free} free; free space on the Storage page."))
     avail = available_memory if available_memory is not None else psutil.virtual_memory().available
     need_mem = int(variant.size_bytes * conv.memory_factor)
     if need_mem > avail:
-        shown_need, shown_avail = diskspace.gb_pair(need_mem, avail)
-        problems.append(Problem("error", f"This is estimated to need {shown_need} GB of memory "
-                                f"but {shown_avail} GB is available; wait for other jobs or use a "
+        shown_need, shown_avail = diskspace.size_pair(need_mem, avail)
+        problems.append(Problem("error", f"This is estimated to need {shown_need} of memory "
+                                f"but {shown_avail} is available; wait for other jobs or use a "
                                 "bigger machine."))
     return problems
 

@@ -45,8 +45,10 @@ class Actor:
     role: str
 
     def can(self, action: str) -> bool:
+        """A role outside ROLES (a hand-edited row, a proxy's header) may do nothing; refusal
+        says why."""
         least, _ = ACTIONS[action]
-        return ROLES.index(self.role) >= ROLES.index(least)
+        return self.role in ROLES and ROLES.index(self.role) >= ROLES.index(least)
 
 
 def check_role(role: str) -> str:
@@ -57,7 +59,7 @@ def check_role(role: str) -> str:
 
 def a_role(role: str) -> str:
     """"a viewer", "an editor", "an admin"."""
-    return f"{'an' if role[0] in 'aeiou' else 'a'} {role}"
+    return f"{'an' if role[:1] in ('a', 'e', 'i', 'o', 'u') else 'a'} {role}"
 
 
 def refusal(actor: Actor, action: str) -> str | None:
@@ -65,6 +67,9 @@ def refusal(actor: Actor, action: str) -> str | None:
     if actor.can(action):
         return None
     least, what = ACTIONS[action]
+    if actor.role not in ROLES:
+        return (f"{actor.name} has the role {actor.role!r}, which this catalog does not know (it knows "
+                f"{', '.join(ROLES)}), so {what} is refused; ask an admin to set your role.")
     return f"{actor.name} is {a_role(actor.role)}, and {what} needs the {least} role; ask an admin to change your role."
 
 

@@ -42,14 +42,30 @@ def _clean_name(name: str) -> str:
     return name
 
 
+def _check_results(conn: db.Database, result_ids: list[str], baseline: str | None = None) -> None:
+    """Refuse result ids (and a baseline) the catalog does not hold: a comparison saved with them
+    would open as an empty or broken page for everyone."""
+    if not isinstance(result_ids, list) or not all(isinstance(r, str) for r in result_ids):
+        raise InvalidInputError("A comparison's results are a list of result ids (r-...); pick them on the Compare "
+                                "page.")
+    wanted = list(dict.fromkeys([*result_ids, *([baseline] if baseline else [])]))
+    held = {r["id"] for r in conn.query("SELECT id FROM benchmark_results WHERE list_contains(?, id)", [wanted])}
+    missing = [r for r in wanted if r not in held]
+    if missing:
+        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+        raise InvalidInputError(f"There is no benchmark result {missing[0]}{more} in the catalog, so the comparison "
+                                "was not saved; pick the results again on the Compare page.")
+
+
 def save_comparison(name: str, spec: dict[str, Any], created_by: str) -> Comparison:
-    """Store a new comparison; spec must name the result ids it shows."""
+    """Store a new comparison; spec must name the result ids it shows, and the catalog hold them."""
     name = _clean_name(name)
     if not spec.get("result_ids"):
         raise InvalidInputError("There is nothing to save: pick at least one result to compare.")
     now = datetime.now(UTC)
     cid = "c-" + digest(name, created_by, now.isoformat(), length=12)
     with db.connect() as conn:
+        _check_results(conn, spec["result_ids"], spec.get("baseline_result_id") or None)
         conn.execute("INSERT INTO comparisons VALUES (?,?,?,?,?,?)",
                      [cid, name, created_by, now, now, json.dumps(spec, sort_keys=True)])
     return get_comparison(cid)
@@ -85,6 +101,9 @@ def update_results(comparison_id: str, result_ids: list[str], actor: str) -> Com
     """Point a saved comparison at newer results (its author only)."""
     with db.connect() as conn:
         _owned(conn, comparison_id, actor, "update")
+        if not result_ids:
+            raise InvalidInputError("A comparison needs at least one result; delete it instead.")
+        _check_results(conn, result_ids)
         spec = json.loads(conn.scalar("SELECT spec FROM comparisons WHERE id = ?", [comparison_id]))
         spec["result_ids"] = result_ids
         conn.execute("UPDATE comparisons SET spec = ?, updated_at = ? WHERE id = ?",

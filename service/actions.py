@@ -4,9 +4,12 @@ change is never stored without its audit row, nor a row without its change."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -14,10 +17,62 @@ from typing import Any
 from catalog import audit, calibration, comparisons, config, db, jobs, sources, storage, uploads, users, variants
 from catalog.access import Actor, require
 from catalog.comparisons import Comparison
-from catalog.errors import ConflictError, PermissionDeniedError
+from catalog.errors import CatalogError, ConflictError, PermissionDeniedError
 from catalog.records import Job, Source, Variant
 
 log = logging.getLogger(__name__)
+
+REFUSED = "refused"  # the audit action of an attempt the catalog refused: who tried what, and why
+_inside_action: ContextVar[bool] = ContextVar("inside_action", default=False)
+
+
+def audits_refusals(action: Callable[..., Any]) -> Callable[..., Any]:
+    """A refused attempt (a role, another user's upload, one's own admin role) leaves an audit row
+    of its own, committed although the change is not: who tried what, on which object, and the
+    refusal's sentence. Only the outermost action records it (an upload's import is one attempt)."""
+
+    signature = inspect.signature(action)
+
+    @functools.wraps(action)
+    def attempt(actor: Actor, *args: Any, **kwargs: Any) -> Any:
+        outermost = not _inside_action.get()
+        token = _inside_action.set(True)
+        try:
+            return action(actor, *args, **kwargs)
+        except PermissionDeniedError as exc:
+            if outermost:
+                _record_refusal(actor, action.__name__, _target(signature, actor, args, kwargs), str(exc))
+            raise
+        finally:
+            _inside_action.reset(token)
+
+    return attempt
+
+
+TARGETS = ("variant_id", "variant_ids", "job_id", "comparison_id", "source_id", "name", "cache_dir")
+
+
+def _target(signature: inspect.Signature, *args: Any) -> str | None:
+    """What the refused attempt was on: the action's object id, a user's name, the path it named."""
+    actor, positional, named = args
+    try:
+        bound = signature.bind_partial(actor, *positional, **named).arguments
+    except TypeError:
+        return None
+    if "req" in bound:  # an import: its repo id, path or example
+        req = bound["req"]
+        return getattr(req, "repo_id", "") or getattr(req, "path", "") or getattr(req, "example", None)
+    found = next((bound[k] for k in TARGETS if k in bound), None)
+    return ",".join(found) if isinstance(found, list) else found
+
+
+def _record_refusal(actor: Actor, tried: str, target: str | None, reason: str) -> None:
+    try:
+        actor = users.current(actor)  # the role the refusal was made on
+        with db.connect() as conn:
+            audit.record(conn, actor.name, REFUSED, target, {"tried": tried, "role": actor.role, "reason": reason})
+    except (CatalogError, OSError) as exc:  # a read-only or busy catalog: the refusal itself still stands
+        log.warning("could not audit %s's refused %s: %s", actor.name, tried, exc)
 
 
 @contextmanager
@@ -32,9 +87,11 @@ def _change(actor: Actor, permission: str) -> Iterator[Callable[[str, str | None
 
 # --------------------------------------------------------------------------- models and jobs
 
+@audits_refusals
 def import_model(actor: Actor, req: Any) -> jobs.Submission:
     from backends.importers import preflight, submit_import
 
+    actor = users.current(actor)
     require(actor, "import")
     if getattr(req, "trust_remote_code", False):
         require(actor, "run_code")
@@ -43,12 +100,16 @@ def import_model(actor: Actor, req: Any) -> jobs.Submission:
     # The user's files are read before the catalog's lock is taken, so a slow or hostile path
     # (a FIFO, a huge folder) holds up only this request.
     recipe = preflight(req)
+    detail = {"kind": req.kind, "ref": req.repo_id or req.path or recipe.get("path") or None}
+    if req.kind == "demo":
+        detail["example"] = req.example  # which embedded example (an example built here has no path)
     with _change(actor, "import") as log:
         sub = submit_import(req, recipe)
-        log("import", sub.job.id if sub.job else None, {"kind": req.kind, "ref": req.repo_id or req.path})
+        log("import", sub.job.id if sub.job else None, detail)
     return sub
 
 
+@audits_refusals
 def import_upload(actor: Actor, files: list[uploads.UploadedFile], **request: Any) -> jobs.Submission:
     """Files uploaded in the browser: staged in the actor's own uploads folder, then imported like
     a server path (request: name, tags, notes, trust_remote_code). The role is checked before a
@@ -71,6 +132,7 @@ def import_upload(actor: Actor, files: list[uploads.UploadedFile], **request: An
         raise
 
 
+@audits_refusals
 def hf_cache_models(actor: Actor, cache_dir: str) -> list[dict[str, Any]]:
     """The models in a Hugging Face cache, for the Import page's picker: an importer's view, and a
     typed folder must lie inside the folders imports may read (nothing is read before both checks)."""
@@ -84,35 +146,64 @@ def hf_cache_models(actor: Actor, cache_dir: str) -> list[dict[str, Any]]:
     return cached_models(cache_dir)
 
 
+def _conversion_refusal(actor: Actor, options: dict[str, Any]) -> None:
+    """What convert refuses before anything is queued or saved, and what a check (the CLI's
+    --check) refuses the same way: the role, trust_remote_code's, and a calibration file typed as a
+    path into another user's uploads."""
+    require(actor, "convert")
+    if options.get("trust_remote_code"):
+        require(actor, "run_code")
+    uploaded = options.get("calibration")
+    uploads.check_not_anothers(uploaded if isinstance(uploaded, str) else None, actor.name)
+
+
 def plan_conversion(actor: Actor, conversion: str, variant_id: str, options: dict[str, Any],
                     calibration_upload: uploads.UploadedFile | None = None) -> tuple[list[Any], list[Any]]:
     """What Submit would queue (convert_job.PlannedStep each) and the pre-flight problems, for the
     Convert form to show before anything is queued. Writes nothing that stays: an uploaded
     calibration file is checked from a scratch copy (calibration.checked_upload), and only for a
-    role that may convert (a viewer's upload is never written, and its plan uses the shipped data)."""
+    role that may convert (a viewer's upload is never written, and its plan uses the shipped data).
+    A typed path into another user's uploads is an error here, as Submit refuses it (the role is
+    the page's to show, on its disabled button)."""
     from backends import convert_job
+    from backends.preflight import Problem
 
     actor = users.current(actor)
+    uploaded = options.get("calibration")
+    try:
+        uploads.check_not_anothers(uploaded if isinstance(uploaded, str) else None, actor.name)
+    except PermissionDeniedError as exc:
+        return [], [Problem("error", str(exc))]
     if calibration_upload is None or not actor.can("convert"):
         return convert_job.plan(conversion, variant_id, options)
     with calibration.checked_upload(*calibration_upload, owner=actor.name) as path:
         return convert_job.plan(conversion, variant_id, {**options, "calibration": str(path)})
 
 
-def convert(actor: Actor, conversion: str, variant_id: str, options: dict[str, Any],
-            calibration_upload: uploads.UploadedFile | None = None) -> list[jobs.Submission]:
-    """Queue a conversion's jobs. calibration_upload (name, bytes) from the browser is saved in the
-    actor's uploads, after the role check, and given as the calibration file."""
+@audits_refusals
+def check_conversion(actor: Actor, conversion: str, variant_id: str,
+                     options: dict[str, Any]) -> tuple[list[Any], list[Any]]:
+    """Every check convert makes, nothing queued (the CLI's --check): the refusals convert raises,
+    raised the same way, then the plan and its pre-flight problems."""
     from backends import convert_job
 
     actor = users.current(actor)
-    require(actor, "convert")  # before an uploaded file is written anywhere
-    if options.get("trust_remote_code"):
-        require(actor, "run_code")
+    _conversion_refusal(actor, options)
+    return convert_job.plan(conversion, variant_id, options)
+
+
+@audits_refusals
+def convert(actor: Actor, conversion: str, variant_id: str, options: dict[str, Any],
+            calibration_upload: uploads.UploadedFile | None = None) -> list[jobs.Submission]:
+    """Queue a conversion's jobs. calibration_upload (name, bytes) from the browser is saved in the
+    actor's uploads, after the checks (check_conversion makes the same), and given as the
+    calibration file."""
+    from backends import convert_job
+
+    actor = users.current(actor)
+    _conversion_refusal(actor, options)  # before an uploaded file is written anywhere
     if calibration_upload is not None:
         options = {**options, "calibration": str(calibration.save_upload(*calibration_upload, owner=actor.name))}
-    uploaded = options.get("calibration")
-    uploads.check_not_anothers(uploaded if isinstance(uploaded, str) else None, actor.name)
     with _change(actor, "convert") as log:
         subs = convert_job.submit(conversion, variant_id, options, submitted_by=actor.name)
         for sub in subs:
@@ -121,6 +212,7 @@ def convert(actor: Actor, conversion: str, variant_id: str, options: dict[str, A
     return subs
 
 
+@audits_refusals
 def benchmark(actor: Actor, variant_ids: list[str], profile: str, **kwargs: Any) -> list[jobs.Submission]:
     from bench.jobs.common import submit_benchmarks
 
@@ -131,6 +223,49 @@ def benchmark(actor: Actor, variant_ids: list[str], profile: str, **kwargs: Any)
     return subs
 
 
+# Results measured elsewhere: a device run's result.json, an upstream tool's report (bench.imported_results).
+IMPORT_RESULT_PERMISSION = "benchmark"  # an imported result charts beside the catalog's own, as a run does
+
+
+def import_result(actor: Actor, file_name: str, data: bytes, variant_id: str | None = None) -> list[str]:
+    """Store a device run's result (one result per variant it ran) or an upstream benchmark tool's
+    report (of the variant it names, or variant_id), as results of the machine it names; returns
+    their ids. Everything is checked before anything is stored, each with its audit row."""
+    from bench.imported_results import read_imported, store
+
+    actor = users.current(actor)
+    require(actor, IMPORT_RESULT_PERMISSION)  # before the file is read
+    found = read_imported(file_name, data, variant_id)
+    ids = []
+    with _change(actor, IMPORT_RESULT_PERMISSION) as log:
+        for item in found:
+            rid = store(item, actor.name)
+            log("import_result", rid, {"variant": item.variant.id, "protocol": item.protocol_id,
+                                       "machine": item.machine, "flags": item.flags, "file": Path(file_name).name})
+            ids.append(rid)
+    return ids
+
+
+def device_bundle(actor: Actor, variant_ids: list[str], out: Path | None = None, profile: str = "quick",
+                  include_files: bool = True) -> Path:
+    """A device-run bundle of these variants (bench.device_bundle): written to out, or under the
+    data root's exports folder for the browser's download button. Bundling copies variants out, as
+    an export does."""
+    from datetime import UTC, datetime
+
+    from bench.device_bundle import write_bundle
+
+    with _change(actor, "export") as log:
+        log("device_bundle", ",".join(variant_ids), {"profile": profile, "files": include_files,
+                                                      "dest": str(out) if out else "exports"})
+    if out is None:
+        out = config.data_root() / "exports" / f"bundle-{datetime.now(UTC):%Y%m%d-%H%M%S}.zip"
+        out.parent.mkdir(parents=True, exist_ok=True)
+    # written after the audit row's commit: copying weights must not hold the catalog's lock
+    write_bundle(variant_ids, out, profile, include_files, made_by=users.current(actor).name)
+    return out
+
+
 # Trying a model starts a runner process on the server that loads the model and uses its CPU and
 # memory, as a benchmark does: so it needs what a benchmark needs (an editor; catalog/access.py),
 # and a viewer cannot load the server by trying models over and over.
@@ -138,6 +273,7 @@ TRY_PERMISSION = "try_model"
 PROMPT_IN_AUDIT = 200  # characters of a tried prompt kept in its audit row
 
 
+@audits_refusals
 def try_prompt(actor: Actor, variant_id: str, prompt: str, max_tokens: int = 48) -> dict[str, Any]:
     """Generate from one prompt on one variant in a runner process: {"text", "seconds",
     "runtime"} or {"error"}. The audit row is committed before the process starts, so a model
@@ -151,6 +287,7 @@ def try_prompt(actor: Actor, variant_id: str, prompt: str, max_tokens: int = 48)
     return run_in_process(variant.format, main_file(variant), prompt, max_tokens)
 
 
+@audits_refusals
 def try_encoder_classifier(actor: Actor, task: str | None, variant_ids: list[str], baseline_id: str,
                            image: int | None = None, sentences: list[str] | None = None) -> dict[str, Any]:
     """One input (a held-out digit's index, or two sentences) on every given variant, in one runner
@@ -173,6 +310,7 @@ def try_encoder_classifier(actor: Actor, task: str | None, variant_ids: list[str
     return run_in_process(spec)
 
 
+@audits_refusals
 def cancel_job(actor: Actor, job_id: str) -> Job:
     """The row records the request; the kill runs after the commit, because a job told to stop
     may write to the catalog on its way out and must not wait on this transaction's lock."""
@@ -184,6 +322,7 @@ def cancel_job(actor: Actor, job_id: str) -> Job:
     return jobs.cancel(job_id)
 
 
+@audits_refusals
 def retry_job(actor: Actor, job_id: str) -> Job:
     with _change(actor, "manage_jobs") as log:
         job = jobs.retry(job_id)
@@ -191,6 +330,7 @@ def retry_job(actor: Actor, job_id: str) -> Job:
     return job
 
 
+@audits_refusals
 def delete_variant(actor: Actor, variant_id: str) -> Variant:
     with _change(actor, "delete") as log:
         # the row first: removed files cannot be rolled back if the row failed after them
@@ -198,6 +338,7 @@ def delete_variant(actor: Actor, variant_id: str) -> Variant:
         return variants.delete_variant(variant_id)
 
 
+@audits_refusals
 def clean_intermediates(actor: Actor) -> int:
     """Delete every intermediate variant, each as its own audited change, so that one a job still
     uses is kept (and said so in the log) without undoing the others. Returns the bytes freed."""
@@ -212,12 +353,14 @@ def clean_intermediates(actor: Actor) -> int:
     return freed
 
 
+@audits_refusals
 def clean_orphans(actor: Actor) -> int:
     with _change(actor, "delete") as log:
         log("clean_orphans", None, {"orphans": [str(o.path) for o in storage.find_orphans()]})
         return storage.clean_orphans()
 
 
+@audits_refusals
 def export_variant(actor: Actor, variant_id: str, dest: Path | None = None, as_zip: bool = True) -> Path:
     """A variant copied out with its manifest (checked against the files) and run snippet: into
     dest, or as a zip under the data root's exports folder for the browser's download button."""
@@ -229,6 +372,7 @@ def export_variant(actor: Actor, variant_id: str, dest: Path | None = None, as_z
     return export.export_variant(variant_id, dest, as_zip=as_zip) if dest else export.export_to_downloads(variant_id)
 
 
+@audits_refusals
 def edit_notes(actor: Actor, source_id: str, **form: Any) -> Source:
     with _change(actor, "edit_notes") as log:
         saved = sources.edit_source(source_id, **form)
@@ -238,6 +382,7 @@ def edit_notes(actor: Actor, source_id: str, **form: Any) -> Source:
 
 # --------------------------------------------------------------------------- comparisons
 
+@audits_refusals
 def save_comparison(actor: Actor, name: str, spec: dict[str, Any]) -> Comparison:
     with _change(actor, "save_comparison") as log:
         made = comparisons.save_comparison(name, spec, actor.name)
@@ -245,6 +390,7 @@ def save_comparison(actor: Actor, name: str, spec: dict[str, Any]) -> Comparison
     return made
 
 
+@audits_refusals
 def update_comparison(actor: Actor, comparison_id: str, result_ids: list[str]) -> Comparison:
     with _change(actor, "save_comparison") as log:
         made = comparisons.update_results(comparison_id, result_ids, actor.name)
@@ -264,6 +410,7 @@ def may_delete_comparison(actor: Actor, comparison: Comparison) -> bool:
     return comparison.created_by == actor.name or actor.can("delete")
 
 
+@audits_refusals
 def delete_comparison(actor: Actor, comparison_id: str) -> None:
     """Its author may delete it, and an admin may delete anyone's."""
     with _change(actor, "save_comparison") as log:
@@ -274,6 +421,7 @@ def delete_comparison(actor: Actor, comparison_id: str) -> None:
 
 # --------------------------------------------------------------------------- settings and users
 
+@audits_refusals
 def save_settings(actor: Actor, settings: config.Settings) -> None:
     config.check_settings(settings)
     with _change(actor, "change_settings") as log:
@@ -281,6 +429,7 @@ def save_settings(actor: Actor, settings: config.Settings) -> None:
         config.save_settings(settings)  # the file last: if the audit row failed, nothing changed
 
 
+@audits_refusals
 def add_user(actor: Actor, name: str, role: str, password: str | None) -> users.User:
     with _change(actor, "manage_users") as log:
         user = users.add_user(name, role, password)
@@ -288,6 +437,7 @@ def add_user(actor: Actor, name: str, role: str, password: str | None) -> users.
     return user
 
 
+@audits_refusals
 def set_role(actor: Actor, name: str, role: str) -> None:
     if name == actor.name and role != "admin":
         raise PermissionDeniedError("You cannot take the admin role from yourself; ask another admin.")
@@ -296,6 +446,7 @@ def set_role(actor: Actor, name: str, role: str) -> None:
         log("set_role", name, {"role": role, "sessions_ended": ended})
 
 
+@audits_refusals
 def set_password(actor: Actor, name: str, password: str) -> None:
     """A user changes their own password; an admin may set anyone's. Their sessions end."""
     with _change(actor, "view" if users.current(actor).name == name else "manage_users") as log:
@@ -303,6 +454,7 @@ def set_password(actor: Actor, name: str, password: str) -> None:
         log("set_password", name, {"sessions_ended": ended})
 
 
+@audits_refusals
 def sign_out_user(actor: Actor, name: str) -> int:
     """An admin ends every open session of a user (a lost laptop, a copied cookie)."""
     from catalog import session_tokens

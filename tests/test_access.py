@@ -54,8 +54,15 @@ def test_a_viewer_is_refused_every_change(demo_source) -> None:
         with pytest.raises(PermissionDeniedError, match="vera is a viewer") as refused:
             attempt()
         assert "ask an admin" in str(refused.value), what
-    assert job_count() == before and audit.entries() == [] and list_comparisons() == []
-    assert users.list_users() == []
+    assert job_count() == before and list_comparisons() == [] and users.list_users() == []
+    # nothing changed, and every attempt is on record: who tried what, refused with which sentence
+    refused = list(reversed(audit.entries()))
+    assert [(e.actor, e.action) for e in refused] == [("vera", "refused")] * len(attempts)
+    assert [e.detail["tried"] for e in refused] == ["import_model", "convert", "benchmark", "delete_variant",
+                                                    "clean_intermediates", "clean_orphans", "edit_notes",
+                                                    "save_comparison", "save_settings", "add_user"]
+    assert refused[3].object_id == vid and "vera is a viewer" in refused[3].detail["reason"]
+    assert refused[0].object_id == "digits-cnn" and refused[-1].object_id == "eve"
 
 
 def test_an_editor_converts_but_does_not_delete(demo_source) -> None:
@@ -71,7 +78,9 @@ def test_an_editor_converts_but_does_not_delete(demo_source) -> None:
     actions.delete_variant(ADMIN, vid)
     rows = audit.entries()
     assert [(e.actor, e.action, e.object_id) for e in reversed(rows)] == [
-        ("ed", "import", sub.job.id), ("ada", "delete_variant", vid)]
+        ("ed", "import", sub.job.id), ("ed", "refused", vid), ("ed", "refused", "digits-cnn"),
+        ("ada", "delete_variant", vid)]
+    assert rows[-1].detail["example"] == "digits-cnn"  # which example was imported
 
 
 def test_cleaning_intermediates_is_an_admins_audited_delete(demo_source) -> None:
@@ -84,10 +93,12 @@ def test_cleaning_intermediates_is_an_admins_audited_delete(demo_source) -> None
         conn.execute("UPDATE variants SET intermediate = true WHERE id = ?", [vid])
     with pytest.raises(PermissionDeniedError, match="deleting needs the admin role"):
         actions.clean_intermediates(EDITOR)
-    assert variants.get_variant(vid).state == "available" and audit.entries() == []
+    assert variants.get_variant(vid).state == "available"
+    assert [(e.actor, e.action, e.detail["tried"]) for e in audit.entries()] == [
+        ("ed", "refused", "clean_intermediates")]  # one attempt, one row (not one per variant)
     assert actions.clean_intermediates(ADMIN) > 0
     assert variants.get_variant(vid).state == "deleted"
-    assert [(e.actor, e.action, e.object_id) for e in audit.entries()] == [("ada", "delete_variant", vid)]
+    assert [(e.actor, e.action, e.object_id) for e in audit.entries()][0] == ("ada", "delete_variant", vid)
 
 
 def test_a_viewers_buttons_are_disabled_and_a_forged_click_does_nothing(demo_source,
@@ -200,7 +211,11 @@ def test_the_cli_acts_as_a_named_user(demo_source, root: Path) -> None:
     refused = cli(root, "--as", "vera", "delete", demo_source.root_variant_id, "--yes")
     assert refused.returncode == 5 and "vera is a viewer" in refused.stderr
     assert cli(root, "--as", "vera", "users", "add", "eve", "--role", "admin", "--no-password").returncode == 5
-    assert cli(root, "--as", "ghost", "list").returncode == 0  # reading needs no name check
+    ghost = cli(root, "--as", "ghost", "list")  # reading too: --as names a user who exists
+    assert ghost.returncode == 3 and "There is no user ghost" in ghost.stderr and ghost.stdout == ""
+    empty = cli(root, "--as", "", "users", "add", "eve", "--role", "admin", "--no-password")
+    assert empty.returncode == 2 and "--as needs a user name" in empty.stderr  # never the shell's admin
+    assert users.get_user("eve") is None
     ok = cli(root, "--as", "boss", "delete", demo_source.root_variant_id, "--yes")
     assert ok.returncode == 0, ok.stderr
     who = [(e.actor, e.action) for e in reversed(audit.entries())]

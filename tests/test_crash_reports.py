@@ -263,10 +263,11 @@ def test_a_full_disk_frees_the_partial_output_then_says_so(small_disk_root: Path
     done = run_to_completion(job.id)
     assert done.state == "failed", done.error
     assert done.error.startswith("The disk holding the data root is full: "), done.error
-    figures = re.search(r"full: ([\d.]+) GB needed, ([\d.]+) GB free", done.error)
+    figures = re.search(r"full: ([\d.]+) (GB|MB|KB|bytes) needed, ([\d.]+) (GB|MB|KB|bytes) free", done.error)
     assert figures, done.error
-    need, free = float(figures[1]), float(figures[2])
-    assert need >= 0.058 and free < need, done.error
+    units = {"GB": 2**30, "MB": 2**20, "KB": 2**10, "bytes": 1}
+    need, free = float(figures[1]) * units[figures[2]], float(figures[3]) * units[figures[4]]
+    assert figures[2] == "MB" and need >= 59 * 2**20 and free < need, done.error
     assert not (small_disk_root / "jobs" / job.id / "work").exists()
     assert sources.count_sources() == 0
     # And the disk is usable again: the same catalog takes a small import.
@@ -285,5 +286,10 @@ def test_preflight_disk_figures_are_true_as_printed() -> None:
                       metadata={}, deleted_at=None)
     problems = generic_checks(conv, variant, free_disk=int(0.097 * 2**30), available_memory=2**40)
     [disk] = [p.message for p in problems if "of disk" in p.message]
-    assert "needs about 0.104 GB of disk but the data root has 0.096 GB free" in disk
+    assert "needs about 107 MB of disk but the data root has 99 MB free" in disk
     assert diskspace.gb_pair(int(12.3 * 2**30), int(3.2 * 2**30)) == ("12.3", "3.1")
+    # tiny figures in a unit they read well in, never "0.000217 GB needed, 0.000038 GB free"
+    assert diskspace.size_pair(int(0.000217 * 2**30), int(0.000038 * 2**30)) == ("228 KB", "39 KB")
+    assert diskspace.size_pair(int(12.3 * 2**30), int(3.2 * 2**30)) == ("12.3 GB", "3.1 GB")
+    assert diskspace.size_pair(5 * 2**30, 1000 * 2**10) == ("5.0 GB", "1000 KB")
+    assert diskspace.size_pair(2**20 + 1, 2**20) == ("1.1 MB", "1.0 MB")  # a shortfall always shows

@@ -219,15 +219,13 @@ def _refused(req: ImportRequest, match: str) -> None:
 
 
 def test_truncated_gguf(root: Path, tmp_path: Path, demo_gguf: Path) -> None:
+    """A cut GGUF whose header is whole is refused before any job: pre-flight reads the header
+    and compares the tensors' extent with the file's length."""
     cut = tmp_path / "cut.gguf"
     cut.write_bytes(demo_gguf.read_bytes()[: 5_000_000])
-    job = submit_import(ImportRequest(kind="path", path=str(cut))).job  # header looks fine
-    from worker.runner import run_to_completion
-
-    done = run_to_completion(job.id)
-    assert done.state == "failed" and "truncated" in done.error
-    assert sources.count_sources() == 0
-    assert not [p for p in (root / "artifacts").rglob("*") if p.is_file()]
+    _refused(ImportRequest(kind="path", path=str(cut)), "truncated")
+    assert jobs.list_jobs() == [] and sources.count_sources() == 0
+    assert_clean(root)
 
 
 def test_not_a_gguf(root: Path, tmp_path: Path) -> None:

@@ -33,10 +33,11 @@ def test_trying_a_model_is_an_editors_audited_action(demo_source, monkeypatch: p
     vid = demo_source.root_variant_id
     with pytest.raises(PermissionDeniedError, match="trying a model on the server needs the editor role"):
         actions.try_prompt(VIEWER, vid, "The capital of France is")
-    assert started == [] and audit.entries() == []  # refused before any process starts
+    assert started == []  # refused before any process starts
+    assert [(e.actor, e.action, e.object_id) for e in audit.entries()] == [("vera", "refused", vid)]
     assert actions.try_prompt(EDITOR, vid, "The capital of France is")["text"] == " Paris."
     assert len(started) == 1 and started[0][2] == "The capital of France is"
-    [row] = audit.entries()
+    row = audit.entries()[0]
     assert (row.actor, row.action, row.object_id) == ("ed", "try_model", vid)
 
 
@@ -49,7 +50,9 @@ def test_an_upload_is_written_only_for_an_importer_and_removed_when_refused(root
     with pytest.raises(CatalogError):
         actions.import_upload(EDITOR, [("config.json", b"not json")])  # refused by the import's checks
     assert _files_under(config.uploads_dir()) == []  # what was staged is gone
-    assert jobs.list_jobs() == [] and audit.entries() == []
+    assert jobs.list_jobs() == []
+    assert [(e.actor, e.action, e.detail["tried"]) for e in reversed(audit.entries())] == [
+        ("vera", "refused", "import_upload"), ("ed", "refused", "import_upload")]  # one row per attempt
 
 
 def test_the_convert_forms_plan_writes_nothing_and_submit_saves_the_upload(demo_source, root: Path) -> None:
@@ -70,7 +73,7 @@ def test_the_convert_forms_plan_writes_nothing_and_submit_saves_the_upload(demo_
     digest = hashlib.sha256(WORDS).hexdigest()[:16]
     assert [p.name for p in _files_under(config.uploads_dir())] == [f"calibration-{digest}.txt"]
     assert _files_under(uploads.owner_dir("ed")) != []
-    assert {e.action for e in audit.entries()} == {"convert"}
+    assert {(e.actor, e.action) for e in audit.entries()} == {("ed", "convert"), ("vera", "refused")}
 
 
 def test_the_compare_pages_choices_live_outside_the_page(demo_source) -> None:

@@ -42,6 +42,32 @@ KNOWN_FAILURES: list[tuple[str, str]] = [
 ]
 
 
+# File-system errors a job meets where the catalog writes (its data root): what an admin does about them.
+NOT_WRITABLE = {
+    errno.EROFS: ("is on a read-only file system", "mount the data root read-write"),
+    errno.EACCES: ("cannot be written by the user the catalog runs as",
+                   "give that user write access to the data root"),
+    errno.EPERM: ("cannot be written by the user the catalog runs as",
+                  "give that user write access to the data root"),
+}
+
+
+def _not_writable(exc: BaseException) -> str | None:
+    if not isinstance(exc, OSError) or exc.errno not in NOT_WRITABLE:
+        return None
+    what, fix = NOT_WRITABLE[exc.errno]
+    where = exc.filename or "A folder the job writes to"
+    return f"{where} {what}, so the job could not write its output; an admin must {fix}, then retry the job."
+
+
+def _first_words(exc: BaseException) -> str:
+    """The first line of an error's text that is not a native library's check location
+    ("Check 'false' failed at src/...:"), cut to fit a sentence."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    said = next((line for line in lines if not line.startswith("Check '") and " failed at " not in line), "")
+    return said[:160].rstrip(".:") or type(exc).__name__
+
+
 def explain(exc: BaseException) -> str:
     """One sentence: what went wrong and what to try."""
     if isinstance(exc, CatalogError) or getattr(exc, "user_message", False):
@@ -50,12 +76,14 @@ def explain(exc: BaseException) -> str:
         return KNOWN_FAILURES[1][1]
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
         return KNOWN_FAILURES[0][1]
+    if (sentence := _not_writable(exc)) is not None:
+        return sentence
     text = f"{type(exc).__name__}: {exc}".lower()
     for needle, advice in KNOWN_FAILURES:
         if needle in text:
             return advice
-    first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-    return f"The job failed unexpectedly ({type(exc).__name__}: {first}); see the log below."
+    return (f"The job stopped on an error the catalog does not recognise ({_first_words(exc)}); retry it once, and "
+            "if it fails again, report it with the job log below.")
 
 
 def estimated_disk_need(job: Job, facts: ToolkitFacts = NO_TOOLKITS) -> int:

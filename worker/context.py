@@ -20,6 +20,9 @@ from catalog.results import add_result
 from catalog.variants import NewVariant, find_variant, insert_variant, variant_dir
 from worker.publish import Placement, publish
 
+PUBLISH_FRACTION = 0.95
+PUBLISH_STEP = "recording the output in the catalog"
+
 
 @dataclass
 class JobContext:
@@ -45,7 +48,10 @@ class JobContext:
 
     def publish(self, staged: Path, record: Callable[[db.Database], Placement]) -> dict[str, Any]:
         """Record and place a staged output all or nothing (see worker.publish); `record` writes
-        its rows with catalog functions on the connection it is given."""
+        its rows with catalog functions on the connection it is given. The step is named first, so
+        a job killed while it waits for the catalog's lock or moves its files is said to have
+        stopped there (not in the step before, such as "reading metadata")."""
+        self.progress(PUBLISH_FRACTION, PUBLISH_STEP)
         placement = publish(self.job.id, staged, record)
         for note in placement.notes:
             self.log(note)

@@ -20,7 +20,7 @@ from typing import Any
 
 import gguf
 
-from backends.llamacpp.gguf_scan import ArrayField, GGUFScan, scan
+from backends.llamacpp.gguf_scan import ArrayField, GGUFScan, HeaderError, scan
 
 logger = logging.getLogger(__name__)
 
@@ -126,10 +126,12 @@ def open_reader(path: str | os.PathLike[str]) -> gguf.GGUFReader:
 
 
 def _truncated_or_corrupt(p: Path, size: int, exc: BaseException) -> GGUFError:
-    logger.debug("GGUFReader failed on %s: %r", p, exc)
+    # The exception's own words ("error", "unpack_from requires a buffer of 8 bytes") mean nothing
+    # to a user: they go to the log, and the sentence says what is known.
+    logger.info("reading %s as GGUF failed: %r", p, exc)
     return GGUFError(
-        f"The file {p.name} could not be read as GGUF ({size} bytes; it is truncated or corrupt: "
-        f"{type(exc).__name__}); download or copy it again."
+        f"The file {p.name} could not be read as GGUF ({size:,} bytes): it is truncated or corrupt; "
+        "download or copy it again."
     )
 
 
@@ -156,6 +158,12 @@ def file_type_name(code: int | None) -> str | None:
         if name.startswith(prefix):
             return name[len(prefix):]
     return name
+
+
+def check_file(path: str | os.PathLike[str]) -> None:
+    """Refuse, with GGUFError's sentence, a file whose header, tensor types or length are wrong:
+    the import's pre-flight, in milliseconds (the header only; no tensor data is read)."""
+    _scan(Path(path))
 
 
 def read_metadata(path: str | os.PathLike[str]) -> GGUFMetadata:
@@ -197,6 +205,8 @@ def _scan(p: Path) -> GGUFScan:
     size = _check_header(p)
     try:
         found = scan(p)
+    except HeaderError as exc:
+        raise GGUFError(f"The file {p.name} is truncated or corrupt: {exc}; download or copy it again.") from None
     except ValueError as exc:
         if "version" in str(exc):
             raise GGUFError(

@@ -20,6 +20,15 @@ _SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<
 _STRING, _ARRAY = 8, 9
 SHORT_ARRAY = 64
 DEFAULT_ALIGNMENT = 32
+# The fewest bytes one entry can take: a key/value field (key length u64, value type u32, a one-byte
+# value) and a tensor info (name length u64, n_dims u32, type u32, offset u64). A header that
+# declares more entries than its file can hold is refused before a loop runs over them.
+MIN_FIELD_BYTES = 8 + 4 + 1
+MIN_TENSOR_BYTES = 8 + 4 + 4 + 8
+
+
+class HeaderError(ValueError):
+    """The header contradicts itself or its file; the message completes "The file X is corrupt: ..."."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +117,10 @@ def scan(path: Path) -> GGUFScan:
         if result.version not in (2, 3):
             raise ValueError(f"GGUF version {result.version} is not supported")
         n_tensors, n_fields = cur.unpack("<Q"), cur.unpack("<Q")
+        room = len(buf) - cur.pos
+        if n_fields * MIN_FIELD_BYTES > room or n_tensors * MIN_TENSOR_BYTES > room:
+            raise HeaderError(f"its header declares {n_tensors:,} tensors and {n_fields:,} metadata keys, more than "
+                              f"its {len(buf):,} bytes can hold")
         for _ in range(n_fields):
             key = cur.string()
             result.fields[key] = cur.value(cur.unpack("<I"))
@@ -116,5 +129,8 @@ def scan(path: Path) -> GGUFScan:
             dims = tuple(cur.unpack("<Q") for _ in range(cur.unpack("<I")))
             result.tensors.append(TensorInfo(name, dims, cur.unpack("<I"), cur.unpack("<Q")))
         alignment = result.fields.get("general.alignment", DEFAULT_ALIGNMENT)
+        if isinstance(alignment, bool) or not isinstance(alignment, int) or alignment <= 0 \
+                or alignment & (alignment - 1):
+            raise HeaderError(f"its general.alignment is {alignment!r}, not a power of two")
         result.data_offset = -(-cur.pos // alignment) * alignment
         return result

@@ -1,5 +1,6 @@
-"""Importing a GGUF: recognised by its suffix, checked by its magic bytes before any job
-exists, and described from its own metadata (name, architecture, size, quant type, license)."""
+"""Importing a GGUF: recognised by its suffix, checked before any job exists (magic bytes, then
+the whole header: its counts, tensor types and length against the file, and the first file's
+metadata), and described from its own metadata (name, architecture, size, quant type, license)."""
 
 from __future__ import annotations
 
@@ -20,12 +21,23 @@ def recognise(path: Path) -> bool:
 
 
 def check(path: Path) -> Path:
+    """The header of every file is read here, in milliseconds, so a damaged or hostile one (a
+    tensor count no file could hold, a cut file) is refused in one sentence with no job made; the
+    first file (the one describe reads) must also name an architecture gguf knows."""
+    from backends.llamacpp.gguf_meta import GGUFError, check_file, read_metadata
+
     files = sorted(path.glob(f"*{SUFFIX}")) if path.is_dir() else [path]
     for file in files:
         with open(file, "rb") as fh:
             if fh.read(4) != b"GGUF":
                 raise InvalidInputError(
                     f"{file.name} is not a GGUF file (it does not start with 'GGUF'); choose a .gguf model file.")
+    try:
+        for file in files:
+            check_file(file)
+        read_metadata(files[0])
+    except GGUFError as exc:
+        raise InvalidInputError(str(exc)) from None
     return path
 
 

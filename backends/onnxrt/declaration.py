@@ -114,8 +114,9 @@ QUANTIZE_INT4 = onnx_to_onnx(
          "level; HQQ (half-quadratic) optimises scale and zero point per block. Other ops are unchanged.",
     options=(Option("algorithm", "choice", "RTN", ("RTN", "HQQ"), "Block quantization algorithm."),
              Option("block_size", "choice", "32", ("16", "32", "64", "128"), "Weights per 4-bit block."),
-             Option("symmetric", "bool", True, help="Symmetric blocks (no zero point). HQQ always uses zero "
-                                                   "points, so it needs this off.")),
+             Option("symmetric", "bool", True, help="Symmetric blocks (no zero point); left out, on for RTN and "
+                                                   "off for HQQ, which always fits zero points.",
+                    default_from=lambda chosen: chosen["algorithm"] != "HQQ")),
     least=0.85)
 
 CONVERT_FP16 = onnx_to_onnx(

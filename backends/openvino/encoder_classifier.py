@@ -6,6 +6,7 @@ is within the bound; for classifiers, whose digits test set has labels)."""
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +46,40 @@ def _input_problems(variant: Variant, kind: str) -> list[Problem]:
     return []
 
 
+# Operator domains OpenVINO's ONNX front end converts (the standard set, ONNX Runtime's contrib
+# ops and OpenVINO's own); an op from any other domain is a custom op with no conversion rule.
+CONVERTIBLE_DOMAINS = ("ai.onnx", "", "com.microsoft", "org.openvinotoolkit")
+_NO_RULE = re.compile(r"No conversion rule found for operations:\s*(?P<ops>[^\n]+)")
+_FAILED_OP = re.compile(r"^-- (?P<op>\S+) with a message:", re.MULTILINE)
+
+
 def validate_convert_onnx(variant: Variant, options: dict[str, Any]) -> list[Problem]:
-    return _input_problems(variant, "ONNX model")
+    problems = _input_problems(variant, "ONNX model")
+    custom = sorted(d for d in (variant.metadata.get("opset") or {}) if d not in CONVERTIBLE_DOMAINS)
+    if not problems and custom:
+        problems.append(Problem("error", f"This ONNX model uses operators from the custom domain {custom[0]}, which "
+                                         "OpenVINO has no conversion for; run it with ONNX Runtime instead, or export "
+                                         "it again with standard ONNX operators."))
+    return problems
+
+
+def conversion_failure(name: str, exc: BaseException) -> str:
+    """One sentence for openvino.convert_model's refusal, whose text is C++ check output
+    ("Check 'false' failed at src/frontends/..."): the operators it could not convert, or its
+    first line that says something, and what to do."""
+    text = str(exc)
+    ops = [op.strip() for op in found.group("ops").split(",")] if (found := _NO_RULE.search(text)) else []
+    ops += [m.group("op") for m in _FAILED_OP.finditer(text)]
+    if ops:
+        ops = list(dict.fromkeys(ops))
+        which = f"operator {ops[0]}" if len(ops) == 1 else f"operators {', '.join(ops)}"
+        return (f"OpenVINO cannot convert {name}: it has no conversion for the {which} (custom or newer ONNX "
+                "operators); run the model with ONNX Runtime instead, or export it again with standard ONNX "
+                "operators.")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    said = next((line for line in lines if not line.startswith("Check '") and "failed with" not in line),
+                type(exc).__name__)
+    return f"OpenVINO could not convert {name} ({said[:160].rstrip('.')}); the job log has its full output."
 
 
 def validate_quantize_static(variant: Variant, options: dict[str, Any]) -> list[Problem]:
@@ -94,9 +127,9 @@ def convert_convert_onnx(ctx: JobContext, parent: Variant, path: Path, out: Path
     try:
         model = ov.convert_model(str(path))
         ov.save_model(model, out / MODEL_XML, compress_to_fp16=fp16)
-    except (RuntimeError, ValueError) as exc:  # OpenVINO's converter raises its own subclasses of these
-        raise InvalidInputError(f"OpenVINO could not convert {path.name} ({str(exc).strip()[:160]}); see the job "
-                                "log.") from exc
+    except Exception as exc:  # OpConversionFailure and its siblings derive from Exception alone
+        ctx.log(f"openvino.convert_model failed: {exc}")
+        raise InvalidInputError(conversion_failure(path.name, exc)) from exc
     copy_companions(_folder(path), out)
     facts = _describe(out / MODEL_XML)
     ctx.log(f"IR inputs: {[i['name'] for i in facts['inputs']]}")

@@ -7,6 +7,7 @@ refused in one sentence rather than failing later inside the runtime."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -20,13 +21,27 @@ PRECISIONS = (("u4", "INT4"), ("i4", "INT4"), ("nf4", "NF4"), ("f4e2m1", "MXFP4"
               ("f16", "F16"), ("bf16", "BF16"), ("f32", "F32"))
 
 
+HEAD_BYTES = 64 * 2**10  # where an IR's root element must start: after the XML declaration, comments, a DTD
+# What may come before the root element: a declaration or processing instruction, a comment, a
+# DOCTYPE (with an internal subset, which _parse then refuses with its own sentence), whitespace.
+_PROLOG_ITEM = re.compile(rb"\s*(?:<\?.*?\?>|<!--.*?-->|<!DOCTYPE(?:[^\[>]|\[[^\]]*\])*>)", re.DOTALL)
+_NET_START = re.compile(rb"\s*<net[\s/>]")
+
+
 def _is_ir(xml: Path) -> bool:
+    """The file's root element is <net>, wherever the prolog ends in its first HEAD_BYTES (a long
+    licence comment may push <net past byte 512). Only regular files are opened."""
     try:
+        if not xml.is_file():
+            return False
         with open(xml, "rb") as fh:
-            head = fh.read(512).lstrip()
+            head = fh.read(HEAD_BYTES)
     except OSError:
         return False
-    return head.startswith(b"<?xml") and b"<net" in head or head.startswith(b"<net")
+    pos = 3 if head.startswith(b"\xef\xbb\xbf") else 0  # a UTF-8 byte order mark
+    while (item := _PROLOG_ITEM.match(head, pos)) is not None and item.end() > pos:
+        pos = item.end()
+    return _NET_START.match(head, pos) is not None
 
 
 def model_xml(path: Path) -> Path | None:
@@ -67,11 +82,16 @@ def _parse(xml: Path) -> Any:
         raise InvalidInputError(f"{xml.name} is not well-formed XML ({str(exc)[:120]}); export the IR again.") from None
 
 
-def describe_ir(xml: Path) -> dict[str, Any]:
-    """Inputs, outputs, weight types and the .bin's extent, from the XML; refuses a missing or short .bin."""
+def describe_ir(xml: Path, model: bool = True) -> dict[str, Any]:
+    """Inputs, outputs, weight types and the .bin's extent, from the XML; refuses an IR with no
+    layers or no output, and a missing or short .bin (a model's .bin always: OpenVINO writes one,
+    empty when there are no weights; a tokenizer IR's when it has constants)."""
     root = _parse(xml)
     if root.tag != "net":
         raise InvalidInputError(f"{xml.name} is XML but not an OpenVINO IR (its root is <{root.tag}>, not <net>).")
+    if root.find("layers") is None or root.find("layers/layer") is None:
+        raise InvalidInputError(f"{xml.name} is an OpenVINO IR with no layers, so there is no model in it; export "
+                                "the model again.")
     inputs, outputs, weights, end = [], [], Counter(), 0
     for layer in root.iter("layer"):
         kind, data = layer.get("type"), layer.find("data")
@@ -87,8 +107,11 @@ def describe_ir(xml: Path) -> dict[str, Any]:
                                         "IR again.") from None
             end = max(end, offset + size)
             weights[data.get("element_type", "?")] += size
+    if not outputs:
+        raise InvalidInputError(f"{xml.name} has no Result layer, so the model gives no output; export the model "
+                                "again.")
     binary = xml.with_suffix(".bin")
-    if end and not binary.is_file():
+    if (end or model) and not binary.is_file():
         raise InvalidInputError(f"{xml.name} has no {binary.name} beside it; import the .xml together with its .bin.")
     have = binary.stat().st_size if binary.is_file() else 0
     if have < end:
@@ -109,8 +132,9 @@ def check(path: Path) -> Path:
     xml = model_xml(path)
     if xml is None:  # recognise() said yes, so a folder with several model IRs
         raise InvalidInputError(f"{path.name} holds more than one model IR; import one .xml (with its .bin).")
-    for ir in [xml, *[xml.parent / t for t in TOKENIZER_IRS if (xml.parent / t).is_file()]]:
-        describe_ir(ir)
+    describe_ir(xml)
+    for ir in [xml.parent / t for t in TOKENIZER_IRS if (xml.parent / t).is_file()]:
+        describe_ir(ir, model=False)
     if path.is_dir():
         list_model_files(path)  # refuses links out of the folder now, not inside the job
     return path if path.is_dir() else _single_ir_folder(xml)
