@@ -165,6 +165,8 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.action in ("import", "bundle"):
+        return _bench_elsewhere(args)
     if args.action == "export":
         from catalog.results import as_text, latest_results
 
@@ -186,6 +188,32 @@ def cmd_bench(args: argparse.Namespace) -> int:
         _out(args, [s.job.id for s in subs], "\n".join(s.message for s in subs))
         return EXIT_OK
     return max(_wait(args, s.job.id) for s in subs)
+
+
+def _bench_elsewhere(args: argparse.Namespace) -> int:
+    """`bench import FILE [--variant ID]`: a device run's result.json or an upstream tool's report;
+    `bench bundle VARIANT... --out FILE.zip [--hashes-only]`: a device-run bundle."""
+    from catalog.errors import InvalidInputError
+    from service import actions
+
+    if args.action == "import":
+        if len(args.ids) != 1:
+            raise InvalidInputError("Give one file to import: a device run's result.json or a benchmark tool's report.")
+        path = Path(args.ids[0])
+        if not path.is_file():
+            raise InvalidInputError(f"{path} is not a file; give a device run's result.json or a benchmark tool's "
+                                    "report.")
+        ids = actions.import_result(cli_actor(args), path.name, path.read_bytes(), args.variant)
+        _out(args, {"result_ids": ids}, "\n".join(f"imported result {i}" for i in ids))
+        return EXIT_OK
+    if not args.out:
+        raise InvalidInputError("Name the bundle to write with --out FILE.zip.")
+    out = actions.device_bundle(cli_actor(args), args.ids, Path(args.out).resolve(), args.profile or "quick",
+                                include_files=not args.hashes_only)
+    _out(args, {"path": str(out), "bytes": out.stat().st_size},
+         f"wrote {out} ({out.stat().st_size / 2**20:.1f} MB); on the device: unzip it, run `python run_bundle.py`, "
+         "and import its result.json with `cli.py bench import result.json`")
+    return EXIT_OK
 
 
 def cli_actor(args: argparse.Namespace) -> Actor:
@@ -316,12 +344,17 @@ def build_parser() -> argparse.ArgumentParser:
     jb.add_argument("--wait", action="store_true", help="after retry, run it here and wait")
     jb.set_defaults(fn=cmd_jobs)
 
-    be = sub.add_parser("bench", help="benchmark variants, or export a source's results")
-    be.add_argument("action", choices=["run", "export"])
-    be.add_argument("ids", nargs="+", help="variant ids to run; one source id to export")
+    be = sub.add_parser("bench", help="benchmark variants, export a source's results, bundle variants to run on "
+                                      "another machine, or import a result measured elsewhere")
+    be.add_argument("action", choices=["run", "export", "bundle", "import"])
+    be.add_argument("ids", nargs="+", help="variant ids to run or bundle; one source id to export; the file to import "
+                                           "(a device run's result.json, llama-bench or benchmark_app output)")
+    be.add_argument("--variant", help="import: the variant an upstream report measured (default: matched by its file)")
+    be.add_argument("--hashes-only", action="store_true",
+                    help="bundle: leave the variants' files out (the device has them); only their hashes go")
     be.add_argument("--profile", choices=["quick", "full"])
     be.add_argument("--format", choices=["csv", "json"], default="csv")
-    be.add_argument("--out", help="write the export to this file")
+    be.add_argument("--out", help="write the export, or the bundle (FILE.zip), to this file")
     be.add_argument("--queue", action="store_true", help="queue for the supervisor instead of running here")
     be.set_defaults(fn=cmd_bench)
 

@@ -201,6 +201,19 @@ class ImportCheck:
 
 
 @dataclass(frozen=True)
+class ReportReader:
+    """A report of an upstream benchmark tool this format's toolkit reads (bench.upstream_reports).
+
+    read(text) -> the report as {"tool", "version", "machine", "model", "metrics", "tests"}, or
+    None when the text is not this tool's; InvalidInputError when it is, but malformed.
+    mismatch(report, variant, source) -> one sentence when the report measured another model."""
+
+    tool: str
+    read: Callable[[str], dict[str, Any] | None]
+    mismatch: Callable[[dict[str, Any], Any, Any], str | None]
+
+
+@dataclass(frozen=True)
 class Format:
     name: str
     title: str
@@ -224,6 +237,11 @@ class Format:
     # What its runners add to a benchmark result's fingerprint (e.g. how the runtime was built):
     # () -> {key: value}, recorded with that format's results only.
     fingerprint_fields: Callable[[], dict[str, Any]] | None = None
+    # Reports of the runtime's own benchmark tool that an import reads (bench.upstream_reports).
+    report_readers: tuple[ReportReader, ...] = ()
+    # A device-run bundle's runner for this format: a standalone script (the runtime package and
+    # the standard library only) copied into the bundle (bench.device_bundle).
+    bundle_runner: Path | None = None
 
     @property
     def is_model(self) -> bool:
@@ -334,6 +352,11 @@ def fingerprint_fields(fmt: str) -> dict[str, Any]:
     """What this format's runners add to a result's fingerprint ({} for most)."""
     hook = get_format(fmt).fingerprint_fields
     return hook() if hook is not None else {}
+
+
+def report_readers() -> list[tuple[Format, ReportReader]]:
+    """Every declared upstream report reader, with the format whose variants it measures."""
+    return [(f, r) for f in formats() for r in f.report_readers]
 
 
 def conversions(input_format: str | None = None) -> list[Conversion]:

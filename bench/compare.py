@@ -15,7 +15,7 @@ from typing import Any
 
 from backends.registry import Gate
 from bench.fingerprint import device_class, fingerprint_id
-from catalog.results import NONFINITE_FLAG
+from catalog.results import IMPORTED_FLAG, NONFINITE_FLAG
 from workloads.encoder_classifier_inputs import ENCODER_CLASSIFIER_TASKS
 
 GATE_HINTS = {
@@ -131,7 +131,7 @@ def unlike_reasons(result: Any, base: Any) -> list[str]:
     device = device_class(str((result.fingerprint or {}).get("target", "")))
     if device != "CPU" and device != device_class(str((base.fingerprint or {}).get("target", ""))):
         reasons.append(f"a simulated or other device ({device})")
-    if "imported" in result.flags:
+    if IMPORTED_FLAG in result.flags:
         reasons.append("imported from another machine")
     return reasons
 
@@ -141,6 +141,16 @@ def _fp_id(result: Any) -> str:
     return fingerprint_id(result.fingerprint) if result.fingerprint else result.fingerprint_id
 
 
+def machine_suffix(result: Any) -> str:
+    """" @ <machine>" for a result measured elsewhere (a device run, an upstream tool's report), so
+    every chart and table names the machine; "" for this machine's own."""
+    if IMPORTED_FLAG not in result.flags:
+        return ""
+    machine = (result.fingerprint or {}).get("machine") or "another machine"
+    kind = "device run" if "device_run" in result.flags else "report" if "upstream_report" in result.flags else ""
+    return f" @ {machine}" + (f" ({kind})" if kind else "")
+
+
 def points_from_results(results: list[Any], baseline: Any, task: str | None,
                         describe: Callable[[str], tuple[str, str, str, str, str]]) -> list[Point]:
     """One Point per result; describe(variant_id) gives (label, format, toolkit, recipe, versions)."""
@@ -148,6 +158,7 @@ def points_from_results(results: list[Any], baseline: Any, task: str | None,
     out = []
     for r in results:
         label, fmt, toolkit, recipe, versions = describe(r.variant_id)
+        label += machine_suffix(r)
         failed = NONFINITE_FLAG in r.flags
         is_base = r.id == baseline.id
         out.append(Point(

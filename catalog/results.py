@@ -54,8 +54,14 @@ def add_result(conn: db.Database, *, variant_id: str, source_id: str, job_id: st
     return rid
 
 
+# Results imported from other machines (a device run, an upstream tool's report) are kept apart
+# per machine: a teammate's run never hides this machine's newest result of the same variant.
+IMPORTED_FLAG = "imported"
+_MACHINE = f"CASE WHEN flags LIKE '%\"{IMPORTED_FLAG}\"%' THEN fingerprint_id END"
+
+
 def latest_results(source_id: str, profile: str | None = None, with_raw: bool = False) -> list[BenchmarkResult]:
-    """The newest result per variant (and profile) of one source."""
+    """The newest result per variant (and profile) of one source; an imported one per machine."""
     where, params = ["source_id = ?"], [source_id]
     if profile:
         where.append("profile = ?")
@@ -64,7 +70,7 @@ def latest_results(source_id: str, profile: str | None = None, with_raw: bool = 
     with db.connect(write=False) as conn:
         rows = conn.query(
             f"""SELECT {cols} FROM benchmark_results WHERE {' AND '.join(where)}
-                QUALIFY row_number() OVER (PARTITION BY variant_id, profile ORDER BY created_at DESC) = 1
+                QUALIFY row_number() OVER (PARTITION BY variant_id, profile, {_MACHINE} ORDER BY created_at DESC) = 1
                 ORDER BY created_at""", params)
     return [BenchmarkResult.from_row(r) for r in rows]
 
@@ -86,14 +92,15 @@ def newer_results(shown: list[BenchmarkResult]) -> dict[str, str]:
         return {}
     with db.connect(write=False) as conn:
         rows = conn.query(
-            """SELECT variant_id, profile, id, created_at FROM benchmark_results
+            f"""SELECT variant_id, profile, {_MACHINE} AS machine, id, created_at FROM benchmark_results
                WHERE list_contains(?, variant_id)
-               QUALIFY row_number() OVER (PARTITION BY variant_id, profile ORDER BY created_at DESC) = 1""",
+               QUALIFY row_number() OVER (PARTITION BY variant_id, profile, {_MACHINE} ORDER BY created_at DESC) = 1""",
             [sorted({r.variant_id for r in shown})])
-    newest = {(r["variant_id"], r["profile"]): r for r in rows}
+    newest = {(r["variant_id"], r["profile"], r["machine"]): r for r in rows}
     out = {}
     for r in shown:
-        latest = newest.get((r.variant_id, r.profile))
+        machine = r.fingerprint_id if IMPORTED_FLAG in r.flags else None
+        latest = newest.get((r.variant_id, r.profile, machine))
         if latest and latest["id"] != r.id and latest["created_at"] > r.created_at:
             out[r.variant_id] = latest["id"]
     return out

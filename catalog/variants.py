@@ -276,3 +276,12 @@ def checked_family(family: list[Variant]) -> list[Variant]:
     for variant, state in changed:
         variant.state = state
     return family
+
+
+def variants_with_file_named(name: str) -> list[Variant]:
+    """The variants holding a file of this name (at any depth of their folder), with their files:
+    what an imported benchmark report that names only the file it ran is matched against."""
+    with db.connect(write=False) as conn:
+        ids = [r["variant_id"] for r in conn.query(
+            "SELECT DISTINCT variant_id FROM variant_files WHERE relpath = ? OR relpath LIKE ?", [name, f"%/{name}"])]
+    return [get_variant(v) for v in ids]

@@ -223,6 +223,49 @@ def benchmark(actor: Actor, variant_ids: list[str], profile: str, **kwargs: Any)
     return subs
 
 
+# Results measured elsewhere: a device run's result.json, an upstream tool's report (bench.imported_results).
+IMPORT_RESULT_PERMISSION = "benchmark"  # an imported result charts beside the catalog's own, as a run does
+
+
+def import_result(actor: Actor, file_name: str, data: bytes, variant_id: str | None = None) -> list[str]:
+    """Store a device run's result (one result per variant it ran) or an upstream benchmark tool's
+    report (of the variant it names, or variant_id), as results of the machine it names; returns
+    their ids. Everything is checked before anything is stored, each with its audit row."""
+    from bench.imported_results import read_imported, store
+
+    actor = users.current(actor)
+    require(actor, IMPORT_RESULT_PERMISSION)  # before the file is read
+    found = read_imported(file_name, data, variant_id)
+    ids = []
+    with _change(actor, IMPORT_RESULT_PERMISSION) as log:
+        for item in found:
+            rid = store(item, actor.name)
+            log("import_result", rid, {"variant": item.variant.id, "protocol": item.protocol_id,
+                                       "machine": item.machine, "flags": item.flags, "file": Path(file_name).name})
+            ids.append(rid)
+    return ids
+
+
+def device_bundle(actor: Actor, variant_ids: list[str], out: Path | None = None, profile: str = "quick",
+                  include_files: bool = True) -> Path:
+    """A device-run bundle of these variants (bench.device_bundle): written to out, or under the
+    data root's exports folder for the browser's download button. Bundling copies variants out, as
+    an export does."""
+    from datetime import UTC, datetime
+
+    from bench.device_bundle import write_bundle
+
+    with _change(actor, "export") as log:
+        log("device_bundle", ",".join(variant_ids), {"profile": profile, "files": include_files,
+                                                      "dest": str(out) if out else "exports"})
+    if out is None:
+        out = config.data_root() / "exports" / f"bundle-{datetime.now(UTC):%Y%m%d-%H%M%S}.zip"
+        out.parent.mkdir(parents=True, exist_ok=True)
+    # written after the audit row's commit: copying weights must not hold the catalog's lock
+    write_bundle(variant_ids, out, profile, include_files, made_by=users.current(actor).name)
+    return out
+
+
 # Trying a model starts a runner process on the server that loads the model and uses its CPU and
 # memory, as a benchmark does: so it needs what a benchmark needs (an editor; catalog/access.py),
 # and a viewer cannot load the server by trying models over and over.

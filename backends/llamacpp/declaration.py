@@ -3,7 +3,9 @@ until a hook runs)."""
 
 from __future__ import annotations
 
-from backends.llamacpp import convert, import_check, runner
+from pathlib import Path
+
+from backends.llamacpp import bench_report, convert, import_check, runner
 from backends.llamacpp.quant_types import (
     CONVERTER_OUTTYPES,
     QUANT_TYPES,
@@ -11,7 +13,7 @@ from backends.llamacpp.quant_types import (
     dequantize_gate,
     quantize_gate,
 )
-from backends.registry import Conversion, Format, ImportCheck, Option, Toolkit, register_toolkit
+from backends.registry import Conversion, Format, ImportCheck, Option, ReportReader, Toolkit, register_toolkit
 
 PACKAGES = ("llama_cpp", "gguf", "numpy")
 
@@ -80,7 +82,9 @@ GGUF = Format(
                              describe=import_check.describe),
     import_as="a .gguf file", upload_suffixes=("gguf",), hub_patterns=("*.gguf",),
     # How the binding was built (its instruction-set level): llama.cpp's speed depends on it.
-    fingerprint_fields=runner.fingerprint_fields)
+    fingerprint_fields=runner.fingerprint_fields,
+    report_readers=(ReportReader(bench_report.TOOL, bench_report.read, bench_report.mismatch),),
+    bundle_runner=Path(__file__).with_name("bundle_runner.py"))
 
 # The imatrix output is data for later quantizations, not a model: no runner, no import.
 IMATRIX_FORMAT = Format(name="imatrix", title="Importance matrix (GGUF)", runtime="llama.cpp",

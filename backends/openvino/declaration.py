@@ -4,7 +4,7 @@ compression; encoders and classifiers from their ONNX graph, then NNCF post-trai
 
 from __future__ import annotations
 
-from backends.openvino import convert, encoder_classifier, import_check, llm_runner, runtime_runner, setup
+from backends.openvino import bench_report, convert, encoder_classifier, import_check, llm_runner, runtime_runner, setup
 from backends.openvino.weights import (
     BACKUP_PRECISIONS,
     FALLBACKS,
@@ -20,6 +20,7 @@ from backends.registry import (
     Gate,
     ImportCheck,
     Option,
+    ReportReader,
     SetupStep,
     Toolkit,
     VerifiedChoice,
@@ -161,7 +162,8 @@ OPENVINO = Format(
     import_check=ImportCheck(recognise=import_check.recognise, check=import_check.check,
                              describe=import_check.describe, keeps=import_check.keeps),
     import_as="an OpenVINO IR (.xml with its .bin)", upload_suffixes=("xml", "bin"), runs_on=("cpu",),
-    runtime_options=(PERFORMANCE_HINT,))
+    runtime_options=(PERFORMANCE_HINT,),
+    report_readers=(ReportReader(bench_report.TOOL, bench_report.read, bench_report.mismatch),))
 
 TOOLKIT = register_toolkit(Toolkit(
     name="openvino", title="OpenVINO / NNCF", runtime="OpenVINO CPU", packages=PACKAGES,
