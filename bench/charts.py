@@ -158,7 +158,9 @@ def _failed_marks(labels: list[str], failed: list[bool], axis: str) -> list[dict
 
 
 def rows_from_results(results: list[Any], labels: dict[str, str], baseline_variant_id: str | None) -> list[ChartRow]:
-    return [ChartRow(label=labels.get(r.variant_id, r.variant_id), variant_id=r.variant_id, metrics=r.metrics,
+    # labels by result id (two results of one variant: this machine's and a device's) or by variant id
+    return [ChartRow(label=labels.get(r.id, labels.get(r.variant_id, r.variant_id)), variant_id=r.variant_id,
+                     metrics=r.metrics,
                      protocol_id=r.protocol_id, flags=r.flags,
                      # recomputed, so results stored before the id's definition changed still compare
                      fingerprint_id=fingerprint_id(r.fingerprint) if r.fingerprint else r.fingerprint_id,

@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 from bench import compare
 from bench.baseline import reference_variant
 from bench.charts import Axis, comparison_figure, metrics_for, rows_from_results, tradeoff_figure
+from bench.upstream_reports import REPORT_PROFILE
 from catalog import config, results, sources, variants
 from catalog.errors import InvalidInputError
 
@@ -70,8 +71,7 @@ class ComparisonView:
         labels = {p.result_id: p.label for p in self.points}
         by_result = {r.id: r for r in self.results}
         bars, _ = comparison_figure(
-            rows_from_results([by_result[p.result_id] for p in self.points],
-                              {by_result[p.result_id].variant_id: labels[p.result_id] for p in self.points},
+            rows_from_results([by_result[p.result_id] for p in self.points], labels,
                               self.baseline.variant_id), metrics_for(self.task))
         return {
             "quality-vs-speed": tradeoff_figure(self.points, speed, quality, bubble, color, self.speed_frontier,
@@ -159,9 +159,17 @@ def build_view(spec: CompareSpec) -> ComparisonView:
 
 
 def candidate_results(source_ids: list[str], profile: str) -> list[results.BenchmarkResult]:
-    """The newest result of each variant of these sources on the profile: what a new comparison
-    may show."""
-    return [r for s in dict.fromkeys(source_ids) for r in results.latest_results(s, profile)]
+    """The newest result of each variant of these sources on the profile (and of each other
+    machine that ran it), then the newest imported report of each variant and machine (another
+    protocol, so unlike any baseline of the profile): what a new comparison may show."""
+    return [r for s in dict.fromkeys(source_ids) for p in (profile, REPORT_PROFILE)
+            for r in results.latest_results(s, p)]
+
+
+def result_label(result: results.BenchmarkResult, labels: dict[str, str]) -> str:
+    """A result's name in the pickers: its variant's label (labels: variant_labels), and the
+    machine that measured it when that is not this one."""
+    return labels.get(result.variant_id, result.variant_id) + compare.machine_suffix(result)
 
 
 def default_baseline(found: list[results.BenchmarkResult], source_id: str) -> str:

@@ -14,6 +14,7 @@ from catalog import results, sources, variants
 from catalog.errors import CatalogError
 from service import actions
 from ui.forms import option_widget
+from ui.other_machines import other_machines_section
 from ui.pickers import source_picker
 from ui.session import current_actor, gate
 from ui.try_encoder_classifier import try_encoder_classifier_input
@@ -44,7 +45,8 @@ family = variants.variants_of_source(source_id, include_deleted=False)
 runnable = {v.id: v for v in family if v.state == "available" and v.format in benchmark_formats(task)}
 labels = {vid: f"{v.label} · {vid}" for vid, v in runnable.items()}
 baseline = reference_variant(source_id, family)
-found = results.latest_results(source_id, profile, with_raw=True)
+found_all = results.latest_results(source_id, profile, with_raw=True)
+found = [r for r in found_all if results.IMPORTED_FLAG not in r.flags]  # this machine's; the others' below
 
 with st.expander("Run benchmarks", expanded=not found):
     if baseline is None:
@@ -63,6 +65,8 @@ with st.expander("Run benchmarks", expanded=not found):
             st.caption("Benchmarks run one at a time, with no conversion beside them. Follow them on the Jobs page.")
         except CatalogError as exc:
             st.error(str(exc))
+
+other_machines_section(source_id, family, profile, found_all)
 
 if not found:
     st.info(f"No {profile} results for this model yet.")

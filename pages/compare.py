@@ -17,6 +17,7 @@ from bench.compare_view import (
     candidate_results,
     clicked_link,
     default_baseline,
+    result_label,
     updated_result_ids,
     variant_labels,
 )
@@ -71,10 +72,10 @@ def pick_spec() -> CompareSpec | None:
     wanted = [r for r in qp.get("results", "").split(",") if r in by_id]
     chosen = st.multiselect(
         "Results", list(by_id), default=wanted or list(by_id), key="cmp_results",
-        format_func=lambda rid: f"{labels[by_id[rid].variant_id]} · {fmt.when(by_id[rid].created_at)}")
+        format_func=lambda rid: f"{result_label(by_id[rid], labels)} · {fmt.when(by_id[rid].created_at)}")
     default_base = default_baseline(found, source_id)
     base = st.selectbox("Baseline", list(by_id), index=list(by_id).index(default_base), key="cmp_baseline",
-                        format_func=lambda rid: labels[by_id[rid].variant_id],
+                        format_func=lambda rid: result_label(by_id[rid], labels),
                         help="By default the source's reference run (its Hugging Face form in PyTorch).")
     return CompareSpec(result_ids=[r for r in chosen if r != base], baseline_result_id=base,
                        gates=dict(config.load_settings().compare_gates))
