@@ -33,7 +33,7 @@ from catalog.errors import InvalidInputError
 TOOLKIT_ENTRY_POINTS = "model_catalog.toolkits"
 TOOLKITS_ENV = "MODEL_CATALOG_TOOLKITS"
 DEFAULT_TOOLKITS = ("backends.hf.declaration", "backends.llamacpp.declaration", "backends.onnxrt.declaration",
-                    "backends.openvino.declaration")
+                    "backends.openvino.declaration", "backends.qnn.declaration")
 
 # Execution targets a conversion or a runner is for. Only "cpu" runs on this project's machines;
 # the rest name what another machine would need (see each declaration's notes).
