@@ -1,0 +1,1 @@
+"""Apple MLX: mlx-lm conversions, the MLX runner and MLX folder imports."""
