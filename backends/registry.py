@@ -243,6 +243,10 @@ class Format:
     # A device-run bundle's runner for this format: a standalone script (the runtime package and
     # the standard library only) copied into the bundle (bench.device_bundle).
     bundle_runner: Path | None = None
+    # Encoder/classifier benchmark protocol fields its runners change, by (task, profile), e.g.
+    # fewer repetitions on a simulator many times slower than the CPU. The changed protocol has
+    # its own id, so its results are never compared with others' unawares.
+    protocol_changes: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
 
     @property
     def is_model(self) -> bool:
@@ -347,6 +351,11 @@ def apply_offline_environment() -> None:
 def hub_patterns() -> list[str]:
     """The files an import from the Hugging Face Hub fetches: every format's own, in declaration order."""
     return list(dict.fromkeys(p for f in formats() for p in f.hub_patterns))
+
+
+def protocol_changes(fmt: str, task: str, profile: str) -> dict[str, int]:
+    """The benchmark protocol fields this format changes for a task and profile ({} for most)."""
+    return dict(get_format(fmt).protocol_changes.get((task, profile), {}))
 
 
 def fingerprint_fields(fmt: str) -> dict[str, Any]:

@@ -173,3 +173,24 @@ def test_an_op_the_htp_cannot_take_fails_naming_it(tmp_path: Path) -> None:
         ep.open_without_fallback(path)
     report = ep.coverage(path)  # with fallback on, it runs: Relu on the HTP, Hardmax on the CPU
     assert report["by_op_type"] == {"Relu": {"htp": 1, "cpu": 0}, "Hardmax": {"htp": 0, "cpu": 1}}
+
+
+def test_benchmark_on_the_simulator_next_to_the_cpu_ep(in_root) -> None:
+    from bench.fingerprint import device_class
+    from bench.jobs.common import submit_benchmarks
+    from catalog import results
+    from worker.runner import run_to_completion
+
+    qdq = in_root["qdq"]
+    for options in ({}, {"qnn_provider": "cpu"}):
+        for sub in submit_benchmarks([qdq.id], "quick", runtime_options=options):
+            job = run_to_completion(sub.job.id)
+            assert job.state == "succeeded", job.error
+    by_device = {device_class(r.fingerprint["target"]): r for r in results.results_for_variant(qdq.id)}
+    sim, cpu = by_device["QNN HTP simulator"], by_device["CPU"]
+    assert sim.fingerprint["qnn_sdk"] == qdq.metadata["qnn_sdk"] and sim.fingerprint_id != cpu.fingerprint_id
+    assert cpu.fingerprint["runtime_options"] == {"qnn_provider": "cpu"}
+    for r in (sim, cpu):
+        m = r.metrics
+        assert m["latency_ms_p50"] > 0 and m["accuracy"] > 0.9 and m["top1_agreement"] > 0.95
+        assert 0 < m["max_abs_error"] < 1

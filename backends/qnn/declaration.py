@@ -74,6 +74,15 @@ QNN_PROVIDER = Option(
     "Where QNN QDQ variants run in a benchmark: htp (the QNN HTP backend, a simulator on x86_64: its latency is "
     "simulated, not a device's) or cpu (ONNX Runtime's CPU EP on the same QDQ model, to put next to it).")
 
+# Measured here (2-core VM, busy): MiniLM QDQ at sequence 64 takes about 2 s per sentence on the HTP
+# simulator (0.1 s on the CPU EP), so the encoder's quick profile (2 + 10 batches of 8, 64 sentences
+# scored) would take over 4 minutes; these keep it under one. The digits CNN takes about 1.3 ms
+# per image there: its protocols stay as they are.
+PROTOCOL_CHANGES = {("feature-extraction", "quick"): {"batch_size": 1, "warmup": 1, "repetitions": 5,
+                                                      "eval_samples": 8},
+                    ("feature-extraction", "full"): {"batch_size": 1, "warmup": 2, "repetitions": 20,
+                                                     "eval_samples": 32}}
+
 SNIPPET = ("import numpy as np, onnxruntime as ort, onnxruntime_qnn\n"
            "ort.register_execution_provider_library(\"QNNExecutionProvider\", onnxruntime_qnn.get_library_path())\n"
            "devices = [d for d in ort.get_ep_devices() if d.ep_name == \"QNNExecutionProvider\"]\n"
@@ -89,12 +98,14 @@ QNN = Format(
     name="qnn", title="QNN QDQ ONNX", runtime="ONNX Runtime QNN EP", main_suffix=".onnx",
     runtime_imports=("onnxruntime", "onnxruntime_qnn"), runtime_versions=runner.runtime_versions,
     open_encoder_classifier=runner.load, runtime_options=(QNN_PROVIDER,), run_snippets={"": SNIPPET},
-    runs_on=("qnn-htp", "cpu"), hub_library="onnx", fingerprint_fields=runner.fingerprint_fields)
+    runs_on=("qnn-htp", "cpu"), hub_library="onnx", fingerprint_fields=runner.fingerprint_fields,
+    protocol_changes=PROTOCOL_CHANGES)
 QNN_CONTEXT = Format(
     name="qnn-context", title="QNN context binary (EPContext)", runtime="ONNX Runtime QNN EP", main_suffix=".onnx",
     runtime_imports=("onnxruntime", "onnxruntime_qnn"), runtime_versions=runner.runtime_versions,
     open_encoder_classifier=runner.load_context, run_snippets={"": SNIPPET}, runs_on=("qnn-htp",),
-    hub_library="onnx", fingerprint_fields=runner.fingerprint_fields)
+    hub_library="onnx", fingerprint_fields=runner.fingerprint_fields,
+    protocol_changes=PROTOCOL_CHANGES)
 
 TOOLKIT = register_toolkit(Toolkit(
     name="qnn", title="Qualcomm QNN (ONNX Runtime QNN EP)", runtime="QNN HTP simulator", packages=PACKAGES,

@@ -6,8 +6,10 @@ has no cycle. They are imported only on use: an LLM benchmark never loads the en
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
+from backends.registry import protocol_changes
 from bench.jobs.common import reference_variant
 from bench.protocol import CausalLMProtocol, TensorProtocol, protocol_for
 from catalog.errors import InvalidInputError
@@ -30,6 +32,7 @@ def run_benchmark_job(ctx: JobContext) -> dict[str, Any]:
 
         tensor_protocol = protocol_for(recipe["profile"], task)
         assert isinstance(tensor_protocol, TensorProtocol)
+        tensor_protocol = replace(tensor_protocol, **protocol_changes(variant.format, task, recipe["profile"]))
         return run_encoder_classifier_benchmark(ctx, variant, reference, tensor_protocol,
                                                 recipe.get("runtime_options"))
     from bench.jobs.causal_lm import run_causal_lm_benchmark
