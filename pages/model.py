@@ -12,7 +12,7 @@ from service import actions
 from ui import fmt, nav
 from ui.lineage import lineage_dot
 from ui.session import current_actor, gate
-from ui.variant_view import effective_types_chart, smoke_results
+from ui.variant_view import breakdown_chart, effective_types_chart, smoke_results
 
 source_id = st.query_params.get("id")
 if not source_id:
@@ -75,6 +75,7 @@ with tab_quality:
     if "smoke" not in variant.metadata and "effective_types" not in variant.metadata:
         st.write("The source's own files: nothing to compare with.")
     effective_types_chart(variant)
+    breakdown_chart(variant)
     smoke_results(variant)
 
 with tab_files:

@@ -1,4 +1,5 @@
-"""What a conversion learnt about a variant: effective types and smoke-test generations."""
+"""What a conversion learnt about a variant: effective types, a toolkit's breakdown (e.g. node
+placement) and smoke-test generations."""
 
 from __future__ import annotations
 
@@ -20,6 +21,27 @@ def effective_types_chart(variant: Variant) -> None:
     if variant.precision not in hist:
         st.caption(f"No tensor came out as {variant.precision}: llama.cpp fell back per tensor where a row "
                    "does not divide the type's block size.")
+
+
+def breakdown_chart(variant: Variant) -> None:
+    """A toolkit's per-category breakdown of a variant, as a stacked bar chart and a table (e.g.
+    which nodes of each op type run on which device). metadata["breakdown"]: {"title",
+    "category" (the rows' label column), "rows" [{category: ..., part: count, ...}], optional
+    "caption" and "details" (rows of a second table)}."""
+    data = variant.metadata.get("breakdown")
+    if not data or not data.get("rows"):
+        return
+    category, rows = data["category"], data["rows"]
+    parts = [k for k in rows[0] if k != category]
+    long = [{category: r[category], "part": p, "count": r[p]} for r in rows for p in parts]
+    fig = px.bar(long, x="count", y=category, color="part", orientation="h", title=data.get("title", ""))
+    fig.update_layout(height=120 + 28 * len(rows), yaxis={"categoryorder": "total ascending"})
+    st.plotly_chart(fig, width="stretch")
+    st.dataframe(rows, hide_index=True, width="stretch")
+    if data.get("caption"):
+        st.caption(data["caption"])
+    if data.get("details"):
+        st.dataframe(data["details"], hide_index=True, width="stretch")
 
 
 def smoke_results(variant: Variant) -> None:

@@ -205,6 +205,7 @@ def convert_quantize(ctx: JobContext, parent: Variant, path: Path, out: Path, op
               "qnn_sdk": ep.sdk_version(), "device": report["device"],
               "calibration": "shipped" if options["calibration"] in ("", "shipped")
               else Path(options["calibration"]).name}
+    facts["breakdown"] = coverage_breakdown(report)
     if options["keep_16bit_ops"] or options["keep_16bit_tensors"]:
         facts["keep_16bit"] = {"ops": _names(options["keep_16bit_ops"]),
                                "tensors": _names(options["keep_16bit_tensors"])}
@@ -213,6 +214,21 @@ def convert_quantize(ctx: JobContext, parent: Variant, path: Path, out: Path, op
     bits = {"uint8": "8", "uint16": "16"}[options["activation_type"]]
     weights = options["weight_type"].removeprefix("u").removeprefix("int")
     return ConversionOutput(f"QDQ A{bits}W{weights}", {"task": task, **facts})
+
+
+def coverage_breakdown(report: dict[str, Any]) -> dict[str, Any]:
+    """The node coverage as the Model page's breakdown: nodes per op type on the HTP and on the CPU."""
+    htp, cpu = report["device"], "CPU (fallback)"
+    rows = [{"op type": op, htp: n["htp"], cpu: n["cpu"]}
+            for op, n in sorted(report["by_op_type"].items(), key=lambda kv: -(kv[1]["htp"] + kv[1]["cpu"]))]
+    caption = (f"Node coverage with CPU fallback on: {report['htp_nodes']} of {report['nodes']} nodes on the {htp} "
+               f"({report['htp_share']:.1%}), {report['cpu_nodes']} on the CPU"
+               + (f"; the HTP cannot take {', '.join(report['blocking_op_types'])}" if report["blocking_op_types"]
+                  else "; the CPU kept only graph-boundary quantize/dequantize nodes, which the HTP takes when "
+                       "fallback is off" if report["cpu_nodes"] else "") + ".")
+    return {"title": f"Node coverage on the {htp}", "category": "op type", "rows": rows, "caption": caption,
+            "details": [{"node": n["name"], "op type": n["op_type"], "runs on": "CPU"}
+                        for n in report["fallback_nodes"]]}
 
 
 def convert_context_binary(ctx: JobContext, parent: Variant, path: Path, out: Path, options: dict[str, Any],
