@@ -18,6 +18,7 @@ from typing import Any
 from backends.convert_job import ConversionOutput, Step
 from backends.encoder_classifier_calibration import calibration_samples
 from backends.hf.folder import copy_companions
+from backends.onnxrt.encoder_classifier import check_and_describe
 from backends.preflight import Problem
 from backends.qnn import ep, overrides
 from backends.qnn import quantize as qdq
@@ -106,11 +107,9 @@ def _check_calibration_shape(variant: Variant, options: dict[str, Any], shapes: 
 
 def plan_quantize(variant: Variant, options: dict[str, Any]) -> list[Step]:
     """One step; an uploaded calibration file is kept under its content hash (copied at submit)."""
-    value = options["calibration"]
-    path = checked_file(value)
-    if path is not None:
-        value = str(kept_path(path))
-    return [Step("qnn.quantize", dict(options, calibration=value), input_variant_id=variant.id)]
+    path = checked_file(options["calibration"])
+    kept = options if path is None else dict(options, calibration=str(kept_path(path)))
+    return [Step("qnn.quantize", kept, input_variant_id=variant.id)]
 
 
 @functools.cache
@@ -165,16 +164,6 @@ def validate_context_binary(variant: Variant, options: dict[str, Any]) -> list[P
 # ------------------------------------------------------------------------------ the work
 
 
-def _describe(path: Path) -> dict[str, Any]:
-    from backends.onnxrt.import_check import check_onnx
-
-    try:
-        facts = check_onnx(path)
-    except InvalidInputError as exc:
-        raise InvalidInputError(f"The result failed its check: {exc} It was not published.") from exc
-    return {k: facts[k] for k in ("opset", "inputs", "outputs", "ops", "parameters", "producer")}
-
-
 def convert_quantize(ctx: JobContext, parent: Variant, path: Path, out: Path, options: dict[str, Any],
                      extras: dict[str, Variant]) -> ConversionOutput:
     task = _task(parent) or ENCODER_TASK
@@ -210,7 +199,7 @@ def convert_quantize(ctx: JobContext, parent: Variant, path: Path, out: Path, op
         facts["keep_16bit"] = {"ops": _names(options["keep_16bit_ops"]),
                                "tensors": _names(options["keep_16bit_tensors"])}
     copy_companions(_folder(path), out)
-    facts |= _describe(out / MODEL_FILE)
+    facts |= check_and_describe(out / MODEL_FILE)
     bits = {"uint8": "8", "uint16": "16"}[options["activation_type"]]
     weights = options["weight_type"].removeprefix("u").removeprefix("int")
     return ConversionOutput(f"QDQ A{bits}W{weights}", {"task": task, **facts})

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from backends.onnxrt.session_runner import model_file
 from backends.qnn import ep
 from backends.qnn.quantize import fit_feed
 
@@ -20,15 +21,6 @@ log = logging.getLogger(__name__)
 
 PROVIDERS = ("htp", "cpu")
 DEFAULT_PROVIDER = PROVIDERS[0]
-
-
-def model_file(path: Path) -> Path:
-    if path.is_file():
-        return path
-    files = sorted(path.glob("*.onnx"))
-    if not files:
-        raise ValueError(f"{path.name} holds no .onnx file")
-    return files[0]
 
 
 class QnnRunner:
