@@ -17,8 +17,10 @@ import logging
 import os
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import duckdb
 
@@ -138,6 +140,7 @@ def connect(write: bool = True) -> Iterator[Database]:
             yield db
         return
     with _file_lock(LOCK_TIMEOUT_S):
+        before = _file_stamp() if write else ""
         con = _open_duckdb(path)
         db = Database(con)
         _local.db = db
@@ -162,6 +165,43 @@ def connect(write: bool = True) -> Iterator[Database]:
         finally:
             _local.db = None
             con.close()
+            # Still under the lock, after the commit: readers' caches keyed by version() move on.
+            if write and _file_stamp() != before:
+                _bump_version()
+
+
+def _version_path() -> Path:
+    return config.data_root() / "catalog.version"
+
+
+def _file_stamp() -> str:
+    """The catalog file's and its write-ahead log's mtime and size: a committed write changes them
+    (DuckDB checkpoints when the last connection closes); reads and empty transactions do not."""
+    parts = []
+    for path in (config.db_path(), config.db_path().with_name(config.db_path().name + ".wal")):
+        try:
+            st = path.stat()
+            parts.append(f"{st.st_mtime_ns}:{st.st_size}")
+        except OSError:
+            parts.append("-")
+    return "/".join(parts)
+
+
+def _bump_version() -> None:
+    try:
+        _version_path().write_text(uuid.uuid4().hex)
+    except OSError as exc:  # a cache then only misses the token: the file stamp still moves
+        log.warning("could not record the catalog's new version: %s", exc)
+
+
+def version() -> str:
+    """A key that changes whenever any process commits a change to the catalog (no lock, no
+    connection: a few stat calls). Pages key their cached reads on it (ui.cached)."""
+    try:
+        token = _version_path().read_text()
+    except OSError:
+        token = ""
+    return f"{config.data_root()}/{token}/{_file_stamp()}"
 
 
 def reset_migration_cache() -> None:

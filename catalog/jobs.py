@@ -88,7 +88,9 @@ def list_jobs(states: tuple[str, ...] | None = None, source_id: str | None = Non
         rows = conn.query(
             f"SELECT * FROM jobs WHERE {' AND '.join(where)} ORDER BY created_at DESC LIMIT ?",
             params + [limit])
-        deps = conn.query("SELECT job_id, depends_on FROM job_deps")
+        # Only the listed jobs' dependencies: job_deps grows with every chained conversion ever run.
+        deps = conn.query("SELECT job_id, depends_on FROM job_deps WHERE job_id IN (SELECT unnest(?))",
+                          [[r["id"] for r in rows]]) if rows else []
     by_job: dict[str, list[str]] = {}
     for d in deps:
         by_job.setdefault(d["job_id"], []).append(d["depends_on"])

@@ -31,10 +31,53 @@ def disk_by_source() -> list[dict]:
                GROUP BY s.id, s.name ORDER BY bytes DESC""")
 
 
-def intermediates() -> list[dict]:
+@dataclass
+class DiskUse:
+    """What the Storage page draws: the `top` sources by bytes, the rest summed in one row."""
+
+    rows: list[dict]
+    total_bytes: int
+    others: int  # sources summed into the last row (0: none)
+
+
+def disk_use(top: int) -> DiskUse:
+    """disk_by_source's figures summed in SQL: the biggest `top` sources, then one row for the
+    rest, and the catalog's total (no row per source reaches Python)."""
+    with db.connect(write=False) as conn:
+        rows = conn.query(
+            """WITH per AS (
+                   SELECT source_id, sum(size_bytes) AS bytes,
+                          coalesce(sum(size_bytes) FILTER (WHERE intermediate), 0) AS intermediate_bytes
+                   FROM variants WHERE state = 'available' GROUP BY source_id),
+               ranked AS (SELECT *, row_number() OVER (ORDER BY bytes DESC, source_id) AS n FROM per)
+               SELECT r.source_id AS id, s.name, r.bytes, r.intermediate_bytes, FALSE AS rest, 0 AS others
+               FROM ranked r JOIN sources s ON s.id = r.source_id WHERE r.n <= ?
+               UNION ALL
+               SELECT NULL, NULL, coalesce(sum(bytes), 0), coalesce(sum(intermediate_bytes), 0), TRUE, count(*)
+               FROM ranked WHERE n > ?
+               ORDER BY rest, bytes DESC""", [top, top])
+    summed = rows.pop() if rows and rows[-1]["rest"] else None
+    others = int(summed["others"]) if summed else 0
+    if summed and others:
+        rows.append({"id": None, "name": f"{others} others", "bytes": int(summed["bytes"]),
+                     "intermediate_bytes": int(summed["intermediate_bytes"])})
+    return DiskUse(rows, sum(int(r["bytes"]) for r in rows), others)
+
+
+def intermediates(limit: int | None = None) -> list[dict]:
+    """Available intermediates, biggest first (the first `limit` of them, when given)."""
     with db.connect(write=False) as conn:
         return conn.query("SELECT id, source_id, format, precision, size_bytes FROM variants "
-                          "WHERE intermediate AND state = 'available' ORDER BY size_bytes DESC")
+                          "WHERE intermediate AND state = 'available' ORDER BY size_bytes DESC, id"
+                          + (" LIMIT ?" if limit is not None else ""), [limit] if limit is not None else None)
+
+
+def intermediates_summary() -> tuple[int, int]:
+    """How many available intermediates there are, and their bytes."""
+    with db.connect(write=False) as conn:
+        row = conn.one("SELECT count(*) AS n, coalesce(sum(size_bytes), 0) AS bytes FROM variants "
+                       "WHERE intermediate AND state = 'available'")
+    return (int(row["n"]), int(row["bytes"])) if row else (0, 0)
 
 
 def find_orphans() -> list[Orphan]:

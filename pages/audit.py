@@ -7,7 +7,7 @@ import streamlit as st
 from catalog import audit
 from catalog.access import require
 from catalog.errors import CatalogError
-from ui import fmt
+from ui import cached, fmt
 from ui.session import current_actor
 
 st.title("Audit")
@@ -20,7 +20,7 @@ except CatalogError as exc:
 
 st.caption("One row per change (imports, conversions, benchmarks, deletes, notes and tags, comparisons, settings, "
            "users), written in the same transaction as the change. Nothing here can be edited or deleted.")
-actions, actors = audit.actions_and_actors()
+actions, actors = cached.audit_choices()
 c1, c2, c3 = st.columns(3)
 who = c1.selectbox("Who", ["", *actors], format_func=lambda a: a or "anyone", key="au_who")
 what = c2.selectbox("Action", ["", *actions], format_func=lambda a: a or "any action", key="au_what")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import streamlit as st
 
 from backends.importers import ImportRequest
-from catalog import sources, variants
+from catalog import sources
 from catalog.errors import CatalogError
 from service import actions
-from ui import fmt, nav
+from ui import cached, fmt, nav
 from ui.session import current_actor, gate
 
 st.title("Model Catalog")
@@ -16,7 +16,7 @@ st.caption("Every source model your team keeps, with the variants derived from i
 
 PAGE_SIZE = 50
 
-if sources.count_sources() == 0:
+if cached.count_sources() == 0:
     st.info("The catalog is empty. Import the embedded demo model (SmolLM2-135M-Instruct, Q4_1 GGUF) "
             "to try everything without a download, or use the Import page.")
     if st.button("Import the demo model", type="primary", key="import_demo", **gate("import")):
@@ -28,7 +28,7 @@ if sources.count_sources() == 0:
     nav.link("jobs", "Open Jobs", icon=":material/settings:")
     st.stop()
 
-facets = sources.facets()
+facets = cached.facets()
 c1, c2, c3, c4, c5 = st.columns([3, 2, 2, 2, 2])
 search = c1.text_input("Search", placeholder="name, repo or notes", key="search")
 arch = c2.selectbox("Architecture", ["(any)"] + facets["architecture"], key="arch")
@@ -37,11 +37,11 @@ tag = c4.selectbox("Tag", ["(any)"] + facets["tag"], key="tag")
 sort = c5.selectbox("Sort", list(sources.SORTS), key="sort")
 page = st.session_state.get("catalog_page", 0)
 
-rows, total = sources.list_sources(
+rows, total = cached.list_sources(
     search=search, architecture=None if arch == "(any)" else arch,
     task=None if task == "(any)" else task, tag=None if tag == "(any)" else tag,
     sort=sort, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
-counts = variants.variant_counts([s.id for s in rows])
+counts = cached.variant_counts([s.id for s in rows])
 st.caption(f"{total} source model(s)" + (f", showing {page * PAGE_SIZE + 1}–{page * PAGE_SIZE + len(rows)}"
                                          if total > PAGE_SIZE else ""))
 

@@ -10,7 +10,7 @@ import streamlit as st
 from catalog import config, storage
 from catalog.errors import CatalogError
 from service import actions
-from ui import fmt
+from ui import cached, fmt
 from ui.session import current_actor, gate
 
 st.title("Storage")
@@ -18,13 +18,10 @@ usage = shutil.disk_usage(config.data_root())
 c1, c2, c3 = st.columns(3)
 c1.metric("Data root", str(config.data_root().name))
 c2.metric("Free on disk", fmt.size(usage.free))
-rows = storage.disk_by_source()
-c3.metric("Used by the catalog", fmt.size(sum(r["bytes"] for r in rows)))
-TOP = 25
-if len(rows) > TOP:  # the biggest sources, the rest summed: a chart of 10,000 bars helps no one
-    rest = rows[TOP:]
-    rows = rows[:TOP] + [{"name": f"{len(rest)} others", "bytes": sum(r["bytes"] for r in rest),
-                          "intermediate_bytes": sum(r["intermediate_bytes"] for r in rest)}]
+TOP = 25  # the biggest sources, the rest summed (in SQL): a chart of 10,000 bars helps no one
+use = cached.disk_use(TOP)
+rows = use.rows
+c3.metric("Used by the catalog", fmt.size(use.total_bytes))
 if rows:
     fig = px.bar([{"source": r["name"], "MB": r["bytes"] / 2**20, "kind": "variants"} for r in rows]
                  + [{"source": r["name"], "MB": r["intermediate_bytes"] / 2**20, "kind": "of which intermediate"}
@@ -37,13 +34,16 @@ else:
     st.info("No models yet.")
 
 st.subheader("Intermediates")
-inter = storage.intermediates()
+SHOWN = 200
+inter, (n_inter, inter_bytes) = cached.intermediates(SHOWN)
 st.caption("Variants made only as a step towards others (an F16 before quantizing). Deleting them keeps "
            "a tombstone in the lineage.")
 if inter:
+    if n_inter > len(inter):
+        st.caption(f"The {len(inter)} biggest of {n_inter:,} ({fmt.size(inter_bytes)} in all).")
     st.dataframe([{"variant": r["id"], "format": r["format"], "precision": r["precision"],
                    "size": fmt.size(r["size_bytes"])} for r in inter], hide_index=True)
-    if st.button(f"Delete {len(inter)} intermediate(s)", key="clean_inter", **gate("delete")):
+    if st.button(f"Delete {n_inter} intermediate(s)", key="clean_inter", **gate("delete")):
         try:
             st.success(f"Freed {fmt.size(actions.clean_intermediates(current_actor()))}.")
         except CatalogError as exc:

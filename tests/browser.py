@@ -41,8 +41,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_app(data_root: Path, port: int | None = None, extra_args: tuple[str, ...] = ()) -> Iterator[str]:
-    """`streamlit run app.py` on a free (or the given) localhost port with its own data root."""
+def running_app(data_root: Path, port: int | None = None, extra_args: tuple[str, ...] = (),
+                app_dir: Path = REPO) -> Iterator[str]:
+    """`streamlit run app.py` on a free (or the given) localhost port with its own data root
+    (app_dir: another checkout's app, e.g. the perf script's before-and-after figures)."""
     port = port or free_port()
     data_root.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, MODEL_CATALOG_HOME=str(data_root))
@@ -50,7 +52,7 @@ def running_app(data_root: Path, port: int | None = None, extra_args: tuple[str,
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true", *extra_args],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+        cwd=app_dir, env=env, stdout=log, stderr=subprocess.STDOUT,
         start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -7,7 +7,7 @@ import streamlit as st
 
 from catalog import sources
 from catalog.errors import CatalogError
-from ui import nav
+from ui import cached, nav
 
 LISTED = 500
 
@@ -15,7 +15,7 @@ LISTED = 500
 def source_picker(key: str) -> str:
     """A selectbox over the sources by name; `?source=` in the URL preselects one (even one beyond
     the first LISTED names, so a shared link always opens what was shared)."""
-    listed, _ = sources.list_sources(limit=LISTED, sort="name")
+    listed, _ = cached.list_sources(limit=LISTED, sort="name")
     if not listed:
         st.info("Import a model first.")
         nav.link("import", "Open Import")
@@ -23,7 +23,7 @@ def source_picker(key: str) -> str:
     wanted = st.query_params.get("source")
     if wanted and wanted not in {s.id for s in listed}:
         try:
-            listed.insert(0, sources.get_source(wanted))
+            listed = [sources.get_source(wanted), *listed]
         except CatalogError as exc:
             st.error(str(exc))
     names = {s.id: s.name for s in listed}

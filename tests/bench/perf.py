@@ -47,7 +47,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -159,7 +159,8 @@ def _sid(i: str) -> str:
     return f"printf('s-%014d', {i})"
 
 
-SOURCES_SQL = f"""
+def sources_sql(n: int) -> str:
+    return f"""
 INSERT INTO sources (id, name, origin_kind, origin_ref, origin_revision, architecture, task, param_count,
                      context_length, license, tags, notes, added_by, added_at, content_hash, root_variant_id)
 SELECT {_sid('i')}, 'model-' || i,
@@ -172,16 +173,18 @@ SELECT {_sid('i')}, 'model-' || i,
        '["edge", "tag' || (i % 20) || '"]', 'synthetic source ' || i || ' made by tests/bench/perf.py',
        ['alice', 'bob', 'carol', NULL][1 + i % 4],
        TIMESTAMP '2024-01-01' + INTERVAL (i) MINUTE, sha256('content' || i), {_vid('i', '0')}
-FROM range({N_SOURCES}) s(i)
+FROM range({n}) s(i)
 """
 
 # Rows are interleaved as a catalog filled over time would be (all imports, then each conversion
 # round; benchmark rounds over every variant), so DuckDB's zone maps cannot skip to one source.
-_GRID = f"""(SELECT i, j, {_sql_list(PRECISIONS)}[1 + j] AS prec, {_sql_list(SIZES)}[1 + j] * 1048576 AS size
-             FROM (SELECT m % {N_SOURCES} AS i, m // {N_SOURCES} AS j
-                   FROM range({N_SOURCES * VARIANTS_PER_SOURCE}) t(m))) g"""
+def _grid(n: int) -> str:
+    return f"""(SELECT i, j, {_sql_list(PRECISIONS)}[1 + j] AS prec, {_sql_list(SIZES)}[1 + j] * 1048576 AS size
+             FROM (SELECT m % {n} AS i, m // {n} AS j
+                   FROM range({n * VARIANTS_PER_SOURCE}) t(m))) g"""
 
-VARIANTS_SQL = f"""
+def variants_sql(n: int) -> str:
+    return f"""
 INSERT INTO variants (id, source_id, parent_id, format, precision, backend, conversion, options, toolkit_versions,
                       state, created_at, job_id, size_bytes, metadata, deleted_at, intermediate)
 SELECT {_vid('i', 'j')}, {_sid('i')},
@@ -201,17 +204,55 @@ SELECT {_vid('i', 'j')}, {_sid('i')},
        CASE WHEN j = 0 THEN $1 WHEN j >= 3 THEN $2 ELSE $3 END,
        CASE WHEN j = 9 AND i % 7 = 0 THEN TIMESTAMP '2024-12-01' END,
        j = 2
-FROM {_GRID}
+FROM {_grid(n)}
 """
 
-VARIANT_FILES_SQL = f"""
+def variant_files_sql(n: int) -> str:
+    return f"""
 INSERT INTO variant_files (variant_id, relpath, size_bytes, sha256)
 SELECT {_vid('i', 'j')}, CASE WHEN j = 1 THEN 'model.safetensors' ELSE 'model-' || prec || '.gguf' END,
        size, sha256('file' || i || '-' || j)
-FROM {_GRID}
+FROM {_grid(n)}
 """
 
-RESULTS_SQL = f"""
+def jobs_sql(n: int) -> str:
+    """The job that made each variant (its job_id), succeeded; quantizations waited on the F16's job."""
+    return f"""
+INSERT INTO jobs (id, kind, state, recipe, title, source_id, input_variant_id, target_variant_id, created_at,
+                  started_at, ended_at, runner, result, submitted_by, attempt)
+SELECT printf('j-%010d', i * 10 + j), CASE WHEN j = 0 THEN 'import' ELSE 'convert' END, 'succeeded',
+       '{{"conversion": "llamacpp.' || CASE j WHEN 0 THEN 'import' WHEN 1 THEN 'dequantize' WHEN 2 THEN 'convert_hf'
+       ELSE 'quantize' END || '", "types": ["' || prec || '"]}}',
+       CASE WHEN j = 0 THEN 'import model-' || i ELSE 'model-' || i || ' → ' || prec END,
+       {_sid('i')}, CASE WHEN j = 0 THEN NULL WHEN j <= 2 THEN {_vid('i', 'j - 1')} ELSE {_vid('i', '2')} END,
+       {_vid('i', 'j')}, TIMESTAMP '2024-01-01' + INTERVAL (i) MINUTE + INTERVAL (j) DAY,
+       TIMESTAMP '2024-01-01' + INTERVAL (i) MINUTE + INTERVAL (j) DAY + INTERVAL 1 SECOND,
+       TIMESTAMP '2024-01-01' + INTERVAL (i) MINUTE + INTERVAL (j) DAY + INTERVAL 40 SECOND, 'supervisor',
+       '{{"variant_id": "' || {_vid('i', 'j')} || '"}}', ['alice', 'bob', 'carol'][1 + i % 3], 1
+FROM {_grid(n)}
+"""
+
+
+def job_deps_sql(n: int) -> str:
+    return f"""
+INSERT INTO job_deps SELECT printf('j-%010d', i * 10 + j), printf('j-%010d', i * 10 + 2) FROM {_grid(n)} WHERE j >= 3
+"""
+
+
+def audit_sql(n: int) -> str:
+    """One audit row per import and conversion, as the service writes them."""
+    return f"""
+INSERT INTO audit_log SELECT TIMESTAMP '2024-01-01' + INTERVAL (i) MINUTE + INTERVAL (j) DAY,
+       ['alice', 'bob', 'carol'][1 + i % 3], CASE WHEN j = 0 THEN 'import' ELSE 'convert' END, {_vid('i', 'j')},
+       '{{"job": "' || printf('j-%010d', i * 10 + j) || '", "precision": "' || prec || '"}}'
+FROM {_grid(n)}
+"""
+
+
+def results_sql(n_sources: int, k: int) -> str:
+    """Benchmark round k: the k-th result of every variant (rounds are inserted in order)."""
+    n_variants = n_sources * VARIANTS_PER_SOURCE
+    return f"""
 INSERT INTO benchmark_results (id, variant_id, source_id, job_id, protocol_id, profile, runtime, fingerprint_id,
                                fingerprint, metrics, raw, toolkit_versions, flags, created_at)
 SELECT printf('r-%016d', n * {RESULTS_PER_VARIANT} + k), {_vid(f'n // {VARIANTS_PER_SOURCE}',
@@ -227,8 +268,7 @@ SELECT printf('r-%016d', n * {RESULTS_PER_VARIANT} + k), {_vid(f'n // {VARIANTS_
               200 + random() * 800, random() * 30, random() * 3),
        '{{"llama_cpp": "0.3.36", "python": "3.11.7"}}', CASE WHEN k % 7 = 0 THEN '["machine_loaded"]' ELSE '[]' END,
        TIMESTAMP '2024-06-01' + INTERVAL (m) SECOND
-FROM (SELECT m, m % {N_SOURCES * VARIANTS_PER_SOURCE} AS n, m // {N_SOURCES * VARIANTS_PER_SOURCE} AS k
-      FROM range({N_SOURCES * VARIANTS_PER_SOURCE * RESULTS_PER_VARIANT}) t(m))
+FROM (SELECT {k} * {n_variants} + r AS m, r AS n, {k} AS k FROM range({n_variants}) t(r))
 """
 
 FLOAT = "__FLOAT__"
@@ -240,7 +280,7 @@ def _printf_template(value: Any) -> str:
 
 
 def _synthetic_result_texts() -> list[str]:
-    """SQL parameters of RESULTS_SQL: protocol ids, fingerprint, metrics and raw templates, shaped like
+    """SQL parameters of results_sql: protocol ids, fingerprint, metrics and raw templates, shaped like
     what bench.jobs stores."""
     from bench.protocol import PROFILES
     from workloads.prompts import PROMPTS
@@ -290,28 +330,40 @@ def table_counts() -> dict[str, int]:
 
     with db.connect(write=False) as conn:
         return {t: int(conn.scalar(f"SELECT count(*) FROM {t}"))
-                for t in ("sources", "variants", "variant_files", "benchmark_results")}
+                for t in ("sources", "variants", "variant_files", "benchmark_results", "jobs", "job_deps",
+                          "audit_log", "comparisons")}
 
 
-def build_synthetic_catalog() -> BuildStats:
-    """Bulk-insert the synthetic rows in one transaction (migrations run on the first connect)."""
+def build_synthetic_catalog(n_sources: int = N_SOURCES) -> BuildStats:
+    """Bulk-insert the synthetic rows (migrations run on the first connect): sources, variants and
+    files in one transaction, then the benchmark results one round per transaction (every
+    variant's k-th result), so that ten million rows never sit in one transaction's memory."""
     from catalog import config, db
 
     if config.db_path().exists():
         counts = table_counts()
-        if counts["sources"] == N_SOURCES:
+        if counts["sources"] == n_sources:
             return BuildStats(0.0, {}, counts, config.db_path().stat().st_size, reused=True)
-        raise SystemExit(f"{config.db_path()} exists but is not the synthetic catalog; choose an empty --data-root.")
+        raise SystemExit(f"{config.db_path()} exists but is not the synthetic catalog of {n_sources:,} sources; "
+                         "choose an empty --data-root.")
     per_table: dict[str, float] = {}
     start = time.perf_counter()
     with db.connect() as conn:
         per_table["(open + migrations)"] = time.perf_counter() - start
-        for name, sql, params in (("sources", SOURCES_SQL, None), ("variants", VARIANTS_SQL, _synthetic_metadata()),
-                                  ("variant_files", VARIANT_FILES_SQL, None),
-                                  ("benchmark_results", RESULTS_SQL, _synthetic_result_texts())):
+        for name, sql, params in (("sources", sources_sql(n_sources), None),
+                                  ("variants", variants_sql(n_sources), _synthetic_metadata()),
+                                  ("variant_files", variant_files_sql(n_sources), None),
+                                  ("jobs", jobs_sql(n_sources), None), ("job_deps", job_deps_sql(n_sources), None),
+                                  ("audit_log", audit_sql(n_sources), None)):
             _, per_table[name] = timed(lambda sql=sql, params=params: conn.execute(sql, params))
-        commit_start = time.perf_counter()
-    per_table["(commit + close)"] = time.perf_counter() - commit_start
+    texts = _synthetic_result_texts()
+    rounds_start = time.perf_counter()
+    for k in range(RESULTS_PER_VARIANT):
+        with db.connect() as conn:
+            conn.execute(results_sql(n_sources, k), texts)
+        print(f"  benchmark round {k + 1}/{RESULTS_PER_VARIANT}: {time.perf_counter() - rounds_start:.0f} s",
+              flush=True)
+    per_table["benchmark_results (commits included)"] = time.perf_counter() - rounds_start
     total = time.perf_counter() - start
     return BuildStats(total, per_table, table_counts(), config.db_path().stat().st_size, reused=False)
 
@@ -514,9 +566,9 @@ def time_api(calls: list[tuple[str, Callable[[], Any]]]) -> list[list[Any]]:
     return rows
 
 
-def saved_comparison(source_id: str) -> str:
+def saved_comparison(source_id: str, scale: int = 1) -> str:
     """A saved comparison of one synthetic source's quick results (made once per catalog), among
-    SAVED_COMPARISONS others the Compare page's list searches."""
+    SAVED_COMPARISONS x scale others the Compare page's list searches."""
     from bench.compare_view import CompareSpec
     from catalog import comparisons, db, results
 
@@ -527,17 +579,18 @@ def saved_comparison(source_id: str) -> str:
         conn.execute(f"""INSERT INTO comparisons SELECT printf('c-%012d', i), 'perf comparison ' || i,
                          ['alice', 'bob', 'carol'][1 + i % 3], TIMESTAMP '2024-06-01' + INTERVAL (i) MINUTE,
                          TIMESTAMP '2024-06-01' + INTERVAL (i) MINUTE, '{{"result_ids": []}}'
-                         FROM range({SAVED_COMPARISONS}) t(i)""")
+                         FROM range({SAVED_COMPARISONS * scale}) t(i)""")
     found = results.latest_results(source_id, "quick")
     base = next(r.id for r in found if r.variant_id.endswith("01"))  # the dequantized HF copy
     spec = CompareSpec(result_ids=[r.id for r in found if r.id != base], baseline_result_id=base)
     return comparisons.save_comparison("perf: measured source", spec.to_dict(), "perf").id
 
 
-def run_pages(base: Path) -> None:
-    section("pages: synthetic catalog")
-    root = use_data_root(base / "pages")
-    stats = build_synthetic_catalog()
+def synthetic_root(base: Path, scale: int) -> tuple[Path, BuildStats]:
+    """The synthetic catalog of `scale` x 10,000 sources under base (built once, then reused)."""
+    section(f"pages: synthetic catalog at scale {scale}")
+    root = use_data_root(base / ("pages" if scale == 1 else f"pages-x{scale}"))
+    stats = build_synthetic_catalog(N_SOURCES * scale)
     print(f"data root: {root}")
     if stats.reused:
         print("reused an existing synthetic catalog (build time not measured; pass a new --data-root to rebuild)")
@@ -549,9 +602,18 @@ def run_pages(base: Path) -> None:
     print(f"catalog.duckdb: {stats.db_bytes / 2**20:.1f} MiB" + (f" (+ WAL {wal.stat().st_size / 2**20:.1f} MiB)"
                                                                   if wal.exists() else ""))
 
+    materialize_files(f"s-{MEASURED_SOURCE:014d}")
+    return root, stats
+
+
+def run_pages(base: Path, scale: int = 1, browser_only: bool = False, before: Path | None = None) -> None:
+    root, _ = synthetic_root(base, scale)
     source_id = f"s-{MEASURED_SOURCE:014d}"
     root_id, quant_id = f"v-{MEASURED_SOURCE:014d}00", f"v-{MEASURED_SOURCE:014d}04"
-    materialize_files(source_id)
+    saved_id = saved_comparison(source_id, scale)
+    run_browser_pages(root, source_id, root_id, quant_id, saved_id, before)
+    if browser_only:
+        return
 
     section("pages: server render time (AppTest.run, median of 3 after 1 warm-up)")
     specs = [PageSpec("Catalog", "catalog"),
@@ -560,7 +622,7 @@ def run_pages(base: Path) -> None:
              PageSpec("Benchmarks (first source by name)", "benchmarks"),
              PageSpec(f"Benchmarks (?source={source_id})", "benchmarks", {"source": source_id}),
              PageSpec(f"Compare (?source={source_id}: its 10 results)", "compare", {"source": source_id}),
-             PageSpec("Compare (a saved link, ?c=)", "compare", {"c": saved_comparison(source_id)}),
+             PageSpec("Compare (a saved link, ?c=)", "compare", {"c": saved_id}),
              PageSpec("Storage (extra)", "storage"),
              PageSpec("what-if: Catalog, one shared connection", "catalog", shared_connection=True),
              PageSpec("what-if: Model (Q4_K_M), one shared connection", "model",
@@ -583,6 +645,113 @@ def run_pages(base: Path) -> None:
         if t.median_s is not None and t.median_s > SLOW_PAGE_S and not t.spec.shared_connection:
             section(f"profile: {t.spec.label} ({t.median_s:.2f} s)")
             print(profile_page(t.spec, base / f"profile-{t.spec.page}.pstats"))
+
+
+# ------------------------------------------------------------------------------- pages in a browser
+
+BROWSER_RUNS = 5
+# Ready: the script run is over (stApp's data-test-script-state), the page's own text is shown, and
+# every chart and lineage graph it drew is on screen. Returns performance.now(): ms since navigation.
+READY_JS = """marker => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
+  if (!document.body.innerText.includes(marker)) return false;
+  for (const c of document.querySelectorAll('[data-testid="stPlotlyChart"]'))
+    if (!c.querySelector('.main-svg')) return false;
+  for (const c of document.querySelectorAll('[data-testid="stGraphVizChart"]'))
+    if (!c.querySelector('svg')) return false;
+  if (document.querySelector('[data-testid="stSkeleton"]')) return false;
+  return performance.now();
+}"""
+
+
+@dataclass
+class BrowserPage:
+    label: str
+    path: str      # URL path and query
+    marker: str    # text the page shows once rendered
+
+
+def browser_pages(source_id: str, root_id: str, quant_id: str, saved_id: str) -> list[BrowserPage]:
+    return [BrowserPage("Catalog", "/", "source model(s)"),
+            BrowserPage("Model (root variant)", f"/model?id={source_id}", "Lineage"),
+            BrowserPage("Model (Q4_K_M: chart + smoke table)", f"/model?id={source_id}&variant={quant_id}",
+                        "Lineage"),
+            BrowserPage("Import", "/import", "Three embedded models"),
+            BrowserPage("Convert (?source, root variant)", f"/convert?source={source_id}&variant={root_id}",
+                        "Input variant"),
+            BrowserPage("Benchmarks (first source by name)", "/benchmarks", "Profile"),
+            BrowserPage("Benchmarks (?source)", f"/benchmarks?source={source_id}", "Export CSV"),
+            BrowserPage("Compare (?source: its results)", f"/compare?source={source_id}", "Every metric"),
+            BrowserPage("Compare (a saved comparison, ?c=)", f"/compare?c={saved_id}", "Every metric"),
+            BrowserPage("Jobs", "/jobs", "Jobs run in their own processes"),
+            BrowserPage("Storage", "/storage", "Intermediates"),
+            BrowserPage("Team", "/team", "Open sessions"),
+            BrowserPage("Audit", "/audit", "One row per change")]
+
+
+@dataclass
+class BrowserTiming:
+    first_s: float | None          # the warm-up load: the app's caches as a write would have left them
+    samples: list[float]
+    error: str
+
+    def cells(self) -> list[str]:
+        if not self.samples:
+            return ["–", "", ms(self.first_s)]
+        return [ms(statistics.median(self.samples)),
+                f"{min(self.samples) * 1000:.0f}–{max(self.samples) * 1000:.0f}", ms(self.first_s)]
+
+
+def time_in_browser(page: Any, url: str, spec: BrowserPage, runs: int = BROWSER_RUNS) -> BrowserTiming:
+    """Load the page `runs` times after a warm-up (each load a new Streamlit session, the app's
+    static files cached as a returning user has them); seconds from navigation start to ready."""
+    samples: list[float] = []
+    first: float | None = None
+    for n in range(runs + 1):
+        page.goto(url + spec.path, wait_until="commit")
+        try:
+            handle = page.wait_for_function(READY_JS, arg=spec.marker, polling=10, timeout=60_000)
+        except Exception as exc:  # noqa: BLE001 - report the page and measure the others
+            shot = Path(tempfile.gettempdir()) / f"perf-not-ready-{re.sub(r'[^a-z]+', '-', spec.label.lower())}.png"
+            page.screenshot(path=str(shot), full_page=True)
+            return BrowserTiming(first, samples, f"not ready ({type(exc).__name__}; see {shot})")
+        if n:
+            samples.append(float(handle.json_value()) / 1000)
+        else:
+            first = float(handle.json_value()) / 1000
+    errors = page.locator("[data-testid='stException'], [data-testid='stAlertContentError']")
+    return BrowserTiming(first, samples,
+                         errors.first.inner_text()[:100].replace("\n", " ") if errors.count() else "")
+
+
+def run_browser_pages(root: Path, source_id: str, root_id: str, quant_id: str, saved_id: str,
+                      before: Path | None = None) -> None:
+    """Each page in headless Chromium; with `before` (another checkout, e.g. `git archive` of an
+    older commit), that checkout's app on the same catalog too, page by page in turn, so both
+    sides see the same machine load."""
+    from tests.browser import chromium_page, running_app
+
+    section(f"pages in headless Chromium: navigation start to ready, median of {BROWSER_RUNS} after 1 warm-up")
+    print("ready = the script run is over, the page's text is shown and its charts are drawn; 'first' is the "
+          "warm-up load (the app's cached reads as a write leaves them: cold)")
+    rows = []
+    with ExitStack() as stack:
+        url = stack.enter_context(running_app(root))
+        old_url = stack.enter_context(running_app(root, app_dir=before)) if before else None
+        page = stack.enter_context(chromium_page())
+        for spec in browser_pages(source_id, root_id, quant_id, saved_id):
+            load = os.getloadavg()[0]
+            then = time_in_browser(page, old_url, spec) if old_url else None
+            now = time_in_browser(page, url, spec)
+            rows.append([spec.label, *(then.cells() if then else []), *now.cells(), f"{load:.1f}",
+                         " / ".join(e for e in ((then.error if then else ""), now.error) if e)])
+            print("  " + "  ".join(rows[-1][:-1]), flush=True)
+    heads = ["page", *(["before ms", "min–max", "first"] if before else []), "median ms", "min–max", "first",
+             "load", "error shown"]
+    print_table(heads, rows)
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"load average after: {load} (2 cores; the app server, Chromium and this script share them)")
 
 
 # -------------------------------------------------------------------------------------- conversions
@@ -979,6 +1148,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", choices=("pages", "conversions", "resubmit", "smoke", "cv", "tensor", "upstream",
                                            "openvino"),
                         help="run one section")
+    parser.add_argument("--scale", type=int, default=1, help="pages: N x (10,000 sources, 100,000 variants, "
+                        "1,000,000 results); 10 is ten times today's catalog")
+    parser.add_argument("--before", type=Path, help="pages: also time this checkout's app (e.g. "
+                        "git archive HEAD~3 | tar -x -C /tmp/before), page by page in turn with this one")
+    parser.add_argument("--browser-only", action="store_true", help="pages: only the headless Chromium figures")
     parser.add_argument("--data-root", type=Path, help="folder for the data roots (kept; the synthetic catalog "
                                                       "under DIR/pages is reused); default: a temp folder, removed")
     return parser.parse_args(argv)
@@ -998,7 +1172,7 @@ def main(argv: list[str] | None = None) -> None:
     conversions_root: Path | None = None
     try:
         if args.only in (None, "pages"):
-            run_pages(base)
+            run_pages(base, args.scale, args.browser_only, args.before)
         if args.only in (None, "conversions"):
             conversions_root = run_conversions(base)
         if args.only in (None, "resubmit"):
