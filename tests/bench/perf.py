@@ -60,6 +60,7 @@ VARIANTS_PER_SOURCE = 10
 RESULTS_PER_VARIANT = 10
 SAVED_COMPARISONS = 10_000
 PAGE_RUNS = 3
+BROWSER_RUNS = 5
 API_RUNS = 5
 RESUBMIT_RUNS = 5
 SLOW_PAGE_S = 1.0
@@ -606,12 +607,13 @@ def synthetic_root(base: Path, scale: int) -> tuple[Path, BuildStats]:
     return root, stats
 
 
-def run_pages(base: Path, scale: int = 1, browser_only: bool = False, before: Path | None = None) -> None:
+def run_pages(base: Path, scale: int = 1, browser_only: bool = False, before: Path | None = None,
+              runs: int = BROWSER_RUNS) -> None:
     root, _ = synthetic_root(base, scale)
     source_id = f"s-{MEASURED_SOURCE:014d}"
     root_id, quant_id = f"v-{MEASURED_SOURCE:014d}00", f"v-{MEASURED_SOURCE:014d}04"
     saved_id = saved_comparison(source_id, scale)
-    run_browser_pages(root, source_id, root_id, quant_id, saved_id, before)
+    run_browser_pages(root, source_id, root_id, quant_id, saved_id, before, runs)
     if browser_only:
         return
 
@@ -649,7 +651,6 @@ def run_pages(base: Path, scale: int = 1, browser_only: bool = False, before: Pa
 
 # ------------------------------------------------------------------------------- pages in a browser
 
-BROWSER_RUNS = 5
 # Ready: the script run is over (stApp's data-test-script-state), the page's own text is shown, and
 # every chart and lineage graph it drew is on screen. Returns performance.now(): ms since navigation.
 READY_JS = """marker => {
@@ -726,13 +727,13 @@ def time_in_browser(page: Any, url: str, spec: BrowserPage, runs: int = BROWSER_
 
 
 def run_browser_pages(root: Path, source_id: str, root_id: str, quant_id: str, saved_id: str,
-                      before: Path | None = None) -> None:
+                      before: Path | None = None, runs: int = BROWSER_RUNS) -> None:
     """Each page in headless Chromium; with `before` (another checkout, e.g. `git archive` of an
     older commit), that checkout's app on the same catalog too, page by page in turn, so both
     sides see the same machine load."""
     from tests.browser import chromium_page, running_app
 
-    section(f"pages in headless Chromium: navigation start to ready, median of {BROWSER_RUNS} after 1 warm-up")
+    section(f"pages in headless Chromium: navigation start to ready, median of {runs} after 1 warm-up")
     print("ready = the script run is over, the page's text is shown and its charts are drawn; 'first' is the "
           "warm-up load (the app's cached reads as a write leaves them: cold)")
     rows = []
@@ -742,8 +743,8 @@ def run_browser_pages(root: Path, source_id: str, root_id: str, quant_id: str, s
         page = stack.enter_context(chromium_page())
         for spec in browser_pages(source_id, root_id, quant_id, saved_id):
             load = os.getloadavg()[0]
-            then = time_in_browser(page, old_url, spec) if old_url else None
-            now = time_in_browser(page, url, spec)
+            then = time_in_browser(page, old_url, spec, runs) if old_url else None
+            now = time_in_browser(page, url, spec, runs)
             rows.append([spec.label, *(then.cells() if then else []), *now.cells(), f"{load:.1f}",
                          " / ".join(e for e in ((then.error if then else ""), now.error) if e)])
             print("  " + "  ".join(rows[-1][:-1]), flush=True)
@@ -1152,6 +1153,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "1,000,000 results); 10 is ten times today's catalog")
     parser.add_argument("--before", type=Path, help="pages: also time this checkout's app (e.g. "
                         "git archive HEAD~3 | tar -x -C /tmp/before), page by page in turn with this one")
+    parser.add_argument("--runs", type=int, default=BROWSER_RUNS, help="pages: browser loads per page")
     parser.add_argument("--browser-only", action="store_true", help="pages: only the headless Chromium figures")
     parser.add_argument("--data-root", type=Path, help="folder for the data roots (kept; the synthetic catalog "
                                                       "under DIR/pages is reused); default: a temp folder, removed")
@@ -1172,7 +1174,7 @@ def main(argv: list[str] | None = None) -> None:
     conversions_root: Path | None = None
     try:
         if args.only in (None, "pages"):
-            run_pages(base, args.scale, args.browser_only, args.before)
+            run_pages(base, args.scale, args.browser_only, args.before, args.runs)
         if args.only in (None, "conversions"):
             conversions_root = run_conversions(base)
         if args.only in (None, "resubmit"):
