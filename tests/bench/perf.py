@@ -5,11 +5,17 @@ Run from the repository root (the app need not be running; every section makes i
     .venv/bin/python -m tests.bench.perf                        # every section
     .venv/bin/python -m tests.bench.perf --only pages  # or: conversions|resubmit|smoke|tensor|cv|upstream|openvino
     .venv/bin/python -m tests.bench.perf --data-root /tmp/perf  # keep the data roots; reuse the synthetic one
+    .venv/bin/python -m tests.bench.perf --only pages --scale 10 --browser-only --data-root ~/.cache/mc-perf
 
 Sections:
 
 - pages: a synthetic catalog (10,000 sources, 100,000 variants with parent chains, 100,000
-  variant_files rows, 1,000,000 benchmark_results rows) is bulk-inserted with DuckDB SQL, then
+  variant_files rows, 1,000,000 benchmark_results rows, a job and an audit row per variant; all
+  times --scale N, e.g. --scale 10) is bulk-inserted with DuckDB SQL. Every page is first loaded
+  in headless Chromium against the real app (navigation start to ready: script run over, text
+  shown, charts drawn; median and min-max of --runs loads, and the first, cold-cache load);
+  --before DIR times another checkout's app (git archive <commit> | tar -x -C DIR) page by page
+  in turn on the same catalog. --browser-only stops there. Then
   the Catalog, Model, Benchmarks and Storage pages are rendered with Streamlit's AppTest (median
   of 3 after a warm-up) next to the catalog API calls behind them. "what-if" rows render the
   same page inside one db.connect() (nested calls reuse it) to show what connection reuse saves.
