@@ -52,7 +52,9 @@ def gguf(demo_source, llama_tools):
     return variants.get_variant(demo_source.root_variant_id)
 
 
-def test_llama_bench_output_imports_in_every_format(gguf) -> None:
+def test_llama_bench_output_imports_in_every_format(gguf, tmp_path: Path, capsys) -> None:
+    import cli
+
     model = main_file(gguf)
     for fmt in ("json", "jsonl", "csv", "md"):
         text = _llama_bench(model, fmt)
@@ -60,6 +62,11 @@ def test_llama_bench_output_imports_in_every_format(gguf) -> None:
             with pytest.raises(InvalidInputError, match="does not name the model file it ran; name the variant"):
                 actions.import_result(local_admin(), "bench.md", text.encode())
             [rid] = actions.import_result(local_admin(), "bench.md", text.encode(), gguf.id)
+        elif fmt == "csv":  # through the command line
+            path = tmp_path / "bench.csv"
+            path.write_text(text)
+            assert cli.main(["--json", "bench", "import", str(path)]) == cli.EXIT_OK
+            [rid] = json.loads(capsys.readouterr().out)["result_ids"]
         else:  # matched by the file it ran: the catalog's own copy, by its hash
             [rid] = actions.import_result(local_admin(), f"bench.{fmt}", text.encode())
         [r] = results.results_by_id([rid])
@@ -75,6 +82,9 @@ def test_llama_bench_output_imports_in_every_format(gguf) -> None:
             assert r.fingerprint["cpu"] == rows[0]["cpu_info"]
     entries = audit.entries(action="import_result")
     assert len(entries) == 4 and {e.detail["variant"] for e in entries} == {gguf.id}
+    (tmp_path / "bad.csv").write_text("build_commit,model_filename\nx,m.gguf\n")
+    assert cli.main(["bench", "import", str(tmp_path / "bad.csv")]) == cli.EXIT_BAD_INPUT
+    assert "lacks a field every row needs" in capsys.readouterr().err
 
 
 def test_benchmark_app_report_imports_and_refusals_store_nothing(gguf, tmp_path: Path) -> None:
