@@ -33,7 +33,7 @@ from catalog.errors import InvalidInputError
 TOOLKIT_ENTRY_POINTS = "model_catalog.toolkits"
 TOOLKITS_ENV = "MODEL_CATALOG_TOOLKITS"
 DEFAULT_TOOLKITS = ("backends.hf.declaration", "backends.llamacpp.declaration", "backends.onnxrt.declaration",
-                    "backends.mlx.declaration",
+                    "backends.mlx.declaration", "backends.olive.declaration",
                     "backends.openvino.declaration", "backends.qnn.declaration")
 
 # Execution targets a conversion or a runner is for. Only "cpu" runs on this project's machines;
@@ -43,7 +43,7 @@ RUNS_ON = ("cpu", "nvidia-gpu", "intel-gpu", "intel-npu", "apple-metal", "qnn-ht
 @dataclass(frozen=True)
 class Option:
     name: str
-    type: str                    # "choice" | "multichoice" | "bool" | "int" | "float" | "str" | "file"
+    type: str                    # "choice" | "multichoice" | "bool" | "int" | "float" | "str" | "text" | "file"
     default: Any = None
     choices: tuple[str, ...] = ()
     help: str = ""

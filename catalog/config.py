@@ -12,6 +12,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from catalog.errors import InvalidInputError
 
@@ -114,6 +115,9 @@ class Settings:
     oidc_user_claim: str = "email"  # the ID token's claim that names the user
     # Team defaults for the Compare page's gates ({metric: minimum}); a comparison may override them.
     compare_gates: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_COMPARE_GATES))
+    # Each toolkit's own switches, by toolkit name ({toolkit: {switch: value}}), set by an admin in
+    # this file; a toolkit reads only its own entry and documents its switches in its declaration.
+    toolkit_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def allowed_paths(self) -> list[Path]:

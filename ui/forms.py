@@ -32,6 +32,8 @@ def option_widget(opt: Option, key_prefix: str, preset: Any = None, label: str |
         return st.number_input(label, value=float(opt.default), step=0.05, help=opt.help, key=key,
                                min_value=float(opt.minimum) if opt.minimum is not None else None,
                                max_value=float(opt.maximum) if opt.maximum is not None else None)
+    if opt.type == "text":  # several lines, e.g. a configuration file pasted in
+        return st.text_area(label, value=str(opt.default or ""), help=opt.help, key=key, height=200)
     return st.text_input(label, value=str(opt.default or ""), help=opt.help, key=key)
 
 

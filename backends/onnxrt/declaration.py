@@ -187,5 +187,7 @@ TOOLKIT = register_toolkit(Toolkit(
     libraries=(("onnxruntime_genai", "ONNX Runtime GenAI"), ("onnxruntime", "ONNX Runtime"),
                ("onnx", "the ONNX library")),
     steps=(("model builder", "the ONNX Runtime GenAI model builder"),),
-    # Olive, ONNX Runtime's optimization tool, where it is installed beside it (until it is a toolkit).
-    offline_env=(("OLIVE_DISABLE_TELEMETRY", "1"),)))
+    # ONNX Runtime 1.32 records telemetry on Linux too (a device id and onnxruntime.db under
+    # ~/.cache/Microsoft/DeveloperTools/.onnxruntime, from any InferenceSession or og.Model);
+    # ORT_DISABLE_TELEMETRY=1 stops it, ort.disable_telemetry_events() does not.
+    offline_env=(("ORT_DISABLE_TELEMETRY", "1"),)))

@@ -1,0 +1,1 @@
+"""Microsoft Olive: auto-opt, quantize and workflow configs, run as catalog conversions."""
