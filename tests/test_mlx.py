@@ -1,0 +1,175 @@
+"""Apple MLX on its CPU backend: the demo converted by mlx-lm at 4 and 8 bits (group 64), each
+generating and passing its smoke gate, the 4-bit one benchmarked (quick profile: on this CPU
+backend one MLX benchmark takes minutes, see tests/helpers/mlx.py); an MLX folder imported and
+dequantized back to Hugging Face; the exported RUN.md snippet run; and the refusals (group 128
+on the demo, before a job and after one, an unsupported architecture, a mode MLX cannot run,
+MLX metadata with missing weights)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from backends import convert_job
+from backends.preflight import errors
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def mlx_made(chain_data, shared_root: Path):
+    """The demo's MLX 4-bit and 8-bit (group 64), made once (or reused from the browser test of the
+    same session); the 4-bit one with a quick benchmark."""
+    from catalog import results
+    from tests.helpers.chain import convert, data_root_at
+    from tests.helpers.mlx import benchmark_unmeasured
+
+    with data_root_at(shared_root):
+        hf = chain_data["hf"]
+        [m4] = convert("mlx.convert", hf.id)  # the declared defaults: affine, 4 bits, group 64
+        [m8] = convert("mlx.convert", hf.id, bits="8")
+        benchmark_unmeasured([m4])
+        measured = {r.variant_id: r for r in results.latest_results(hf.source_id, "quick")}
+        yield {"hf": hf, "4": m4, "8": m8, "results": measured}
+
+
+def test_mlx_4_and_8_bit_record_bits_per_weight_and_pass_their_gates(chain, mlx_made) -> None:
+    from backends.mlx.runner import load
+    from catalog.variants import variant_path
+
+    for bits, label, bpw, least in (("4", "4-bit g64", 5.007, 0.55), ("8", "8-bit g64", 9.006, 0.85)):
+        variant = mlx_made[bits]
+        assert variant.format == "mlx" and variant.precision == label and variant.parent_id == chain["hf"].id
+        # mlx-lm's own figure: the demo's HF form is F32, so scales and biases are 32-bit (4 + 64/64 = 5)
+        assert variant.metadata["bits_per_weight"] == pytest.approx(bpw, abs=0.01)
+        assert variant.metadata["smoke"]["top1_agreement"] >= least
+        assert variant.metadata["generated"].strip() and variant.metadata["device"] == "Device(cpu, 0)"
+        config = json.loads((variant_path(variant) / "config.json").read_text())
+        assert config["quantization"]["bits"] == int(bits) and config["quantization"]["group_size"] == 64
+    assert mlx_made["4"].size_bytes < 0.6 * mlx_made["8"].size_bytes
+    assert mlx_made["4"].toolkit_versions["mlx-lm"] == "0.31.3"
+    runner = load(variant_path(mlx_made["8"]))
+    try:
+        assert runner.runtime == "MLX CPU" and runner.device()["device"] == "cpu"
+        assert "Paris" in runner.generate("The capital of France is", 8)
+    finally:
+        runner.close()
+
+
+def test_quick_benchmark_gives_perplexity_and_records_the_cpu_device(mlx_made) -> None:
+    result = mlx_made["results"][mlx_made["4"].id]
+    m = result.metrics
+    print(f"MLX 4-bit g64 (quick): perplexity {m['perplexity']:.3f} (source {m['reference_perplexity']:.3f}), "
+          f"agreement {m['top1_agreement']:.3f}, decode {m['decode_tps_p50']:.1f} tok/s, prefill "
+          f"{m['prefill_tps_p50']:.1f} tok/s, TTFT {m['ttft_s']:.2f} s, load {m['load_s']:.1f} s, "
+          f"peak RSS {m['peak_rss_mb']:.0f} MB")
+    assert np.isfinite(m["perplexity"]) and m["reference_perplexity"] < m["perplexity"] < 2 * m["reference_perplexity"]
+    assert m["top1_agreement"] > 0.5 and m["decode_tps_p50"] > 0 and m["prefill_tps_p50"] > 0
+    assert result.runtime == "MLX CPU" and result.fingerprint["runtime_device"]["device"] == "cpu"
+
+
+def test_group_128_on_the_demo_is_refused_before_a_job(chain) -> None:
+    _, problems = convert_job.plan("mlx.convert", chain["hf"].id, {"group_size": "128"})
+    [sentence] = errors(problems)
+    assert "576 does not divide into groups of 128" in sentence and "64 or 32" in sentence
+
+
+def test_a_result_mlx_lm_left_in_float_is_never_published(chain) -> None:
+    """Pre-flight bypassed (a job queued before the check existed): mlx-lm's 26.574-bit '4-bit'
+    result is refused by the job itself and no variant appears."""
+    from backends.convert_job import PlannedStep, Step, _submit_steps
+    from backends.registry import get_conversion, toolkit_versions
+    from catalog.identity import variant_id
+    from catalog.variants import find_variant
+    from worker.runner import run_to_completion
+
+    hf = chain["hf"]
+    conv = get_conversion("mlx.convert")
+    opts = conv.normalize({"group_size": "128"})
+    target = variant_id(hf.id, conv.backend, conv.name, opts, toolkit_versions(conv.backend))
+    [sub] = _submit_steps([PlannedStep(Step(conv.key, opts, input_variant_id=hf.id), conv, hf.id, target, opts,
+                                       {}, None)], hf.source_id, None)
+    job = run_to_completion(sub.job.id)
+    assert job.state == "failed"
+    assert "reports 26.574 bits per weight" in job.error and "not published" in job.error, job.error
+    found = find_variant(target)
+    assert found is None or found.state != "available"
+
+
+def test_an_imported_mlx_folder_dequantizes_back_to_hugging_face(chain, mlx_made, tmp_path: Path) -> None:
+    from backends.importers import ImportRequest, import_now
+    from catalog import variants
+    from catalog.variants import variant_path
+    from tests.helpers.chain import convert
+
+    folder = tmp_path / "SmolLM2-mlx-8bit"
+    shutil.copytree(variant_path(mlx_made["8"]), folder)
+    (folder / "NOTES.txt").write_text("converted elsewhere\n")  # other bytes: a source of its own
+    source = import_now(ImportRequest(kind="path", path=str(folder)))
+    root = variants.get_variant(source.root_variant_id)
+    assert root.format == "mlx" and root.precision == "8-bit g64" and source.task == "text-generation"
+    [hf] = convert("mlx.dequantize", root.id)
+    assert hf.format == "hf" and hf.precision == "F32" and hf.metadata["smoke"]["top1_agreement"] >= 0.9
+    config = json.loads((variant_path(hf) / "config.json").read_text())
+    assert "quantization" not in config and "quantization_config" not in config
+    _, problems = convert_job.plan("mlx.dequantize", hf.id, {})  # an HF folder is no input of it
+    assert errors(problems)
+
+
+def test_exported_mlx_variant_runs_with_its_run_md_snippet(chain, mlx_made, tmp_path: Path) -> None:
+    from backends.export import export_variant
+
+    folder = export_variant(mlx_made["4"].id, tmp_path)
+    snippet = (folder / "RUN.md").read_text().split("```python\n")[1].split("```")[0]
+    assert "from mlx_lm import load, generate" in snippet
+    out = subprocess.run([sys.executable, "-c", snippet], cwd=folder, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert len(out.stdout.strip()) > 10, out.stdout
+
+
+# ------------------------------------------------------------------------------ bad input, tiny folders
+
+
+def test_mlx_refusals_in_one_sentence(root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from backends.importers import ImportRequest, import_now
+    from backends.mlx import kernels
+    from catalog.errors import InvalidInputError
+    from tests.helpers.models import tiny_hf_folder
+
+    tiny = tiny_hf_folder(tmp_path / "tiny")
+    llama = import_now(ImportRequest(kind="path", path=str(tiny))).root_variant_id
+
+    # MLX's own reason for a combination it does not run (found by running it)
+    _, problems = convert_job.plan("mlx.convert", llama, {"mode": "mxfp4"})
+    assert "mxfp4 quantization requires group size 32 but got 64" in errors(problems)[0]
+    # a mode with no kernel on this device (failure injected into the probe's answer)
+    real = kernels.probe(kernels.mlx_version())
+    monkeypatch.setattr(kernels, "probe", lambda version: dict(real, **{"nvfp4/4/16": "no CPU kernel for nvfp4"}))
+    _, problems = convert_job.plan("mlx.convert", llama, {"mode": "nvfp4", "group_size": "16"})
+    assert "cannot quantize nvfp4 with 4 bits in groups of 16: no CPU kernel for nvfp4" in errors(problems)[0]
+
+    other = tmp_path / "other"
+    shutil.copytree(tiny, other)
+    config = json.loads((other / "config.json").read_text())
+    (other / "config.json").write_text(json.dumps(dict(config, model_type="made-up-arch")))
+    made_up = import_now(ImportRequest(kind="path", path=str(other))).root_variant_id
+    _, problems = convert_job.plan("mlx.convert", made_up, {})
+    assert "no implementation of the architecture made-up-arch" in errors(problems)[0]
+
+    # MLX quantization metadata whose weights are missing: refused before any job
+    broken = tmp_path / "broken-mlx"
+    broken.mkdir()
+    (broken / "config.json").write_text(json.dumps(dict(config, quantization={"group_size": 64, "bits": 4})))
+    (broken / "model.safetensors.index.json").write_text(json.dumps(
+        {"weight_map": {"model.embed_tokens.weight": "model-00001-of-00002.safetensors"}}))
+    with pytest.raises(InvalidInputError, match="weights model-00001-of-00002.safetensors are missing"):
+        import_now(ImportRequest(kind="path", path=str(broken)))
+    (broken / "model.safetensors.index.json").unlink()
+    with pytest.raises(InvalidInputError, match="MLX quantization metadata but no .safetensors weights"):
+        import_now(ImportRequest(kind="path", path=str(broken)))
