@@ -701,8 +701,12 @@ def export_problem(op: Op, all_variants: dict[str, Any]) -> str | None:
         path = folder / f["relpath"]
         if not path.is_file() or sha256_file(path) != f["sha256"]:
             return f"{f['relpath']} missing or different in the export"
+    from catalog.bundle import ORIGINAL_CARD
+
     v = all_variants.get(op.variant or "")
-    if v is not None and sorted(f.relpath for f in v.files) != sorted(f["relpath"] for f in manifest["files"]):
+    # the variant's own card is exported as README.original.md (README.md is the generated card)
+    exported = sorted(ORIGINAL_CARD if f.relpath == "README.md" else f.relpath for f in v.files) if v else None
+    if exported is not None and exported != sorted(f["relpath"] for f in manifest["files"]):
         return "the manifest's files differ from the variant's"
     return None
 
