@@ -15,8 +15,8 @@ BUILD = "0.3.36-zen4-a19d5a01"
 
 
 def _result(variant_id: str, fp: dict, stored_id: str = "f-stored") -> SimpleNamespace:
-    return SimpleNamespace(variant_id=variant_id, metrics={}, protocol_id="p1", flags=[], fingerprint=fp,
-                           fingerprint_id=stored_id)
+    return SimpleNamespace(id=f"r-{variant_id}", variant_id=variant_id, metrics={}, protocol_id="p1", flags=[],
+                           fingerprint=fp, fingerprint_id=stored_id)
 
 
 def _old_style(fp: dict) -> dict:

@@ -166,10 +166,12 @@ def test_hub_patterns_and_offline_variables_come_from_the_toolkits() -> None:
     assert registry.hub_patterns() == ["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja", "*.md", "*.gguf"]
     generic = config.offline_environment()
     assert generic["HF_HUB_OFFLINE"] == "1" and "OPENVINO_TELEMETRY_OPT_OUT" not in generic
-    # The same variables as when catalog/config.py listed every toolkit's.
+    # The same variables as when catalog/config.py listed every toolkit's, plus ONNX Runtime's own
+    # (1.32 writes a telemetry id under ~/.cache/Microsoft unless ORT_DISABLE_TELEMETRY is set).
     assert registry.offline_environment() == generic | {"OLIVE_DISABLE_TELEMETRY": "1",
                                                         "OPENVINO_TELEMETRY_OPT_OUT": "1",
-                                                        "NNCF_DISABLE_TELEMETRY": "1"}
+                                                        "NNCF_DISABLE_TELEMETRY": "1",
+                                                        "ORT_DISABLE_TELEMETRY": "1"}
     import os
 
     assert all(os.environ.get(k) for k in ("OPENVINO_TELEMETRY_OPT_OUT", "NNCF_DISABLE_TELEMETRY"))  # on registering
