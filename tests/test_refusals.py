@@ -285,6 +285,37 @@ def test_hqq_defaults_to_asymmetric_blocks() -> None:
     assert conv.normalize({"algorithm": "HQQ", "symmetric": False})["symmetric"] is False
 
 
+def _int4_form() -> None:
+    """The Convert page's option form for INT4, alone (an AppTest script: its imports are its own)."""
+    import streamlit as st
+
+    from backends.registry import get_conversion
+    from ui.forms import conversion_form
+
+    st.session_state["raw"] = conversion_form(get_conversion("onnxrt.quantize_int4"))
+
+
+def test_the_convert_form_shows_the_default_the_declaration_computes() -> None:
+    from streamlit.testing.v1 import AppTest
+
+    from backends.registry import get_conversion
+
+    conv = get_conversion("onnxrt.quantize_int4")
+    at = AppTest.from_function(_int4_form, default_timeout=60).run()
+    assert not at.exception
+    [box] = at.checkbox
+    assert box.label == "symmetric" and box.value is conv.normalize({"algorithm": "RTN"})["symmetric"] is True
+    at.selectbox[0].select("HQQ").run()  # the algorithm is the first option
+    [box] = at.checkbox
+    assert box.value is conv.normalize({"algorithm": "HQQ"})["symmetric"] is False
+    raw = at.session_state["raw"]
+    assert raw["algorithm"] == "HQQ" and raw["symmetric"] is False  # what the form submits: not refused
+    box.check().run()  # a choice the user makes is kept while the algorithm stays
+    assert at.checkbox[0].value is True and at.session_state["raw"]["symmetric"] is True
+    at.selectbox[0].select("RTN").run()
+    assert at.checkbox[0].value is True
+
+
 # ------------------------------------------------------------------------------ N13: a kill during publish
 
 

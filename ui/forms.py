@@ -18,6 +18,11 @@ def option_widget(opt: Option, key_prefix: str, preset: Any = None, label: str |
     label = label or opt.name.replace("_", " ")
     if preset is not None:
         opt = replace(opt, default=preset)
+    if opt.default_from is not None:
+        # Streamlit keeps a keyed widget's value when its default changes (the key is its
+        # identity), so a default computed from other options is part of the key: choosing HQQ
+        # makes a fresh checkbox showing HQQ's default instead of keeping RTN's.
+        key = f"{key}_{opt.default}"
     if opt.type == "multichoice":
         return st.multiselect(label, opt.choices, default=opt.default, help=opt.help, key=key)
     if opt.type == "choice":
@@ -52,14 +57,29 @@ def presets(conv: Conversion) -> dict[str, Any]:
     return found
 
 
+def computed_default(conv: Conversion, opt: Option, chosen: dict[str, Any]) -> Any:
+    """The value the service gives `opt` when it is left out, from the values chosen so far:
+    Conversion.normalize itself (what plan and submit call), so the form cannot show a default
+    the service would not use. Options not chosen yet take their declared defaults."""
+    given = {name: value for name, value in chosen.items() if name != opt.name}
+    try:
+        return conv.normalize(given)[opt.name]
+    except CatalogError:  # a value the service refuses: its plan says why; show the plain default
+        return opt.default
+
+
 def conversion_form(conv: Conversion, skip: tuple[str, ...] = ()) -> dict[str, Any]:
-    """One widget per declared option (except `skip`); returns the raw values."""
+    """One widget per declared option (except `skip`), in declaration order, so an option whose
+    default depends on others (Option.default_from) follows them; returns the raw values."""
     values: dict[str, Any] = {}
     preset = presets(conv)
     cols = st.columns(2)
     for i, opt in enumerate(o for o in conv.options if o.name not in skip):
+        default = preset.get(opt.name)
+        if default is None and opt.default_from is not None:
+            default = computed_default(conv, opt, {**preset, **values})
         with cols[i % 2]:
-            values[opt.name] = option_widget(opt, conv.key, preset.get(opt.name))
+            values[opt.name] = option_widget(opt, conv.key, default)
             refused = getattr(opt, "unverified", ())
             if refused:  # what this machine cannot do is shown, with what it would take
                 st.caption("Not offered here: " + "; ".join(f"**{value}**: {why}" for value, why in refused) + ".")
