@@ -227,6 +227,7 @@ def benchmark(actor: Actor, variant_ids: list[str], profile: str, **kwargs: Any)
 IMPORT_RESULT_PERMISSION = "benchmark"  # an imported result charts beside the catalog's own, as a run does
 
 
+@audits_refusals
 def import_result(actor: Actor, file_name: str, data: bytes, variant_id: str | None = None) -> list[str]:
     """Store a device run's result (one result per variant it ran) or an upstream benchmark tool's
     report (of the variant it names, or variant_id), as results of the machine it names; returns
@@ -246,6 +247,7 @@ def import_result(actor: Actor, file_name: str, data: bytes, variant_id: str | N
     return ids
 
 
+@audits_refusals
 def device_bundle(actor: Actor, variant_ids: list[str], out: Path | None = None, profile: str = "quick",
                   include_files: bool = True) -> Path:
     """A device-run bundle of these variants (bench.device_bundle): written to out, or under the

@@ -223,6 +223,22 @@ def test_a_role_outside_the_three_is_refused_in_words_and_every_refusal_is_audit
     assert rows[0].detail["role"] == "superuser" and "does not know" in rows[0].detail["reason"]
 
 
+def test_refused_result_imports_and_device_bundles_are_audited(root: Path, tmp_path: Path) -> None:
+    from catalog import results
+
+    viewer, odd = Actor("vera", "viewer"), Actor("mallory", "superuser")
+    with pytest.raises(PermissionDeniedError, match="needs the editor role"):
+        actions.import_result(viewer, "result.json", b"{}", "v-measured")
+    with pytest.raises(PermissionDeniedError, match="role 'superuser'"):
+        actions.device_bundle(odd, ["v-a", "v-b"], tmp_path / "bundle.zip")
+    assert not (tmp_path / "bundle.zip").exists() and results.results_for_variant("v-measured") == []
+    rows = list(reversed(audit.entries()))
+    assert [(e.actor, e.action, e.object_id, e.detail["tried"], e.detail["role"]) for e in rows] == [
+        ("vera", "refused", "v-measured", "import_result", "viewer"),
+        ("mallory", "refused", "v-a,v-b", "device_bundle", "superuser")]
+    assert "needs the editor role" in rows[0].detail["reason"]
+
+
 def test_an_example_imports_audit_row_names_the_example(root: Path) -> None:
     actions.import_model(EDITOR, ImportRequest(kind="demo", example="digits-cnn"))  # queued, never run here
     [row] = audit.entries()
