@@ -26,18 +26,33 @@ def count(n: int | None) -> str:
     return str(n)
 
 
-def when(ts: datetime | None) -> str:
+def when(ts: datetime | None, now: datetime | None = None) -> str:
+    """How long ago ts was ("5 min ago"), or how far ahead it is ("in 11 h": a session's end);
+    the date beyond a day either way. A naive ts is UTC, as the catalog stores it."""
     if ts is None:
         return "–"
     if ts.tzinfo is None:
         ts = ts.replace(tzinfo=UTC)
-    secs = (datetime.now(UTC) - ts).total_seconds()
+    secs = ((now or datetime.now(UTC)) - ts).total_seconds()
+    if secs < 0:
+        return _ahead(ts, -secs)
     if secs < 60:
         return "just now"
     if secs < 3600:
         return f"{secs / 60:.0f} min ago"
     if secs < 86400:
         return f"{secs / 3600:.0f} h ago"
+    return ts.strftime("%Y-%m-%d")
+
+
+def _ahead(ts: datetime, secs: float) -> str:
+    """A time secs from now, e.g. an expiry: never "just now", which would read as already past."""
+    if secs < 60:
+        return "in under a minute"
+    if secs < 3600:
+        return f"in {secs / 60:.0f} min"
+    if secs < 86400:
+        return f"in {secs / 3600:.0f} h"
     return ts.strftime("%Y-%m-%d")
 
 
