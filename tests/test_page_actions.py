@@ -76,6 +76,40 @@ def test_the_convert_forms_plan_writes_nothing_and_submit_saves_the_upload(demo_
     assert {(e.actor, e.action) for e in audit.entries()} == {("ed", "convert"), ("vera", "refused")}
 
 
+def _warnings(problems: list[Any]) -> list[str]:
+    return [p.message for p in problems if p.level == "warning" and "calibration text" in p.message]
+
+
+def test_an_uploaded_calibration_text_that_imatrix_auto_would_not_use_is_said_so(demo_source) -> None:
+    vid = demo_source.root_variant_id
+    upload = ("quotes.txt", WORDS)
+    q4 = {"types": ["Q4_K_M"], "allow_requantize": True, "calibration": "shipped"}  # imatrix auto
+    steps, problems = actions.plan_conversion(EDITOR, "llamacpp.quantize", vid, q4, calibration_upload=upload)
+    assert [s.options["calibration"] for s in steps] == ["shipped"]  # Q4_K_M needs no matrix: none is made
+    assert _warnings(problems) == [
+        "The calibration text is not used: with imatrix auto an importance matrix is made only for types llama.cpp "
+        "refuses without one, which Q4_K_M is not; set imatrix to always to quantize every type with a matrix "
+        "made from it."]
+    # the option the warning names uses the upload: a matrix from it, and Q4_K_M quantized with it
+    steps, problems = actions.plan_conversion(EDITOR, "llamacpp.quantize", vid, {**q4, "imatrix": "always"},
+                                              calibration_upload=upload)
+    assert [s.conversion.key for s in steps] == ["llamacpp.imatrix", "llamacpp.quantize"]
+    digest = hashlib.sha256(WORDS).hexdigest()[:16]
+    assert all(Path(s.options["calibration"]).name == f"{digest}.txt" for s in steps) and not _warnings(problems)
+    mixed = {**q4, "types": ["IQ2_XXS", "Q4_K_M"]}
+    _, problems = actions.plan_conversion(EDITOR, "llamacpp.quantize", vid, mixed, calibration_upload=upload)
+    assert _warnings(problems) == [
+        "The calibration text is used only for IQ2_XXS: with imatrix auto, Q4_K_M is quantized without an importance "
+        "matrix; set imatrix to always to quantize every type with a matrix made from it."]
+    _, problems = actions.plan_conversion(EDITOR, "llamacpp.quantize", vid, {**q4, "imatrix": "never"},
+                                          calibration_upload=upload)
+    assert _warnings(problems) == [
+        "The calibration text is not used: with imatrix never no importance matrix is made; set imatrix to always "
+        "to quantize every type with a matrix made from it."]
+    _, problems = actions.plan_conversion(EDITOR, "llamacpp.quantize", vid, q4)  # no upload: nothing to say
+    assert not _warnings(problems)
+
+
 def test_the_compare_pages_choices_live_outside_the_page(demo_source) -> None:
     from bench.compare_view import clicked_link, default_baseline, variant_labels
     from catalog.comparisons import Comparison

@@ -21,7 +21,7 @@ from backends.llamacpp.quant_types import FLOAT_TYPES, IQ_TYPES, K_TYPES
 from backends.preflight import Problem
 from backends.registry import main_file
 from backends.tools import run_tool
-from catalog.calibration import checked_file, kept_path
+from catalog.calibration import SHIPPED, checked_file, kept_path
 from catalog.errors import InvalidInputError
 from catalog.records import Source, Variant
 from catalog.sources import get_source
@@ -95,6 +95,8 @@ def validate_quantize(variant: Variant, options: dict[str, Any]) -> list[Problem
             calibration_path(options["calibration"])
         except InvalidInputError as exc:
             problems.append(Problem("error", str(exc)))
+    if (unused := _unused_calibration(options, needs_matrix)) is not None:
+        problems.append(unused)
     if variant.format == "gguf" and variant.precision not in FLOAT_TYPES:
         if not options["allow_requantize"]:
             problems.append(Problem("error", f"This model is already quantized ({variant.precision}); turn on "
@@ -111,6 +113,27 @@ def validate_quantize(variant: Variant, options: dict[str, Any]) -> list[Problem
     if variant.format == "hf":
         problems += validate_convert_hf(variant, {"outtype": "f16"})
     return problems
+
+
+def _unused_calibration(options: dict[str, Any], needs_matrix: set[str]) -> Problem | None:
+    """A warning when a calibration text was given (an upload, a path) that some type will be
+    quantized without: imatrix auto makes a matrix only for the types llama.cpp refuses without
+    one, so a Q4_K_M alone would drop the upload without a word. imatrix always uses it."""
+    if options["calibration"] == SHIPPED or options["imatrix"] == "always":
+        return None
+    never = options["imatrix"] == "never"
+    without = [t for t in options["types"] if never or t not in needs_matrix]
+    if not without:
+        return None
+    with_it = [t for t in options["types"] if t not in without]
+    fix = "set imatrix to always to quantize every type with a matrix made from it"
+    if with_it:
+        return Problem("warning", f"The calibration text is used only for {', '.join(with_it)}: with imatrix "
+                                  f"auto, {', '.join(without)} is quantized without an importance matrix; {fix}.")
+    why = ("with imatrix never no importance matrix is made" if never else
+           f"with imatrix auto an importance matrix is made only for types llama.cpp refuses without one, "
+           f"which {', '.join(without)} is not")
+    return Problem("warning", f"The calibration text is not used: {why}; {fix}.")
 
 
 def validate_convert_hf(variant: Variant, options: dict[str, Any]) -> list[Problem]:

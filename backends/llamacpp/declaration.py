@@ -64,7 +64,8 @@ QUANTIZE = Conversion(
              Option("imatrix", "choice", "auto", ("auto", "always", "never"),
                     "auto: compute an importance matrix only for types llama.cpp refuses without one."),
              Option("calibration", "str", "shipped", help="Calibration text for the importance matrix: "
-                    "'shipped' or the path of an uploaded UTF-8 text file."),
+                    "'shipped' or the path of an uploaded UTF-8 text file. Used only where a matrix is made: "
+                    "imatrix always, or auto for the types that need one."),
              Option("allow_requantize", "bool", False,
                     "Quantizing an already quantized model compounds the error; allow it explicitly.")),
     label_options=("types", "calibration"), disk_factor=1.0, memory_factor=1.5)
