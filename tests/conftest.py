@@ -17,6 +17,9 @@ import pytest
 for _key, _value in {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
                      "DO_NOT_TRACK": "1"}.items():
     os.environ[_key] = _value
+# Two test workers share two cores: OpenMP threads that spin while they wait take the other
+# worker's core (a torch matmul ran 2.45 s instead of 1.85 s beside a busy core); they sleep instead.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 logger = logging.getLogger(__name__)
 
@@ -91,36 +94,37 @@ def shared_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("shared") / "data"
 
 
-@pytest.fixture
-def use_shared_root(shared_root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    from catalog import config, db
+def _make_chain(data: Path) -> dict:
+    from backends.importers import ImportRequest, import_now
+    from catalog import variants
+    from tests.helpers.chain import benchmark, convert, data_root_at
 
-    monkeypatch.setenv(config.ROOT_ENV, str(shared_root))
-    db.reset_migration_cache()
-    if not config.settings_path().exists():
-        config.save_settings(config.Settings(allowed_roots=[str(shared_root.parent.parent)], lease_timeout_s=10))
-    return shared_root
+    with data_root_at(data, allowed_roots=[str(data.parent)]):
+        source = import_now(ImportRequest(kind="demo"))
+        root = variants.get_variant(source.root_variant_id)
+        [hf] = convert("llamacpp.dequantize", root.id)
+        quants = convert("llamacpp.quantize", hf.id, types=["Q4_K_M", "Q8_0", "IQ2_XXS"])
+        [f16] = [v for v in variants.variants_of_source(source.id) if v.precision == "F16"]
+        q4 = next(v for v in quants if v.precision == "Q4_K_M")
+        # Quick results of the baseline, F16 and Q4_K_M: test_bench checks them, and the tests that
+        # compare other variants with them (or need the baseline measured) read them.
+        benchmark([hf.id, f16.id, q4.id])
+    return {"source": source, "root": root, "hf": hf, "f16": f16, "quants": {v.precision: v for v in quants}}
 
 
 @pytest.fixture(scope="session")
-def chain_data(shared_root: Path, demo_gguf: Path, llama_tools: Path):
-    """demo Q4_1 -> dequantized HF F32 -> (F16, imatrix) -> Q4_K_M, Q8_0, IQ2_XXS: made once per session."""
-    from backends.importers import ImportRequest, import_now
-    from catalog import config, db, variants
-    from tests.helpers.chain import convert
+def chain_data(shared_root: Path, demo_gguf: Path, llama_tools: Path, tmp_path_factory: pytest.TempPathFactory):
+    """demo Q4_1 -> dequantized HF F32 -> (F16, imatrix) -> Q4_K_M, Q8_0, IQ2_XXS, and quick results of
+    the HF F32, F16 and Q4_K_M: made once per run."""
+    from catalog import config
+    from tests.helpers.chain import data_root_at
+    from tests.helpers.once import made_once
 
-    mp = pytest.MonkeyPatch()
-    mp.setenv(config.ROOT_ENV, str(shared_root))
-    db.reset_migration_cache()
-    if not config.settings_path().exists():
+    made = made_once("chain", tmp_path_factory, shared_root, _make_chain)
+    with data_root_at(shared_root):
+        # Imports may read anywhere under this worker's temp folder (a copy came with the maker's).
         config.save_settings(config.Settings(allowed_roots=[str(shared_root.parent.parent)], lease_timeout_s=10))
-    source = import_now(ImportRequest(kind="demo"))
-    root = variants.get_variant(source.root_variant_id)
-    [hf] = convert("llamacpp.dequantize", root.id)
-    quants = convert("llamacpp.quantize", hf.id, types=["Q4_K_M", "Q8_0", "IQ2_XXS"])
-    [f16] = [v for v in variants.variants_of_source(source.id) if v.precision == "F16"]
-    yield {"source": source, "root": root, "hf": hf, "f16": f16, "quants": {v.precision: v for v in quants}}
-    mp.undo()
+    return made
 
 
 @pytest.fixture
@@ -135,10 +139,11 @@ def chain(chain_data, shared_root: Path, monkeypatch: pytest.MonkeyPatch):
 
 @pytest.fixture(scope="session")
 def tensor_models_data(tmp_path_factory: pytest.TempPathFactory):
-    """The digits CNN and MiniLM, exported, quantized and benchmarked once per session."""
+    """The digits CNN and MiniLM, exported, quantized and benchmarked once per run."""
+    from tests.helpers.once import made_once
     from tests.helpers.tensor_models import make_tensor_models
 
-    return make_tensor_models(tmp_path_factory.mktemp("tensor") / "data")
+    return made_once("tensor", tmp_path_factory, tmp_path_factory.mktemp("tensor") / "data", make_tensor_models)
 
 
 @pytest.fixture
@@ -152,20 +157,25 @@ def tensor_models(tensor_models_data, monkeypatch: pytest.MonkeyPatch):
 
 
 # --------------------------------------------------------------------------- parallel runs
-# ./scripts/test runs two pytest-xdist workers with --dist loadgroup. A session fixture is made
-# once per worker, so the tests that read one (the GGUF chain, the tensor models) go to one worker,
-# and every other file stays on one worker (its module fixtures are made once).
-SHARED_SESSION_FIXTURES = {"chain": "chain", "chain_data": "chain", "shared_root": "chain", "use_shared_root": "chain",
-                           "tensor_models": "tensor", "tensor_models_data": "tensor"}
+# ./scripts/test runs two pytest-xdist workers with --dist loadgroup. The session fixtures that
+# several files read (the GGUF chain, the tensor models) are made once per run and copied to each
+# worker (tests/helpers/once.py). Each file stays on one worker (its module fixtures are made once),
+# and a toolkit's browser test goes with its toolkit's file: it reuses the variants and results
+# that file made in the worker's copy of the chain (the OpenVINO IRs, the MLX benchmark).
+GROUP_OF_FILE = {"test_browser_tensor": "test_onnx_tensor", "test_browser_convert_bench": "test_onnxrt",
+                 "test_olive": "test_onnxrt"}  # the last three make the same GenAI int4 of the demo
+
+
+def xdist_group_of(nodeid: str) -> str:
+    stem = nodeid.split("::")[0].rsplit("/", 1)[-1].removesuffix(".py")
+    stem = GROUP_OF_FILE.get(stem, stem)
+    return stem.replace("test_browser_", "test_", 1)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        if item.get_closest_marker("xdist_group"):
-            continue
-        shared = sorted(SHARED_SESSION_FIXTURES[f] for f in getattr(item, "fixturenames", ())
-                        if f in SHARED_SESSION_FIXTURES)
-        item.add_marker(pytest.mark.xdist_group(shared[0] if shared else item.nodeid.split("::")[0]))
+        if not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(xdist_group_of(item.nodeid)))
 
 
 # --------------------------------------------------------------------------- durations report

@@ -7,9 +7,7 @@ from pathlib import Path
 import pytest
 
 from bench.charts import ChartRow, comparability, comparison_figure
-from bench.jobs.common import submit_benchmarks
 from catalog import results
-from worker.runner import run_to_completion
 
 pytestmark = pytest.mark.slow
 SANE = {"size_mb": (1, 2000), "load_s": (0, 60), "ttft_s": (0, 30), "decode_tps_p50": (0.5, 10_000),
@@ -21,15 +19,14 @@ SANE = {"size_mb": (1, 2000), "load_s": (0, 60), "ttft_s": (0, 30), "decode_tps_
 
 @pytest.fixture(scope="module")
 def measured(chain_data, shared_root: Path):
+    """The chain's quick results of the reference, F16 and Q4_K_M (real benchmark jobs, run once per
+    test run by the chain fixture, tests/conftest.py)."""
     from catalog import config, db
 
     mp = pytest.MonkeyPatch()
     mp.setenv(config.ROOT_ENV, str(shared_root))
     db.reset_migration_cache()
     ids = {"reference": chain_data["hf"].id, "f16": chain_data["f16"].id, "q4": chain_data["quants"]["Q4_K_M"].id}
-    for sub in submit_benchmarks(list(ids.values()), "quick"):
-        job = run_to_completion(sub.job.id)
-        assert job.state == "succeeded", job.error
     latest = {r.variant_id: r for r in results.latest_results(chain_data["source"].id, "quick", with_raw=True)}
     yield {name: latest[vid] for name, vid in ids.items()}
     mp.undo()

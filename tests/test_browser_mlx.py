@@ -12,8 +12,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def test_mlx_4_bit_from_the_browser_beside_gguf_and_onnx(chain) -> None:
-    from catalog import config, results, variants
-    from tests.helpers.chain import convert
+    from catalog import config, results
+    from tests.helpers.chain import convert, planned_variant
     from tests.helpers.mlx import benchmark_unmeasured
 
     src, hf, q4 = chain["source"], chain["hf"], chain["quants"]["Q4_K_M"]
@@ -22,7 +22,8 @@ def test_mlx_4_bit_from_the_browser_beside_gguf_and_onnx(chain) -> None:
     with running_app(config.data_root()) as url, chromium_page() as page:
         submit_conversion(page, url, f"source={src.id}&variant={hf.id}&conversion=mlx.convert")  # 4-bit, group 64
         wait_for_jobs(page, url)
-        mlx4 = next(v for v in variants.variants_of_source(src.id) if v.format == "mlx" and v.precision == "4-bit g64")
+        mlx4 = planned_variant("mlx.convert", hf.id)  # this form's recipe, not another test's 4-bit g64
+        assert (mlx4.format, mlx4.precision, mlx4.state) == ("mlx", "4-bit g64", "available")
         page.goto(f"{url}/model?id={src.id}&variant={mlx4.id}")
         page.get_by_text("Top-1 agreement with parent").wait_for()
 

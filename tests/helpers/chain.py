@@ -51,3 +51,11 @@ def benchmark(variant_ids: list[str], profile: str = "quick") -> None:
     for sub in submit_benchmarks(variant_ids, profile):
         job = run_to_completion(sub.job.id)
         assert job.state == "succeeded", job.error
+
+
+def planned_variant(conversion: str, variant_id: str, **options) -> Variant:
+    """The variant a submit of these options made: ids follow from the recipe, so this finds it
+    among other variants of the same format and precision that earlier tests made."""
+    steps, problems = convert_job.plan(conversion, variant_id, options)
+    assert steps, problems
+    return variants.get_variant(steps[-1].target_variant_id)
