@@ -34,26 +34,13 @@ def when(ts: datetime | None, now: datetime | None = None) -> str:
     if ts.tzinfo is None:
         ts = ts.replace(tzinfo=UTC)
     secs = ((now or datetime.now(UTC)) - ts).total_seconds()
-    if secs < 0:
-        return _ahead(ts, -secs)
+    ahead, secs = secs < 0, abs(secs)  # ahead: an expiry, never "just now", which reads as past
+    if secs >= 86400:
+        return ts.strftime("%Y-%m-%d")
     if secs < 60:
-        return "just now"
-    if secs < 3600:
-        return f"{secs / 60:.0f} min ago"
-    if secs < 86400:
-        return f"{secs / 3600:.0f} h ago"
-    return ts.strftime("%Y-%m-%d")
-
-
-def _ahead(ts: datetime, secs: float) -> str:
-    """A time secs from now, e.g. an expiry: never "just now", which would read as already past."""
-    if secs < 60:
-        return "in under a minute"
-    if secs < 3600:
-        return f"in {secs / 60:.0f} min"
-    if secs < 86400:
-        return f"in {secs / 3600:.0f} h"
-    return ts.strftime("%Y-%m-%d")
+        return "in under a minute" if ahead else "just now"
+    amount = f"{secs / 60:.0f} min" if secs < 3600 else f"{secs / 3600:.0f} h"
+    return f"in {amount}" if ahead else f"{amount} ago"
 
 
 def duration(start: datetime | None, end: datetime | None) -> str:
