@@ -172,7 +172,12 @@ def run_benchmarks(page, url: str, source_id: str, variants: list) -> None:
     picker.wait_for()
     for v in variants:
         picker.locator("input").fill(v.id)
-        page.get_by_role("option", name=f"{v.label} · {v.id}").wait_for()
+        try:
+            page.get_by_role("option", name=f"{v.label} · {v.id}").wait_for()
+        except Exception as exc:  # what the page offered instead, for the failure's reader
+            shot = screenshot(page, f"benchmarks-pick-{v.id}.png")
+            offered = page.get_by_role("option").all_inner_texts()
+            raise AssertionError(f"{v.label} · {v.id} not offered; options {offered}; page {shot}") from exc
         page.keyboard.press("Enter")
         picker.get_by_text(f"{v.label} · {v.id}").wait_for()
     page.keyboard.press("Escape")

@@ -116,15 +116,21 @@ def _make_chain(data: Path) -> dict:
 def chain_data(shared_root: Path, demo_gguf: Path, llama_tools: Path, tmp_path_factory: pytest.TempPathFactory):
     """demo Q4_1 -> dequantized HF F32 -> (F16, imatrix) -> Q4_K_M, Q8_0, IQ2_XXS, and quick results of
     the HF F32, F16 and Q4_K_M: made once per run."""
-    from catalog import config
-    from tests.helpers.chain import data_root_at
     from tests.helpers.once import made_once
 
     made = made_once("chain", tmp_path_factory, shared_root, _make_chain)
-    with data_root_at(shared_root):
-        # Imports may read anywhere under this worker's temp folder (a copy came with the maker's).
-        config.save_settings(config.Settings(allowed_roots=[str(shared_root.parent.parent)], lease_timeout_s=10))
+    _imports_read_from(shared_root, shared_root.parent.parent)
     return made
+
+
+def _imports_read_from(data: Path, folder: Path) -> None:
+    """Settings of a copied data root that let imports read under this worker's folder (the copy
+    came with the maker's allowed_roots, another worker's path)."""
+    from catalog import config
+    from tests.helpers.chain import data_root_at
+
+    with data_root_at(data):
+        config.save_settings(config.Settings(allowed_roots=[str(folder)], lease_timeout_s=10))
 
 
 @pytest.fixture
@@ -143,7 +149,10 @@ def tensor_models_data(tmp_path_factory: pytest.TempPathFactory):
     from tests.helpers.once import made_once
     from tests.helpers.tensor_models import make_tensor_models
 
-    return made_once("tensor", tmp_path_factory, tmp_path_factory.mktemp("tensor") / "data", make_tensor_models)
+    data = tmp_path_factory.mktemp("tensor") / "data"
+    made = made_once("tensor", tmp_path_factory, data, make_tensor_models)
+    _imports_read_from(data, data.parent)
+    return made
 
 
 @pytest.fixture
@@ -166,16 +175,31 @@ GROUP_OF_FILE = {"test_browser_tensor": "test_onnx_tensor", "test_browser_conver
                  "test_olive": "test_onnxrt"}  # the last three make the same GenAI int4 of the demo
 
 
+# The groups that take longest, longest first (scripts/test passes --no-loadscope-reorder, so
+# xdist hands out groups in this order and two workers finish together); the second starts with
+# the tensor models while the first makes the GGUF chain, so neither waits on the other's fixture.
+SLOWEST_GROUPS = ("test_openvino", "test_onnx_tensor", "test_onnxrt", "test_mlx", "test_bench", "test_compare")
+
+
 def xdist_group_of(nodeid: str) -> str:
     stem = nodeid.split("::")[0].rsplit("/", 1)[-1].removesuffix(".py")
     stem = GROUP_OF_FILE.get(stem, stem)
     return stem.replace("test_browser_", "test_", 1)
 
 
+# First: xdist's own hook turns the mark into the '@group' suffix of the node id its scheduler
+# reads; a mark added after it groups nothing (each file's module fixtures were made on both workers).
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if not item.get_closest_marker("xdist_group"):
             item.add_marker(pytest.mark.xdist_group(xdist_group_of(item.nodeid)))
+
+    def rank(item: pytest.Item) -> int:
+        group = xdist_group_of(item.nodeid)
+        return SLOWEST_GROUPS.index(group) if group in SLOWEST_GROUPS else len(SLOWEST_GROUPS)
+
+    items.sort(key=rank)  # stable: files and tests keep their order within a rank
 
 
 # --------------------------------------------------------------------------- durations report
