@@ -195,9 +195,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if not item.get_closest_marker("xdist_group"):
             item.add_marker(pytest.mark.xdist_group(xdist_group_of(item.nodeid)))
 
-    def rank(item: pytest.Item) -> int:
+    def rank(item: pytest.Item) -> tuple[int, bool]:
         group = xdist_group_of(item.nodeid)
-        return SLOWEST_GROUPS.index(group) if group in SLOWEST_GROUPS else len(SLOWEST_GROUPS)
+        # A browser test after its toolkit's file: it finds that file's variants made and measured.
+        browser = item.nodeid.rsplit("/", 1)[-1].startswith("test_browser_")
+        return SLOWEST_GROUPS.index(group) if group in SLOWEST_GROUPS else len(SLOWEST_GROUPS), browser
 
     items.sort(key=rank)  # stable: files and tests keep their order within a rank
 

@@ -13,8 +13,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 def test_mlx_4_bit_from_the_browser_beside_gguf_and_onnx(chain) -> None:
     from catalog import config, results
-    from tests.helpers.chain import convert, planned_variant
-    from tests.helpers.mlx import benchmark_unmeasured
+    from tests.helpers.chain import benchmark_unmeasured, convert, planned_variant
 
     src, hf, q4 = chain["source"], chain["hf"], chain["quants"]["Q4_K_M"]
     [genai] = convert("onnxrt.genai_build", hf.id, precision="int4")  # the browser path is test_browser_convert_bench

@@ -1,9 +1,9 @@
 """Apple MLX on its CPU backend: the demo converted by mlx-lm at 4 and 8 bits (group 64), each
 generating and passing its smoke gate, the 4-bit one benchmarked (quick profile: on this CPU
-backend one MLX benchmark takes minutes, see tests/helpers/mlx.py); an MLX folder imported and
-dequantized back to Hugging Face; the exported RUN.md snippet run; and the refusals (group 128
-on the demo, before a job and after one, an unsupported architecture, a mode MLX cannot run,
-MLX metadata with missing weights)."""
+backend, which multiplies with the reference BLAS, one MLX benchmark takes minutes, so the
+browser test reads this one's result); an MLX folder imported and dequantized back to Hugging
+Face; the exported RUN.md snippet run; and the refusals (group 128 on the demo, before a job and
+after one, an unsupported architecture, a mode MLX cannot run, MLX metadata with missing weights)."""
 
 from __future__ import annotations
 
@@ -27,8 +27,7 @@ def mlx_made(chain_data, shared_root: Path):
     """The demo's MLX 4-bit and 8-bit (group 64), made once (or reused from the browser test of the
     same session); the 4-bit one with a quick benchmark."""
     from catalog import results
-    from tests.helpers.chain import convert, data_root_at
-    from tests.helpers.mlx import benchmark_unmeasured
+    from tests.helpers.chain import benchmark_unmeasured, convert, data_root_at
 
     with data_root_at(shared_root):
         hf = chain_data["hf"]

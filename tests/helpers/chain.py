@@ -53,6 +53,18 @@ def benchmark(variant_ids: list[str], profile: str = "quick") -> None:
         assert job.state == "succeeded", job.error
 
 
+def benchmark_unmeasured(variants: list[Variant], profile: str = "quick") -> None:
+    """Benchmark the variants that have no result of this profile yet (to success): a test that
+    only reads a result takes the one an earlier test of its worker made (an MLX benchmark on
+    the CPU backend takes minutes)."""
+    from catalog import results
+
+    missing = [v.id for v in variants
+               if v.id not in {r.variant_id for r in results.latest_results(v.source_id, profile)}]
+    if missing:
+        benchmark(missing, profile)
+
+
 def planned_variant(conversion: str, variant_id: str, **options) -> Variant:
     """The variant a submit of these options made: ids follow from the recipe, so this finds it
     among other variants of the same format and precision that earlier tests made."""
