@@ -129,7 +129,9 @@ def _submit_steps(steps: list[PlannedStep], source_id: str, submitted_by: str | 
 
 
 def _label(p: PlannedStep) -> str:
-    return p.conversion.step_title(p.options)  # which options name the variant is the conversion's to say
+    # which options name the variant is the conversion's to say; the extra inputs (an importance
+    # matrix) are named as the variant's recipe records them, so an unused calibration is left out
+    return p.conversion.step_title(dict(p.options, **{f"input:{k}": v for k, v in p.extra_inputs.items()}))
 
 
 # ------------------------------------------------------------------------------ in the job

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from backends.registry import get_format, how_to_run
+from backends.registry import get_format, how_to_run, unused_recipe_options
 from catalog import bundle
 from catalog.sources import get_source
 from catalog.variants import get_variant
@@ -17,7 +17,8 @@ def export_variant(variant_id: str, dest: Path, as_zip: bool = False) -> Path:
     variant = get_variant(variant_id)
     task = get_source(variant.source_id).task
     return bundle.write_export(variant_id, dest, how_to_run(variant, task), get_format(variant.format).hub_library,
-                               as_zip=as_zip)
+                               as_zip=as_zip,
+                               unused=unused_recipe_options(variant.backend, variant.conversion, variant.options))
 
 
 def export_to_downloads(variant_id: str) -> Path:

@@ -52,6 +52,15 @@ class Option:
     # The default when the value is not given, from the other options' normalized values (a bool
     # whose right default depends on the algorithm chosen); None: `default` always.
     default_from: Callable[[dict[str, Any]], Any] | None = None
+    # Whether the value took part in a recipe with these (normalized) options; None: always. A
+    # calibration text that no data-aware step read is left out of job titles and shown as unused
+    # in recipes, so "calibration=shipped" never claims a calibration that did not run.
+    used_if: Callable[[dict[str, Any]], bool] | None = None
+    # The Convert page's label for its upload widget, for an option given as an uploaded file.
+    upload_label: str = ""
+
+    def used(self, options: dict[str, Any]) -> bool:
+        return self.used_if is None or bool(self.used_if(options))
 
     def normalize(self, value: Any) -> Any:
         """Coerce a form or CLI value to the declared type; InvalidInputError if impossible."""
@@ -151,9 +160,16 @@ class Conversion:
         return f"{self.backend}.{self.name}"
 
     def label_detail(self, options: dict[str, Any]) -> str:
-        """The label options' values, e.g. "types=Q4_K_M+Q8_0, calibration=shipped" ("" if none)."""
+        """The label options' values that took part, e.g. "types=IQ2_XXS, calibration=shipped" ("" if
+        none): an option these options leave unused (Option.used_if) names nothing."""
+        unused = set(self.unused_options(options))
         return ", ".join(f"{k}={v if not isinstance(v, list) else '+'.join(map(str, v))}"
-                         for k, v in options.items() if k in self.label_options)
+                         for k, v in options.items() if k in self.label_options and k not in unused)
+
+    def unused_options(self, options: dict[str, Any]) -> list[str]:
+        """The options a recipe with these values never read (e.g. a calibration text where no
+        data-aware step ran); they stay in the recipe, since the variant's identity includes them."""
+        return [o.name for o in self.options if o.name in options and not o.used(options)]
 
     def step_title(self, options: dict[str, Any]) -> str:
         """A planned step's job title: the short title and its label options, e.g.
@@ -379,6 +395,15 @@ def get_conversion(key: str) -> Conversion:
         if conv.key == key:
             return conv
     raise InvalidInputError(f"There is no conversion {key!r}; see the Convert page for the list.")
+
+
+def unused_recipe_options(backend: str, conversion: str, options: dict[str, Any]) -> list[str]:
+    """The options of a variant's recipe that no step read (Conversion.unused_options); none for
+    an import or a conversion no longer registered."""
+    try:
+        return get_conversion(f"{backend}.{conversion}").unused_options(options)
+    except InvalidInputError:
+        return []
 
 
 def formats() -> list[Format]:

@@ -65,10 +65,10 @@ def verify_export(folder: Path) -> None:
 
 
 def write_export(variant_id: str, dest: Path, run_snippet: str, hub_library: str | None,
-                 as_zip: bool = False) -> Path:
+                 as_zip: bool = False, unused: list[str] | None = None) -> Path:
     """Write the variant's files, manifest.json, README.md (its model card, hub_library in its
-    metadata) and RUN.md (run_snippet, from its format's toolkit) under dest; return the folder
-    or zip."""
+    metadata; `unused`: the recipe's options no step read) and RUN.md (run_snippet, from its
+    format's toolkit) under dest; return the folder or zip."""
     variant = get_variant(variant_id)
     if variant.state != "available":
         raise ConflictError(f"Variant {variant_id} is {variant.state.replace('_', ' ')}; only an "
@@ -92,7 +92,7 @@ def write_export(variant_id: str, dest: Path, run_snippet: str, hub_library: str
             (tmp / "README.md").rename(tmp / ORIGINAL_CARD)
         (tmp / "RUN.md").write_text(f"# {name}\n\nRun it:\n\n```python\n{run_snippet}```\n")
         (tmp / "README.md").write_text(model_card(variant, source, ancestors(variant_id),
-                                                  hub_library))
+                                                  hub_library, unused or []))
         listing = manifest(variant_id)
         listing["generated"] = [{"relpath": g, "size_bytes": (tmp / g).stat().st_size,
                                  "sha256": sha256_file(tmp / g)} for g in GENERATED]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 from huggingface_hub import ModelCard, ModelCardData
 
@@ -59,9 +60,22 @@ def benchmark_table(results: list[BenchmarkResult]) -> str:
     return "\n".join(lines)
 
 
-def model_card(variant: Variant, source: Source, lineage: list[Variant], hub_library: str) -> str:
-    """The card's text: YAML metadata, then recipe, lineage, toolkit versions and benchmarks."""
+def shown_recipe(options: dict[str, Any], unused: list[str]) -> tuple[dict[str, Any], str]:
+    """The recipe's options that took part, and a sentence naming those no step read ("" if
+    none): a default calibration that never ran must not read as a calibration."""
+    if not unused:
+        return options, ""
+    names = ", ".join(f"`{k}`" for k in unused)
+    return ({k: v for k, v in options.items() if k not in unused},
+            f"Not used by this recipe, so left out above: {names} (no step read it, e.g. no calibration ran).")
+
+
+def model_card(variant: Variant, source: Source, lineage: list[Variant], hub_library: str,
+               unused: list[str] | None = None) -> str:
+    """The card's text: YAML metadata, then recipe (without the options in `unused`, which no
+    step read), lineage, toolkit versions and benchmarks."""
     data = card_data(variant, source, hub_library)
+    options, unused_note = shown_recipe(variant.options, unused or [])
     chain = " → ".join(f"{a.label} (`{a.id}`)" for a in reversed(lineage))
     versions = "\n".join(f"| {k} | {v} |" for k, v in sorted(variant.toolkit_versions.items()))
     body = f"""
@@ -75,8 +89,9 @@ See RUN.md for how to run it.
 Conversion `{variant.conversion}` ({variant.backend}), options:
 
 ```json
-{json.dumps(variant.options, indent=2, sort_keys=True)}
+{json.dumps(options, indent=2, sort_keys=True)}
 ```
+{unused_note}
 
 Lineage: {chain + ' → ' if chain else ''}{variant.label} (`{variant.id}`)
 

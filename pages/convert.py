@@ -44,9 +44,8 @@ upload = None  # (name, bytes): the service saves it when the conversion is subm
 if calibration:
     # A "file" option takes text lines or a NumPy array of images (read with allow_pickle=False).
     kinds = ["txt", "npy"] if calibration.type == "file" else ["txt"]
-    label = ("Calibration data (optional): " + calibration.help) if calibration.type == "file" else (
-        "Calibration text for importance matrices (optional; default: the shipped Python documentation excerpt; "
-        "used only where a matrix is made: imatrix always, or auto for the types that need one)")
+    # each conversion words what its calibration is for (llama.cpp's importance matrix, NNCF's AWQ...)
+    label = calibration.upload_label or f"Calibration data (optional): {calibration.help}"
     chosen = st.file_uploader(label, type=kinds, key="cv_calib")
     upload = (chosen.name, chosen.getvalue()) if chosen is not None else None
     raw["calibration"] = "shipped"

@@ -6,8 +6,10 @@ import json
 
 import streamlit as st
 
+from backends.registry import unused_recipe_options
 from catalog import bundle, jobs, sources, variants
 from catalog.errors import CatalogError
+from catalog.model_card import shown_recipe
 from service import actions
 from ui import fmt, nav
 from ui.lineage import lineage_dot
@@ -90,7 +92,11 @@ with tab_recipe:
                 + (f"`{parent.label}` ({parent.id})" if parent else "the imported files")
                 + (f" · job `{made_by.id}`, submitted by {fmt.escape_md(made_by.submitted_by)}"
                    if made_by and made_by.submitted_by else ""))
-    st.json({"options": variant.options, "toolkit_versions": variant.toolkit_versions}, expanded=True)
+    options, unused_note = shown_recipe(variant.options, unused_recipe_options(variant.backend, variant.conversion,
+                                                                               variant.options))
+    st.json({"options": options, "toolkit_versions": variant.toolkit_versions}, expanded=True)
+    if unused_note:
+        st.caption(unused_note)
 
 with tab_meta:
     st.json(variant.metadata, expanded=False)

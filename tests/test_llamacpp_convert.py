@@ -130,6 +130,8 @@ def test_requantize_needs_an_explicit_option(chain) -> None:
     root = chain["root"]
     _, problems = convert_job.plan("llamacpp.quantize", root.id, {"types": ["Q8_0"]})
     assert any("already quantized (Q4_1)" in p.message for p in problems if p.level == "error")
+    # the error names the checkbox as the Convert form labels it (issue 25: it said allow_requantize)
+    assert any("“allow requantize”" in p.message for p in problems if p.level == "error")
     _, problems = convert_job.plan("llamacpp.quantize", root.id, {"types": ["Q8_0"], "allow_requantize": True})
     assert any("compounds" in p.message for p in problems if p.level == "warning")
     [q8] = convert("llamacpp.quantize", root.id, types=["Q8_0"], allow_requantize=True)

@@ -131,8 +131,9 @@ OLD_TOOLKITS = ("hf", "llamacpp", "onnxrt", "openvino")
 
 
 def _old_label(conv: Conversion, options: dict) -> str:
+    # less the options no step read (issue 25: "calibration=shipped" where no calibration ran)
     detail = ", ".join(f"{k}={v if not isinstance(v, list) else '+'.join(map(str, v))}"
-                       for k, v in options.items() if k in OLD_LABEL_OPTIONS)
+                       for k, v in options.items() if k in OLD_LABEL_OPTIONS and k not in conv.unused_options(options))
     return f"{conv.title.split(' (')[0]} [{detail}]"
 
 
@@ -146,17 +147,42 @@ def test_each_conversion_names_its_label_options_and_job_titles_are_unchanged() 
                                                    else o.choices[-1]})
                                  for o in conv.options if o.choices]
         for options in variants:
-            step = type("Step", (), {"conversion": conv, "options": options})()
+            step = type("Step", (), {"conversion": conv, "options": options, "extra_inputs": {}})()
             assert _label(step) == conv.step_title(options), (conv.key, options)
             if conv.backend in OLD_TOOLKITS:  # toolkits added since name their own label options
                 assert _label(step) == _old_label(conv, options), (conv.key, options)
     quantize = registry.get_conversion("llamacpp.quantize")
-    assert quantize.step_title({"types": ["Q8_0"], "imatrix": "auto", "calibration": "shipped"}) == \
-        "GGUF → quantized GGUF [types=Q8_0, calibration=shipped]"
+    assert quantize.step_title({"types": ["IQ2_XXS"], "imatrix": "auto", "calibration": "shipped",
+                                "input:imatrix": "v-m"}) == "GGUF → quantized GGUF [types=IQ2_XXS, calibration=shipped]"
     assert quantize.label_detail({"types": ["Q4_K_M", "Q8_0"]}) == "types=Q4_K_M+Q8_0"
     with pytest.raises(ValueError, match="label_options names no option 'typo'"):
         Conversion(backend="x", name="y", title="Y", input_formats=(), output_format="hf", options=(),
                    packages=(), convert=print, label_options=("typo",))
+
+
+def test_a_calibration_no_step_read_is_named_nowhere() -> None:
+    """Issue 25: "calibration=shipped" in the titles, recipes and cards of a Q8_0 (no importance
+    matrix) and of an NNCF INT4 without AWQ, GPTQ or scale estimation."""
+    from backends.convert_job import _label
+    from catalog.model_card import shown_recipe
+
+    quantize = registry.get_conversion("llamacpp.quantize")
+    q8 = quantize.normalize({"types": ["Q8_0"]})
+    assert quantize.step_title(q8) == "GGUF → quantized GGUF [types=Q8_0]"
+    matrix_step = type("Step", (), {"conversion": quantize, "options": quantize.normalize({"types": ["IQ2_XXS"]}),
+                                    "extra_inputs": {"imatrix": "v-matrix"}})()
+    assert _label(matrix_step) == "GGUF → quantized GGUF [types=IQ2_XXS, calibration=shipped]"
+    compress = registry.get_conversion("openvino.compress_weights")
+    plain = compress.normalize({})
+    assert compress.unused_options(plain) == ["calibration"] and "calibration" not in compress.label_detail(plain)
+    assert compress.unused_options(compress.normalize({"awq": True})) == []
+    assert registry.unused_recipe_options("llamacpp", "quantize", q8) == ["calibration"]
+    assert registry.unused_recipe_options("hf", "import", {}) == []
+    options, note = shown_recipe(q8, ["calibration"])
+    assert "calibration" not in options and "`calibration`" in note and "no calibration ran" in note
+    assert shown_recipe(q8, []) == (q8, "")
+    assert "importance matri" not in compress.option("calibration").upload_label  # NNCF's own words
+    assert "AWQ" in compress.option("calibration").upload_label
 
 
 def test_hub_patterns_and_offline_variables_come_from_the_toolkits() -> None:

@@ -99,8 +99,9 @@ def validate_quantize(variant: Variant, options: dict[str, Any]) -> list[Problem
         problems.append(unused)
     if variant.format == "gguf" and variant.precision not in FLOAT_TYPES:
         if not options["allow_requantize"]:
-            problems.append(Problem("error", f"This model is already quantized ({variant.precision}); turn on "
-                                             "allow_requantize, or start from an F16/F32 form."))
+            problems.append(Problem("error", f"This model is already quantized ({variant.precision}); tick "
+                                             "“allow requantize” (--allow-requantize on the command line), or "
+                                             "start from an F16/F32 form."))
         else:
             problems.append(Problem("warning", f"Requantizing {variant.precision} compounds its error: expect "
                                                "lower quality than quantizing from F16."))

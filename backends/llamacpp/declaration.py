@@ -65,7 +65,12 @@ QUANTIZE = Conversion(
                     "auto: compute an importance matrix only for types llama.cpp refuses without one."),
              Option("calibration", "str", "shipped", help="Calibration text for the importance matrix: "
                     "'shipped' or the path of an uploaded UTF-8 text file. Used only where a matrix is made: "
-                    "imatrix always, or auto for the types that need one."),
+                    "imatrix always, or auto for the types that need one.",
+                    # a type quantized with a matrix names it as its input (plan_quantize)
+                    used_if=lambda options: "input:imatrix" in options,
+                    upload_label="Calibration text for importance matrices (optional; default: the shipped Python "
+                                 "documentation excerpt; used only where a matrix is made: imatrix always, or auto "
+                                 "for the types that need one)"),
              Option("allow_requantize", "bool", False,
                     "Quantizing an already quantized model compounds the error; allow it explicitly.")),
     label_options=("types", "calibration"), disk_factor=1.0, memory_factor=1.5)

@@ -12,6 +12,7 @@ from backends.openvino.weights import (
     MODES,
     WEIGHT_FORMATS,
     compress_gate,
+    uses_data,
     weight_format_gate,
 )
 from backends.registry import (
@@ -81,7 +82,10 @@ COMPRESS_WEIGHTS = Conversion(
              Option("scale_estimation", "bool", False, help="Scale estimation on calibration data (data-aware)."),
              Option("gptq", "bool", False, help="GPTQ: layer-wise error correction (data-aware, slow)."),
              Option("lora_correction", "bool", False, help="Low-rank correction adapters (data-aware)."),
-             Option("calibration", "str", "shipped", help=CALIBRATION_HELP),
+             Option("calibration", "str", "shipped", help=CALIBRATION_HELP, used_if=uses_data,
+                    upload_label="Calibration text for NNCF's data-aware methods: AWQ, scale estimation, GPTQ, "
+                                 "LoRA correction (optional; UTF-8, one sentence per line; default: the shipped "
+                                 "Python documentation excerpt; used only when one of them is ticked)"),
              Option("samples", "int", 32, help="Calibration lines used by the data-aware methods.",
                     minimum=4, maximum=1024),
              device_option()),
