@@ -8,7 +8,7 @@ from backends.registry import conversions, get_format
 from catalog import jobs, variants
 from catalog.errors import CatalogError
 from service import actions
-from ui import fmt, nav
+from ui import fmt, nav, upload_limits
 from ui.forms import conversion_form
 from ui.jobs_view import render_job
 from ui.pickers import source_picker
@@ -46,7 +46,9 @@ if calibration:
     kinds = ["txt", "npy"] if calibration.type == "file" else ["txt"]
     # each conversion words what its calibration is for (llama.cpp's importance matrix, NNCF's AWQ...)
     label = calibration.upload_label or f"Calibration data (optional): {calibration.help}"
-    chosen = st.file_uploader(label, type=kinds, key="cv_calib")
+    limit_mb = upload_limits.calibration_upload_mb()
+    chosen = st.file_uploader(label, type=kinds, key="cv_calib", max_upload_size=limit_mb,
+                              help=upload_limits.limit_help(limit_mb, "per calibration file"))
     upload = (chosen.name, chosen.getvalue()) if chosen is not None else None
     raw["calibration"] = "shipped"
 

@@ -9,7 +9,7 @@ from backends.registry import importable_kinds, upload_suffixes
 from catalog import config
 from catalog.errors import CatalogError
 from service import actions
-from ui import nav
+from ui import nav, upload_limits
 from ui.session import current_actor, gate
 
 st.title("Import a model")
@@ -95,8 +95,10 @@ with tab_hub:
 with tab_upload:
     st.write("Small models: one .gguf file, or the files of a Hugging Face folder (config.json, "
              "*.safetensors, tokenizer files).")
+    limit_mb = upload_limits.model_upload_mb()
     files = st.file_uploader("Files", accept_multiple_files=True, key="imp_files",
-                             type=list(upload_suffixes()))
+                             type=list(upload_suffixes()), max_upload_size=limit_mb,
+                             help=upload_limits.limit_help(limit_mb, "in all"))
     if files and st.button("Import upload", key="upload_btn", **may_import):
         try:
             sub = actions.import_upload(current_actor(), [(f.name, f.getvalue()) for f in files], **extra)

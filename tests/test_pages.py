@@ -124,6 +124,18 @@ def test_import_page_refuses_bad_paths_with_a_sentence(root: Path) -> None:
     assert jobs.list_jobs() == []
 
 
+def test_upload_widgets_state_the_team_pages_limit(root: Path) -> None:
+    """Issue 25: the uploader said "1GB per file" while the Team page said 512 MB (uploads) and
+    64 MB (calibration): each widget now states, and enforces, its setting."""
+    from dataclasses import replace
+
+    from catalog import config
+
+    config.save_settings(replace(config.load_settings(), max_upload_mb=300, max_calibration_mb=7))
+    [uploader] = page("import_model").get("file_uploader")
+    assert uploader.proto.max_upload_size_mb == 300 and "Up to 300 MB in all" in uploader.proto.help
+
+
 def test_jobs_page_shows_failures_and_retry(root: Path, tmp_path: Path) -> None:
     from backends.importers import ImportRequest, submit_import
     from tests.helpers.models import tiny_hf_folder

@@ -15,7 +15,7 @@ from catalog.errors import CatalogError
 from catalog.records import Variant
 from catalog.results import IMPORTED_FLAG, BenchmarkResult, latest_results
 from service import actions
-from ui import fmt
+from ui import fmt, upload_limits
 from ui.session import current_actor, gate
 
 UPLOAD_TYPES = ["json", "jsonl", "csv", "md", "txt"]
@@ -62,7 +62,9 @@ def _bundle(family: list[Variant], labels: dict[str, str], profile: str) -> None
 
 def _upload(family: list[Variant], labels: dict[str, str]) -> None:
     c1, c2 = st.columns([3, 2])
-    upload = c1.file_uploader("Upload a device result or a benchmark report", type=UPLOAD_TYPES, key="bm_upload")
+    limit_mb = upload_limits.model_upload_mb()
+    upload = c1.file_uploader("Upload a device result or a benchmark report", type=UPLOAD_TYPES, key="bm_upload",
+                              max_upload_size=limit_mb, help=upload_limits.limit_help(limit_mb, "per file"))
     variant = c2.selectbox("Variant (reports that do not name their file)", [None, *[v.id for v in family]],
                            format_func=lambda v: "matched by the report's file" if v is None else labels.get(v, v),
                            key="bm_upload_variant")
