@@ -50,7 +50,7 @@ def _wait(args: argparse.Namespace, job_id: str) -> int:
     job = run_to_completion(job_id, on_progress=show)
     if not args.json:
         print(file=sys.stderr)
-    _out(args, job, f"job {job.id} {job.state}" + (f": {job.error}" if job.error else ""))
+    _out(args, job, _job_line(job))
     return EXIT_OK if job.state == "succeeded" else EXIT_JOB_FAILED
 
 
@@ -156,12 +156,26 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     else:
         job = jobs.get_job(args.job)
         if not args.json:
-            from catalog import jobfiles
-
-            # A crash shows what the parent kept: the log's last lines and the process's own output.
-            print(job.crash["log_tail"] if job.crash else jobfiles.read_log(job.id, tail_lines=40))
-    _out(args, job, f"job {job.id} {job.state}" + (f": {job.error}" if job.error else ""))
+            _show_job(job)
+            return EXIT_OK
+    _out(args, job, _job_line(job))
     return EXIT_OK
+
+
+def _job_line(job: Any) -> str:
+    return f"job {job.id} {job.state}" + (f": {job.error}" if job.error else "")
+
+
+def _show_job(job: Any) -> None:
+    """The job's state first, then its log under a heading: the log's first line ("queued: ...",
+    written at submit) read as the state of a finished job when it came first."""
+    from catalog import jobfiles
+
+    print(_job_line(job) + (f"\n  {job.title}" if job.title else ""))
+    # A crash shows what the parent kept: the log's last lines and the process's own output.
+    log_text = job.crash["log_tail"] if job.crash else jobfiles.read_log(job.id, tail_lines=40)
+    if log_text.strip():
+        print("log (last 40 lines):\n" + log_text.rstrip("\n"))
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

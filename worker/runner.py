@@ -46,6 +46,7 @@ def run_to_completion(job_id: str, on_progress: Callable[[Job, dict], None] | No
             if claimed is not None:
                 oom_before = crash.oom_kill_count()
                 child = spawn_child(job_id)
+                job = claimed  # progress reports the running job, not the queued row read before the claim
         if on_progress is not None:
             on_progress(job, jobfiles.read_progress(job_id))
         if child is not None and child.poll() is not None and not reported:
