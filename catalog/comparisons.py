@@ -30,7 +30,14 @@ class Comparison:
 
     @property
     def result_ids(self) -> list[str]:
+        """The results compared against the baseline (the baseline is not among them)."""
         return list(self.spec.get("result_ids", []))
+
+    @property
+    def shown_ids(self) -> list[str]:
+        """Every result its page shows, the baseline first: the rows of its headline table."""
+        baseline = self.spec.get("baseline_result_id")
+        return list(dict.fromkeys([*([baseline] if baseline else []), *self.result_ids]))
 
 
 def _clean_name(name: str) -> str:

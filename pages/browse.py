@@ -15,6 +15,16 @@ st.title("Model Catalog")
 st.caption("Every source model your team keeps, with the variants derived from it.")
 
 PAGE_SIZE = 50
+WATCH_EMPTY_S = 2.0  # how often an empty catalog looks for its first model (a few stat calls)
+
+
+@st.fragment(run_every=WATCH_EMPTY_S)
+def first_model_arrives() -> None:
+    """Redraw the whole page once an import (the demo's, another user's) lands: nothing else
+    reruns it, so it said "The catalog is empty." after the demo import until a reload."""
+    if cached.count_sources() > 0:
+        st.rerun(scope="app")
+
 
 if cached.count_sources() == 0:
     st.info("The catalog is empty. Import the embedded demo model (SmolLM2-135M-Instruct, Q4_1 GGUF) "
@@ -26,6 +36,7 @@ if cached.count_sources() == 0:
         except CatalogError as exc:
             st.error(str(exc))
     nav.link("jobs", "Open Jobs", icon=":material/settings:")
+    first_model_arrives()
     st.stop()
 
 facets = cached.facets()

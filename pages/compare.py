@@ -203,7 +203,7 @@ def saved_list() -> None:
         for c in found[:SAVED_SHOWN]:
             a, b = st.columns([5, 1])
             a.markdown(f"[{fmt.escape_md(c.name)}](/compare?c={c.id}) · {fmt.escape_md(c.created_by)} · "
-                       f"{fmt.when(c.updated_at)} · {len(c.result_ids)} results")
+                       f"{fmt.when(c.updated_at)} · {len(c.shown_ids)} results, baseline included")
             if actions.may_delete_comparison(actor, c) and b.button("Delete", key=f"cmp_del_{c.id}"):
                 actions.delete_comparison(actor, c.id)
                 st.rerun()
