@@ -136,6 +136,24 @@ def test_upload_widgets_state_the_team_pages_limit(root: Path) -> None:
     assert uploader.proto.max_upload_size_mb == 300 and "Up to 300 MB in all" in uploader.proto.help
 
 
+def test_the_nncf_form_follows_the_mode_with_its_group_size(root: Path, tmp_path: Path) -> None:
+    """Issue 25: choosing INT8_ASYM kept the 4-bit modes' group size 64 in the form, and the plan
+    refused it ("set ratio to 1 and group size to -1") instead of the form adjusting."""
+    from backends.importers import ImportRequest, submit_import
+    from tests.helpers.models import tiny_hf_folder
+    from worker.runner import run_to_completion
+
+    job = submit_import(ImportRequest(kind="path", path=str(tiny_hf_folder(tmp_path / "tiny")))).job
+    assert run_to_completion(job.id).state == "succeeded"
+    at = page("convert", conversion="openvino.compress_weights")
+    assert not at.exception
+    prefix = "openvino.compress_weights"
+    assert at.selectbox(key=f"{prefix}_group_size_64").value == "64"  # the INT4 default
+    at.selectbox(key=f"{prefix}_mode").select("INT8_ASYM").run()
+    assert at.selectbox(key=f"{prefix}_group_size_-1").value == "-1"
+    assert "group size to -1" not in texts(at)
+
+
 def test_jobs_page_shows_failures_and_retry(root: Path, tmp_path: Path) -> None:
     from backends.importers import ImportRequest, submit_import
     from tests.helpers.models import tiny_hf_folder

@@ -12,6 +12,7 @@ from backends.openvino.weights import (
     MODES,
     WEIGHT_FORMATS,
     compress_gate,
+    default_group_size,
     uses_data,
     weight_format_gate,
 )
@@ -70,7 +71,9 @@ COMPRESS_WEIGHTS = Conversion(
              Option("ratio", "float", 1.0, help="Share of the layers in the 4-bit mode; the rest take the backup "
                                                 "precision.", minimum=0.0, maximum=1.0),
              Option("group_size", "choice", "64", GROUP_SIZES,
-                    "Weights per quantization group (-1: one scale per output channel). MXFP4 uses groups of 32."),
+                    "Weights per quantization group (-1: one scale per output channel). Follows the mode unless "
+                    "given: -1 for the 8-bit modes, 32 for MXFP4, 64 for the others.",
+                    default_from=default_group_size),
              Option("group_size_fallback", "choice", "error", FALLBACKS,
                     "A layer whose width the group size does not divide: stop (error), use a smaller group for it "
                     "(adjust), or leave it uncompressed (ignore)."),

@@ -42,6 +42,16 @@ def compress_gate(options: dict[str, Any], parent: Any) -> Gate:
     return GATES[MODES[options["mode"]][1]]
 
 
+def default_group_size(options: dict[str, Any]) -> str:
+    """The group size a mode takes when none is given: per channel (-1) for the 8-bit modes,
+    MXFP4's own 32, else 64. The form follows the mode with it, so choosing INT8_ASYM no longer
+    meets "set group size to -1" with the 4-bit modes' 64 still in the box."""
+    mode = options["mode"]
+    if MODES[mode][1] == 8:
+        return "-1"
+    return str(MXFP4_GROUP) if mode == "MXFP4" else "64"
+
+
 def uses_data(options: dict[str, Any]) -> bool:
     return any(options.get(k) for k in ("awq", "scale_estimation", "gptq", "lora_correction"))
 
