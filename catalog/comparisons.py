@@ -64,14 +64,33 @@ def _check_results(conn: db.Database, result_ids: list[str], baseline: str | Non
                                 "was not saved; pick the results again on the Compare page.")
 
 
-def save_comparison(name: str, spec: dict[str, Any], created_by: str) -> Comparison:
-    """Store a new comparison; spec must name the result ids it shows, and the catalog hold them."""
+class SameNameError(ConflictError):
+    """A comparison of that name exists: the Compare page asks before saving another (an Enter
+    in the Name field and then a click on Save made two, with two links)."""
+
+    def __init__(self, existing: Comparison) -> None:
+        super().__init__(f"There is already a comparison named “{existing.name}”, saved by {existing.created_by}; "
+                         "give this one another name, or confirm to keep both.")
+        self.existing = existing
+
+
+def _same_name(conn: db.Database, name: str) -> Comparison | None:
+    row = conn.one("SELECT * FROM comparisons WHERE lower(name) = lower(?) ORDER BY updated_at DESC LIMIT 1",
+                   [name])
+    return Comparison.from_row(row) if row else None
+
+
+def save_comparison(name: str, spec: dict[str, Any], created_by: str, same_name_ok: bool = False) -> Comparison:
+    """Store a new comparison; spec must name the result ids it shows, and the catalog hold them.
+    A name already used (case aside) is refused with SameNameError unless same_name_ok."""
     name = _clean_name(name)
     if not spec.get("result_ids"):
         raise InvalidInputError("There is nothing to save: pick at least one result to compare.")
     now = datetime.now(UTC)
     cid = "c-" + digest(name, created_by, now.isoformat(), length=12)
     with db.connect() as conn:
+        if not same_name_ok and (existing := _same_name(conn, name)) is not None:
+            raise SameNameError(existing)
         _check_results(conn, spec["result_ids"], spec.get("baseline_result_id") or None)
         conn.execute("INSERT INTO comparisons VALUES (?,?,?,?,?,?)",
                      [cid, name, created_by, now, now, json.dumps(spec, sort_keys=True)])

@@ -23,7 +23,7 @@ from bench.compare_view import (
 )
 from bench.protocol import PROFILES
 from catalog import comparisons, config, results, sources
-from catalog.comparisons import Comparison
+from catalog.comparisons import Comparison, SameNameError
 from catalog.errors import CatalogError
 from service import actions
 from ui import fmt, nav
@@ -32,6 +32,9 @@ from ui.session import current_actor, gate
 
 MAX_SOURCES = 200  # sources of the same task offered beside the first
 SAVED_SHOWN = 25
+# session keys: the name a save found taken (asked about), the sentence of the save just made
+# (shown after the rerun that opens it), the comparison whose delete awaits its confirmation
+PENDING_SAVE, JUST_SAVED, CONFIRM_DELETE = "cmp_pending_same_name", "cmp_just_saved", "cmp_confirm_delete"
 
 st.title("Compare")
 st.caption("Which variant to ship: every variant against one baseline result, the chapter's gates "
@@ -168,16 +171,42 @@ def share(view: ComparisonView, saved: Comparison | None) -> None:
                 st.error(str(exc))
     for n, png in st.session_state.get("cmp_pngs", {}).items():
         st.download_button(f"PNG: {n}", png, file_name=f"{name}-{n}.png", mime="image/png", key=f"cmp_png_{n}")
+    save_form(view, saved)
+
+
+def _save(view: ComparisonView, name: str, same_name_ok: bool = False) -> None:
+    """One save, then the page opens what was saved (a rerun): a second submit of the form (Enter
+    in Name, then the button) meets the same name and is asked about, not saved again."""
+    try:
+        made = actions.save_comparison(actor, name, view.spec.to_dict(), same_name_ok=same_name_ok)
+    except SameNameError as exc:
+        st.session_state[PENDING_SAVE] = name
+        st.warning(str(exc))
+        return
+    except CatalogError as exc:
+        st.error(str(exc))
+        return
+    st.session_state.pop(PENDING_SAVE, None)
+    st.session_state[JUST_SAVED] = f"Saved as “{fmt.escape_md(made.name)}”: its link is /compare?c={made.id}"
+    st.query_params.clear()
+    st.query_params["c"] = made.id
+    st.rerun()
+
+
+def save_form(view: ComparisonView, saved: Comparison | None) -> None:
+    if JUST_SAVED in st.session_state:
+        st.success(st.session_state.pop(JUST_SAVED))
     with st.form("cmp_save"):
         new_name = st.text_input("Name", value=f"{saved.name} (copy)" if saved else "", key="cmp_name")
-        if st.form_submit_button("Save comparison", **gate("save_comparison")):
-            try:
-                made = actions.save_comparison(actor, new_name, view.spec.to_dict())
-                st.query_params.clear()
-                st.query_params["c"] = made.id
-                st.success(f"Saved as “{fmt.escape_md(made.name)}”: its link is /compare?c={made.id}")
-            except CatalogError as exc:
-                st.error(str(exc))
+        submitted = st.form_submit_button("Save comparison", **gate("save_comparison"))
+    if submitted:
+        _save(view, new_name)
+    pending = st.session_state.get(PENDING_SAVE)
+    if pending and pending == " ".join(new_name.split()):  # asked while the name is unchanged
+        if not submitted:
+            st.caption(f"A comparison named “{fmt.escape_md(pending)}” exists already; rename it above, or:")
+        if st.button("Save another with the same name", key="cmp_save_same", **gate("save_comparison")):
+            _save(view, pending, same_name_ok=True)
 
 
 def offer_update(view: ComparisonView, saved: Comparison) -> None:
@@ -205,8 +234,28 @@ def saved_list() -> None:
             a.markdown(f"[{fmt.escape_md(c.name)}](/compare?c={c.id}) · {fmt.escape_md(c.created_by)} · "
                        f"{fmt.when(c.updated_at)} · {len(c.shown_ids)} results, baseline included")
             if actions.may_delete_comparison(actor, c) and b.button("Delete", key=f"cmp_del_{c.id}"):
-                actions.delete_comparison(actor, c.id)
-                st.rerun()
+                st.session_state[CONFIRM_DELETE] = c.id
+            if st.session_state.get(CONFIRM_DELETE) == c.id:
+                confirm_delete(c)
+
+
+def confirm_delete(c: Comparison) -> None:
+    """A shared comparison is deleted only after a second, explicit click: its link stops working
+    for everyone who has it."""
+    st.warning(f"Delete “{fmt.escape_md(c.name)}”, saved by {fmt.escape_md(c.created_by)}? Its link stops working "
+               "for everyone it was shared with.")
+    yes, no = st.columns(2)
+    if yes.button("Delete it for everyone", key=f"cmp_del_yes_{c.id}", type="primary"):
+        st.session_state.pop(CONFIRM_DELETE, None)
+        try:
+            actions.delete_comparison(actor, c.id)
+        except CatalogError as exc:
+            st.error(str(exc))
+            return
+        st.rerun()
+    if no.button("Keep it", key=f"cmp_del_no_{c.id}"):
+        st.session_state.pop(CONFIRM_DELETE, None)
+        st.rerun()
 
 
 saved = saved_comparison()

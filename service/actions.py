@@ -385,10 +385,12 @@ def edit_notes(actor: Actor, source_id: str, **form: Any) -> Source:
 # --------------------------------------------------------------------------- comparisons
 
 @audits_refusals
-def save_comparison(actor: Actor, name: str, spec: dict[str, Any]) -> Comparison:
+def save_comparison(actor: Actor, name: str, spec: dict[str, Any], same_name_ok: bool = False) -> Comparison:
+    """A new saved comparison; a name in use is refused (comparisons.SameNameError) unless the
+    user confirmed keeping both (same_name_ok)."""
     with _change(actor, "save_comparison") as log:
-        made = comparisons.save_comparison(name, spec, actor.name)
-        log("save_comparison", made.id, {"name": made.name})
+        made = comparisons.save_comparison(name, spec, actor.name, same_name_ok=same_name_ok)
+        log("save_comparison", made.id, {"name": made.name, **({"same_name": True} if same_name_ok else {})})
     return made
 
 
@@ -414,11 +416,15 @@ def may_delete_comparison(actor: Actor, comparison: Comparison) -> bool:
 
 @audits_refusals
 def delete_comparison(actor: Actor, comparison_id: str) -> None:
-    """Its author may delete it, and an admin may delete anyone's."""
+    """Its author may delete it, and an admin may delete anyone's; anyone else is refused (and
+    the refusal audited), whatever the browser sends."""
     with _change(actor, "save_comparison") as log:
-        owner = comparisons.get_comparison(comparison_id).created_by
-        comparisons.delete_comparison(comparison_id, owner if actor.can("delete") else actor.name)
-        log("delete_comparison", comparison_id, {"owner": owner})
+        saved = comparisons.get_comparison(comparison_id)
+        if not may_delete_comparison(users.current(actor), saved):
+            raise PermissionDeniedError(f"Only {saved.created_by}, who saved “{saved.name}”, or an admin can delete "
+                                        "it; it stays shared.")
+        comparisons.delete_comparison(comparison_id, saved.created_by)
+        log("delete_comparison", comparison_id, {"owner": saved.created_by, "name": saved.name})
 
 
 # --------------------------------------------------------------------------- settings and users

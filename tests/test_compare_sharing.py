@@ -4,8 +4,15 @@ functions and a tiny imported model's hand-made results, never a conversion or a
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from catalog.access import Actor
 from catalog.comparisons import Comparison
+from catalog.errors import PermissionDeniedError
+from service import actions
 
 
 def test_the_saved_list_counts_the_baseline_among_the_results() -> None:
@@ -14,3 +21,89 @@ def test_the_saved_list_counts_the_baseline_among_the_results() -> None:
                        {"baseline_result_id": "r-base", "result_ids": [f"r-{i}" for i in range(7)]})
     assert len(saved.result_ids) == 7
     assert saved.shown_ids[0] == "r-base" and len(saved.shown_ids) == 8  # the page's 8 rows, not "7 results"
+
+
+# --------------------------------------------------------------------------- a tiny model's hand-made results
+
+PAGE = Path(__file__).resolve().parent.parent / "pages" / "compare.py"
+ANA, BEN, ADA = Actor("ana", "editor"), Actor("ben", "editor"), Actor("ada", "admin")
+
+
+def _result(conn, variant, tps: float, ppl: float, flags: list[str] | None = None, reps: int = 3) -> str:
+    from bench.fingerprint import fingerprint, fingerprint_id
+    from catalog import results
+
+    fp = fingerprint(2, "transformers CPU")
+    return results.add_result(
+        conn, variant_id=variant.id, source_id=variant.source_id, job_id=None, protocol_id="p-handmade",
+        profile="handmade", runtime="hand-made", fingerprint_id=fingerprint_id(fp), fingerprint=fp,
+        metrics={"decode_tps_p50": tps, "size_mb": 10.0, "memory_rise_mb": 20.0, "perplexity": ppl,
+                 "repetitions": reps}, raw={}, toolkit_versions={"test": "1"}, flags=flags or [])
+
+
+@pytest.fixture
+def tiny_results(root: Path, tmp_path: Path) -> dict[str, str]:
+    """A tiny imported model and three hand-made results of its one variant: a baseline, a
+    candidate, and a candidate measured on a busy machine."""
+    from backends.importers import ImportRequest, submit_import
+    from catalog import db, sources, variants
+    from tests.helpers.models import tiny_hf_folder
+    from worker.runner import run_to_completion
+
+    job = submit_import(ImportRequest(kind="path", path=str(tiny_hf_folder(tmp_path / "tiny")))).job
+    assert job is not None and run_to_completion(job.id).state == "succeeded"
+    [source], _ = sources.list_sources()
+    variant = variants.get_variant(source.root_variant_id)
+    with db.connect() as conn:
+        return {"base": _result(conn, variant, 10.0, 20.0), "fast": _result(conn, variant, 25.0, 20.2),
+                "busy": _result(conn, variant, 30.0, 20.1, flags=["busy_machine"], reps=2)}
+
+
+def _spec(made: dict[str, str]) -> dict:
+    return {"result_ids": [made["fast"], made["busy"]], "baseline_result_id": made["base"]}
+
+
+def test_a_same_name_save_asks_and_only_the_author_or_an_admin_deletes(tiny_results, root: Path) -> None:
+    from catalog import audit, comparisons
+    from catalog.comparisons import SameNameError
+
+    first = actions.save_comparison(ANA, "Team pick", _spec(tiny_results))
+    with pytest.raises(SameNameError, match="already a comparison named “Team pick”, saved by ana"):
+        actions.save_comparison(BEN, " team  PICK ", _spec(tiny_results))
+    second = actions.save_comparison(BEN, "Team pick", _spec(tiny_results), same_name_ok=True)
+    assert {c.id for c in comparisons.list_comparisons()} == {first.id, second.id}
+    with pytest.raises(PermissionDeniedError, match="Only ana, who saved “Team pick”, or an admin can delete it"):
+        actions.delete_comparison(BEN, first.id)
+    refusal = audit.entries()[0]
+    assert (refusal.actor, refusal.action, refusal.object_id) == ("ben", "refused", first.id)
+    actions.delete_comparison(ADA, first.id)  # an admin may delete anyone's
+    actions.delete_comparison(BEN, second.id)  # and an author their own
+    assert comparisons.list_comparisons() == []
+
+
+def test_enter_then_click_saves_once_and_delete_asks_first(tiny_results, root: Path) -> None:
+    """Issue 25: Enter in the Name field saved, and the button then saved a second copy with the
+    same name and another link; the list's Delete removed a shared comparison at once."""
+    from catalog import comparisons
+
+    opened = actions.save_comparison(ANA, "Opened", _spec(tiny_results))
+    at = AppTest.from_file(str(PAGE), default_timeout=60)
+    at.query_params["c"] = opened.id
+    at.run()
+    assert not at.exception
+    at.text_input(key="cmp_name").input("Team pick")
+    save = next(b for b in at.button if b.label == "Save comparison")
+    save.click().run()  # the Enter
+    assert [c.name for c in comparisons.list_comparisons()] == ["Team pick", "Opened"]
+    made = comparisons.list_comparisons()[0]
+    assert at.query_params["c"] == made.id and any(made.id in s.value for s in at.success)
+    next(b for b in at.button if b.label == "Save comparison").click().run()  # then the click
+    assert len(comparisons.list_comparisons()) == 2  # not saved again: asked
+    assert any("already a comparison named “Team pick”" in w.value for w in at.warning)
+    at.button(key="cmp_save_same").click().run()  # the user confirms keeping both
+    assert [c.name for c in comparisons.list_comparisons()] == ["Team pick", "Team pick", "Opened"]
+    at.button(key=f"cmp_del_{opened.id}").click().run()
+    assert opened.id in {c.id for c in comparisons.list_comparisons()}  # asked, not deleted
+    assert any("Its link stops working" in w.value for w in at.warning)
+    at.button(key=f"cmp_del_yes_{opened.id}").click().run()
+    assert opened.id not in {c.id for c in comparisons.list_comparisons()}
