@@ -178,6 +178,44 @@ def _show_job(job: Any) -> None:
         print("log (last 40 lines):\n" + log_text.rstrip("\n"))
 
 
+def cmd_comparisons(args: argparse.Namespace) -> int:
+    """Saved comparisons as the Compare page shows them: list, show (the verdict, gates and
+    headline table) and export (the page's HTML, PNG, CSV and JSON, written by the same code)."""
+    from bench.compare_export import PngUnavailable, export_files, to_json, to_text
+    from bench.compare_view import CompareSpec, build_view
+    from catalog import comparisons
+    from catalog.errors import InvalidInputError
+
+    if args.action == "list":
+        rows = comparisons.list_comparisons(args.search or "", limit=args.limit)
+        _out(args, rows, "\n".join(f"{c.id}  {c.name:<40} {c.created_by:<16} {c.updated_at:%Y-%m-%d %H:%M}  "
+                                   f"{len(c.shown_ids)} results" for c in rows) or "no saved comparisons")
+        return EXIT_OK
+    if not args.id:
+        raise InvalidInputError("Give a comparison id (c-...); `cli.py comparisons list` shows them.")
+    saved = comparisons.get_comparison(args.id)
+    view = build_view(CompareSpec.from_dict(saved.spec))
+    link = comparisons.comparison_link(saved.id)
+    if args.action == "show":
+        _out(args, json.loads(to_json(view, saved.name)),
+             f"{saved.name}\nsaved by {saved.created_by}, {saved.created_at:%Y-%m-%d %H:%M} UTC · link: {link}\n\n"
+             + to_text(view))
+        return EXIT_OK
+    dest = Path(args.dest or ".").resolve()
+    try:
+        files = export_files(view, saved.name, link, args.format or ["html", "csv", "json"])
+    except PngUnavailable as exc:  # no Chromium here: one sentence, nothing written
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFLICT
+    dest.mkdir(parents=True, exist_ok=True)
+    written = []
+    for file_name, data in files.items():
+        (dest / file_name).write_bytes(data)
+        written.append(str(dest / file_name))
+    _out(args, {"files": written}, "\n".join(f"wrote {w}" for w in written))
+    return EXIT_OK
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.action in ("import", "bundle"):
         return _bench_elsewhere(args)
@@ -371,6 +409,19 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--out", help="write the export, or the bundle (FILE.zip), to this file")
     be.add_argument("--queue", action="store_true", help="queue for the supervisor instead of running here")
     be.set_defaults(fn=cmd_bench)
+
+    from bench.compare_export import EXPORT_FORMATS
+
+    cm = sub.add_parser("comparisons", help="list saved comparisons, show one (verdict, gates, table), or export it "
+                                            "as the Compare page does (HTML, PNG, CSV, JSON)")
+    cm.add_argument("action", choices=["list", "show", "export"])
+    cm.add_argument("id", nargs="?", help="the comparison's id (c-...)")
+    cm.add_argument("dest", nargs="?", help="export: the folder to write into (default: here)")
+    cm.add_argument("--format", nargs="+", choices=EXPORT_FORMATS,
+                    help="export: which files (default: html csv json; png draws each chart in Chromium)")
+    cm.add_argument("--search", help="list: by name or author")
+    cm.add_argument("--limit", type=int, default=50)
+    cm.set_defaults(fn=cmd_comparisons)
 
     us = sub.add_parser("users", help="list users, add one (the first admin too), change a role or a password, "
                                       "or sign a user out everywhere")

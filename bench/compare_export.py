@@ -9,6 +9,7 @@ import html
 import io
 import json
 import os
+import re
 import shutil
 from typing import Any
 
@@ -19,6 +20,10 @@ from bench.compare_view import ComparisonView
 
 PNG_SIZE = (1000, 560)
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
+EXPORT_FORMATS = ("html", "png", "csv", "json")
+# The plain-text table of `cli.py comparisons show`: (column of headline_rows, heading, width).
+TEXT_COLUMNS = (("variant", "variant", 34), ("speed-up ×", "speed-up", 9), ("memory reduction %", "memory -%", 10),
+                ("quality retention %", "quality %", 10), ("score", "score", 7), ("comparable", "comparable", 12))
 
 
 class PngUnavailable(RuntimeError):
@@ -82,6 +87,43 @@ td,th{{border:1px solid #ccc;padding:3px 6px}} .note{{color:#555;font-size:13px}
 <h2>Against the baseline</h2>{table}
 {''.join(parts)}
 </body></html>"""
+
+
+def to_text(view: ComparisonView) -> str:
+    """The verdict, the gates and the headline table as plain text (the CLI's `comparisons show`)."""
+    def cell(value: Any, width: int) -> str:
+        return ("–" if value is None else str(value))[:width].ljust(width)
+
+    lines = [best_sentence(view), f"Gates: {gates_sentence(view)}.", "",
+             " ".join(cell(title, width) for _, title, width in TEXT_COLUMNS).rstrip()]
+    lines += [" ".join(cell(row[key], width) for key, _, width in TEXT_COLUMNS).rstrip()
+              for row in view.headline_rows()]
+    return "\n".join(lines)
+
+
+def file_stem(name: str) -> str:
+    """The file name of a comparison's exports: its name, with what a file system or a shell
+    trips over (slashes, spaces, quotes) made underscores."""
+    return re.sub(r"[^\w.-]+", "_", name).strip("._") or "comparison"
+
+
+def export_files(view: ComparisonView, name: str, link: str, formats: tuple[str, ...] | list[str]
+                 ) -> dict[str, bytes]:
+    """File name -> contents of the exports the Compare page offers, for the given formats (one
+    PNG per chart): what `cli.py comparisons export` writes. PngUnavailable without Chromium."""
+    stem, files = file_stem(name), {}
+    for fmt in formats:
+        if fmt == "html":
+            files[f"{stem}.html"] = to_html(view, name, link).encode()
+        elif fmt == "csv":
+            files[f"{stem}.csv"] = to_csv(view).encode()
+        elif fmt == "json":
+            files[f"{stem}.json"] = to_json(view, name).encode()
+        elif fmt == "png":
+            files.update({f"{stem}-{chart}.png": to_png(fig) for chart, fig in view.figures().items()})
+        else:
+            raise ValueError(f"no export format {fmt!r}; choose from {', '.join(EXPORT_FORMATS)}")
+    return files
 
 
 def gates_sentence(view: ComparisonView) -> str:

@@ -40,6 +40,11 @@ class Comparison:
         return list(dict.fromkeys([*([baseline] if baseline else []), *self.result_ids]))
 
 
+def comparison_link(comparison_id: str) -> str:
+    """The app's path that opens a saved comparison (the page, its exports and the CLI name it)."""
+    return f"/compare?c={comparison_id}"
+
+
 def _clean_name(name: str) -> str:
     name = " ".join(name.split())
     if not name:

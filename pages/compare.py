@@ -7,7 +7,16 @@ from __future__ import annotations
 import streamlit as st
 
 from bench import compare
-from bench.compare_export import PngUnavailable, best_sentence, gates_sentence, to_csv, to_html, to_json, to_png
+from bench.compare_export import (
+    PngUnavailable,
+    best_sentence,
+    file_stem,
+    gates_sentence,
+    to_csv,
+    to_html,
+    to_json,
+    to_png,
+)
 from bench.compare_view import (
     BUBBLES,
     COLOR_BY,
@@ -23,7 +32,7 @@ from bench.compare_view import (
 )
 from bench.protocol import PROFILES
 from catalog import comparisons, config, results, sources
-from catalog.comparisons import Comparison, SameNameError
+from catalog.comparisons import Comparison, SameNameError, comparison_link
 from catalog.errors import CatalogError
 from service import actions
 from ui import fmt, nav
@@ -154,14 +163,15 @@ def show(view: ComparisonView, key: str) -> None:
 def share(view: ComparisonView, saved: Comparison | None) -> None:
     st.subheader("Share")
     name = saved.name if saved else "comparison"
+    stem = file_stem(name)  # the names `cli.py comparisons export` writes
     c1, c2, c3 = st.columns(3)
-    link = f"/compare?c={saved.id}" if saved else ""
+    link = comparison_link(saved.id) if saved else ""
     # Made when clicked (Streamlit runs a callable then): a 5 MB page is not built on every rerun.
-    c1.download_button("Interactive HTML (offline)", lambda: to_html(view, name, link), file_name=f"{name}.html",
+    c1.download_button("Interactive HTML (offline)", lambda: to_html(view, name, link), file_name=f"{stem}.html",
                        mime="text/html", key="cmp_html")
-    c2.download_button("CSV with provenance", lambda: to_csv(view), file_name=f"{name}.csv", mime="text/csv",
+    c2.download_button("CSV with provenance", lambda: to_csv(view), file_name=f"{stem}.csv", mime="text/csv",
                        key="cmp_csv")
-    c3.download_button("JSON with provenance", lambda: to_json(view, name), file_name=f"{name}.json",
+    c3.download_button("JSON with provenance", lambda: to_json(view, name), file_name=f"{stem}.json",
                        mime="application/json", key="cmp_json")
     if st.button("Render PNGs of the charts", key="cmp_png"):
         with st.spinner("Drawing each chart in Chromium…"):
@@ -170,7 +180,7 @@ def share(view: ComparisonView, saved: Comparison | None) -> None:
             except PngUnavailable as exc:
                 st.error(str(exc))
     for n, png in st.session_state.get("cmp_pngs", {}).items():
-        st.download_button(f"PNG: {n}", png, file_name=f"{name}-{n}.png", mime="image/png", key=f"cmp_png_{n}")
+        st.download_button(f"PNG: {n}", png, file_name=f"{stem}-{n}.png", mime="image/png", key=f"cmp_png_{n}")
     save_form(view, saved)
 
 
@@ -187,7 +197,7 @@ def _save(view: ComparisonView, name: str, same_name_ok: bool = False) -> None:
         st.error(str(exc))
         return
     st.session_state.pop(PENDING_SAVE, None)
-    st.session_state[JUST_SAVED] = f"Saved as “{fmt.escape_md(made.name)}”: its link is /compare?c={made.id}"
+    st.session_state[JUST_SAVED] = f"Saved as “{fmt.escape_md(made.name)}”: its link is {comparison_link(made.id)}"
     st.query_params.clear()
     st.query_params["c"] = made.id
     st.rerun()
@@ -231,7 +241,7 @@ def saved_list() -> None:
             st.caption(f"The {SAVED_SHOWN} most recently saved; search to find others.")
         for c in found[:SAVED_SHOWN]:
             a, b = st.columns([5, 1])
-            a.markdown(f"[{fmt.escape_md(c.name)}](/compare?c={c.id}) · {fmt.escape_md(c.created_by)} · "
+            a.markdown(f"[{fmt.escape_md(c.name)}]({comparison_link(c.id)}) · {fmt.escape_md(c.created_by)} · "
                        f"{fmt.when(c.updated_at)} · {len(c.shown_ids)} results, baseline included")
             if actions.may_delete_comparison(actor, c) and b.button("Delete", key=f"cmp_del_{c.id}"):
                 st.session_state[CONFIRM_DELETE] = c.id
@@ -262,7 +272,7 @@ saved = saved_comparison()
 if saved:
     st.subheader(fmt.escape_md(saved.name))
     st.caption(f"Saved by {fmt.escape_md(saved.created_by)}, {fmt.when(saved.created_at)} · "
-               f"link: /compare?c={saved.id}")
+               f"link: {comparison_link(saved.id)}")
     nav.link("compare", "Start a new comparison")
     spec = CompareSpec.from_dict(saved.spec)
 else:

@@ -107,3 +107,40 @@ def test_enter_then_click_saves_once_and_delete_asks_first(tiny_results, root: P
     assert any("Its link stops working" in w.value for w in at.warning)
     at.button(key=f"cmp_del_yes_{opened.id}").click().run()
     assert opened.id not in {c.id for c in comparisons.list_comparisons()}
+
+
+def test_the_cli_lists_shows_and_exports_a_comparison_as_the_page_does(tiny_results, root: Path,
+                                                                        tmp_path: Path) -> None:
+    import csv
+    import io
+    import json
+    import subprocess
+    import sys
+
+    from bench.compare_export import file_stem, to_csv
+    from bench.compare_view import CompareSpec, build_view
+    from catalog import config
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "cli.py", "--data-root", str(root), "comparisons", *args],
+                              cwd=config.PROJECT_DIR, capture_output=True, text=True, timeout=120, check=False)
+
+    saved = actions.save_comparison(ANA, "Team pick: Q4 / Q8?", _spec(tiny_results))
+    listed = cli("list")
+    assert listed.returncode == 0 and saved.id in listed.stdout and "Team pick: Q4 / Q8?" in listed.stdout
+    assert "3 results" in listed.stdout
+    shown = cli("show", saved.id)
+    assert shown.returncode == 0, shown.stderr
+    assert f"link: /compare?c={saved.id}" in shown.stdout and "Gates: Quality retention ≥ 95%" in shown.stdout
+    assert "(baseline)" in shown.stdout
+    out = tmp_path / "out"
+    exported = cli("export", saved.id, str(out), "--format", "csv", "json", "html")
+    assert exported.returncode == 0, exported.stderr
+    stem = file_stem(saved.name)
+    assert stem == "Team_pick_Q4_Q8" and sorted(p.name for p in out.iterdir()) == [
+        f"{stem}.csv", f"{stem}.html", f"{stem}.json"]
+    page_csv = to_csv(build_view(CompareSpec.from_dict(saved.spec)))  # what the page's button downloads
+    assert list(csv.DictReader(io.StringIO((out / f"{stem}.csv").read_text()))) == \
+        list(csv.DictReader(io.StringIO(page_csv)))
+    assert json.loads((out / f"{stem}.json").read_text())["name"] == saved.name
+    assert cli("show", "c-nope").returncode == 3 and cli("show").returncode == 2
