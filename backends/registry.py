@@ -146,6 +146,9 @@ class Conversion:
     # The options whose values name a variant in job titles and plans (e.g. a quantization type),
     # in the order the options are declared; the others are recipe detail.
     label_options: tuple[str, ...] = ()
+    # What it did to its input, as lineage sentences say it ("hf F32, dequantized from gguf Q4_1");
+    # "" reads "converted from".
+    past: str = ""
     # Rough resource model, in multiples of the input's size on disk.
     disk_factor: float = 2.0
     memory_factor: float = 3.0
@@ -404,6 +407,14 @@ def unused_recipe_options(backend: str, conversion: str, options: dict[str, Any]
         return get_conversion(f"{backend}.{conversion}").unused_options(options)
     except InvalidInputError:
         return []
+
+
+def made_how(backend: str, conversion: str) -> str:
+    """How a variant was made from its parent, in words: "dequantized", "quantized", "converted"."""
+    try:
+        return get_conversion(f"{backend}.{conversion}").past or "converted"
+    except InvalidInputError:
+        return "converted"
 
 
 def formats() -> list[Format]:

@@ -3,11 +3,11 @@ Compare pages, the CLI and the benchmark jobs alike, so the page shows what the 
 
 from __future__ import annotations
 
-from backends.registry import REFERENCE_FORMAT, formats_running
+from backends.registry import REFERENCE_FORMAT, formats_running, made_how
 from catalog.records import Variant
 from catalog.results import latest_results
 from catalog.sources import get_source
-from catalog.variants import get_variant, variants_of_source
+from catalog.variants import ancestors, find_variant, get_variant, variants_of_source
 from workloads.encoder_classifier_inputs import ENCODER_CLASSIFIER_TASKS
 
 BASELINE_ADDED = ("The baseline (the source's safetensors form) has no result on this profile yet; it is "
@@ -45,3 +45,18 @@ def benchmark_set(variant_ids: list[str], profile: str) -> list[str]:
         if baseline.id not in {r.variant_id for r in latest_results(source_id, profile)}:
             baselines.append(baseline.id)
     return [*baselines, *variant_ids]
+
+
+def lineage_words(variant_id: str) -> tuple[str, list[str]]:
+    """A baseline named in words with what it was made from, e.g. "hf F32, dequantized from gguf
+    Q4_1 (as imported)", and the ids of the variants it was made from (nearest first): a
+    comparison that ranks one of those rates a file against its own conversion, and says so."""
+    variant = find_variant(variant_id)
+    if variant is None:
+        return f"variant {variant_id} (no longer stored)", []
+    chain = [variant, *ancestors(variant_id)]
+    words = variant.label + "".join(f", {made_how(child.backend, child.conversion)} from {parent.label}"
+                                    for child, parent in zip(chain, chain[1:], strict=False))
+    if chain[-1].parent_id is None:
+        words += " (as imported)"
+    return words, [a.id for a in chain[1:]]

@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from bench.fingerprint import fingerprint_id
-from catalog.results import NONFINITE_FLAG
+from catalog.results import BUSY_FLAG, NONFINITE_FLAG, UNSTEADY_FLAG
 
 # (metric key, title, std key for error bars or None)
 METRICS: list[tuple[str, str, str | None]] = [
@@ -87,11 +87,11 @@ def comparability(rows: list[ChartRow]) -> tuple[set[str], list[str]]:
     if failed:
         warnings.append(f"{', '.join(failed)} gave NaN or infinite outputs: "
                         f"{'its' if len(failed) == 1 else 'their'} quality is charted as failed, not measured.")
-    busy = [r.label for r in rows if "machine_loaded" in r.flags]
+    busy = [r.label for r in rows if BUSY_FLAG in r.flags]
     if busy:  # one sentence for all of them: a list of identical warnings hides the ones that differ
         warnings.append(f"Measured while the machine was busy: {', '.join(busy)}; rerun "
                         f"{'it' if len(busy) == 1 else 'them'} for trustworthy speed (quality is unaffected).")
-    unsteady = [f"{r.label} ({100 * r.metrics.get('decode_tps_cv', 0):.0f}%)" for r in rows if "unsteady" in r.flags]
+    unsteady = [f"{r.label} ({100 * r.metrics.get('decode_tps_cv', 0):.0f}%)" for r in rows if UNSTEADY_FLAG in r.flags]
     if unsteady:
         warnings.append(f"Decode speed varied between repetitions by more than 5% (CV): {', '.join(unsteady)}; "
                         "rerun on a quiet machine.")

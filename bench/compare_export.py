@@ -17,13 +17,15 @@ import plotly.graph_objects as go
 
 from bench import compare
 from bench.compare_view import ComparisonView
+from bench.speed_caveats import caveats_sentence, verdict_caveat
 
 PNG_SIZE = (1000, 560)
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 EXPORT_FORMATS = ("html", "png", "csv", "json")
 # The plain-text table of `cli.py comparisons show`: (column of headline_rows, heading, width).
 TEXT_COLUMNS = (("variant", "variant", 34), ("speed-up ×", "speed-up", 9), ("memory reduction %", "memory -%", 10),
-                ("quality retention %", "quality %", 10), ("score", "score", 7), ("comparable", "comparable", 12))
+                ("quality retention %", "quality %", 10), ("score", "score", 7), ("comparable", "comparable", 12),
+                ("speed caveat", "speed caveat", 48))
 
 
 class PngUnavailable(RuntimeError):
@@ -56,7 +58,9 @@ def to_csv(view: ComparisonView) -> str:
 
 def to_json(view: ComparisonView, name: str = "") -> str:
     return json.dumps({
-        "name": name, "spec": view.spec.to_dict(), "baseline_result_id": view.baseline.id, "task": view.task,
+        "name": name, "spec": view.spec.to_dict(), "baseline_result_id": view.baseline.id,
+        "baseline": view.baseline_words, "baseline_made_from": view.origins, "task": view.task,
+        "verdict": best_sentence(view), "speed_caveats": caveats_sentence(view.speed_caveats()),
         "gates": [{"metric": g.metric, "minimum": g.minimum} for g in view.gates],
         "best_definition": compare.SCORE_DEFINITION,
         "best": [{"result_id": v.point.result_id, "score": s} for v, s in view.best],
@@ -77,13 +81,16 @@ def to_html(view: ComparisonView, name: str, link: str = "") -> str:
         "<tr>" + "".join(f"<td>{html.escape('' if r[c] is None else str(r[c]))}</td>" for c in cols) + "</tr>"
         for r in rows) + "</table>"
     verdict = html.escape(best_sentence(view))
+    caveats = caveats_sentence(view.speed_caveats())
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(name)}</title>
 <style>body{{font-family:sans-serif;margin:24px}} table{{border-collapse:collapse;font-size:13px}}
-td,th{{border:1px solid #ccc;padding:3px 6px}} .note{{color:#555;font-size:13px}}</style></head><body>
+td,th{{border:1px solid #ccc;padding:3px 6px}} .note{{color:#555;font-size:13px}}
+.caveat{{background:#fff4d6;padding:6px 10px}}</style></head><body>
 <h1>{html.escape(name)}</h1>
-<p class="note">Exported from Model Catalog{(' · ' + html.escape(link)) if link else ''}. Baseline: result
-{html.escape(view.baseline.id)}. Gates: {html.escape(gates_sentence(view))}.</p>
-<h2>Best that passes</h2><p>{verdict}</p><p class="note">{html.escape(compare.SCORE_DEFINITION)}</p>
+<p class="note">Exported from Model Catalog{(' · ' + html.escape(link)) if link else ''}.
+{html.escape(baseline_sentence(view))} Gates: {html.escape(gates_sentence(view))}.</p>
+<h2>Best that passes</h2><p>{verdict}</p>{f'<p class="caveat">{html.escape(caveats)}</p>' if caveats else ''}
+<p class="note">{html.escape(compare.SCORE_DEFINITION)}</p>
 <h2>Against the baseline</h2>{table}
 {''.join(parts)}
 </body></html>"""
@@ -94,7 +101,9 @@ def to_text(view: ComparisonView) -> str:
     def cell(value: Any, width: int) -> str:
         return ("–" if value is None else str(value))[:width].ljust(width)
 
-    lines = [best_sentence(view), f"Gates: {gates_sentence(view)}.", "",
+    caveats = caveats_sentence(view.speed_caveats())
+    lines = [baseline_sentence(view), best_sentence(view), *([caveats] if caveats else []),
+             f"Gates: {gates_sentence(view)}.", "",
              " ".join(cell(title, width) for _, title, width in TEXT_COLUMNS).rstrip()]
     lines += [" ".join(cell(row[key], width) for key, _, width in TEXT_COLUMNS).rstrip()
               for row in view.headline_rows()]
@@ -138,15 +147,28 @@ def _gate_value(metric: str, value: float, precise: bool = False) -> str:
 
 
 def best_sentence(view: ComparisonView) -> str:
-    """The verdict in one or two sentences: the winner, or that nothing passes and the nearest misses."""
-    if view.best:
-        top, score = view.best[0]
-        return f"{top.point.label} passes every gate and scores best ({score:.3f})."
+    """The verdict in one or two sentences: the winner, or that nothing passes and the nearest
+    misses; and, where it applies, that the winner is what the baseline was made from, and that
+    the speed it rests on (the baseline's, the winner's or the misses') is flagged."""
     if not view.verdicts:
         return "Nothing to judge: add variants beside the baseline."
+    base = [p for p in view.points if p.is_baseline]
+    if view.best:
+        top, score = view.best[0]
+        text = f"{top.point.label} passes every gate and scores best ({score:.3f})."
+        if view.is_origin(top.point):
+            text += (f" It is what the baseline was made from ({view.baseline_words}), so it is rated against its "
+                     "own conversion.")
+        return text + verdict_caveat(view.speed_caveats([*base, top.point]))
     misses = "; ".join(f"{v.point.label} fails {', '.join(_failure(view, v, m) for m in v.failed_gates())}"
                        for v in view.misses)
-    return f"No variant passes every gate. Nearest misses: {misses}."
+    return (f"No variant passes every gate. Nearest misses: {misses}."
+            + verdict_caveat(view.speed_caveats([*base, *(v.point for v in view.misses)])))
+
+
+def baseline_sentence(view: ComparisonView) -> str:
+    """The baseline in words, with its lineage and result id: what every ratio is measured against."""
+    return f"Baseline: {view.baseline_words or view.baseline.variant_id} (result {view.baseline.id})."
 
 
 def _failure(view: ComparisonView, verdict: compare.Verdict, metric: str) -> str:

@@ -13,8 +13,9 @@ from urllib.parse import parse_qsl, urlsplit
 import plotly.graph_objects as go
 
 from bench import compare
-from bench.baseline import reference_variant
+from bench.baseline import lineage_words, reference_variant
 from bench.charts import Axis, comparison_figure, metrics_for, rows_from_results, tradeoff_figure
+from bench.speed_caveats import SpeedCaveat, caveat_of
 from bench.upstream_reports import REPORT_PROFILE
 from catalog import config, results, sources, variants
 from catalog.errors import InvalidInputError
@@ -58,6 +59,19 @@ class ComparisonView:
     size_frontier: list[compare.Point]
     missing: list[str]                 # result ids of the spec no longer stored
     measures: compare.TaskMeasures
+    baseline_words: str = ""           # "hf F32, dequantized from gguf Q4_1 (as imported)"
+    origins: list[str] = field(default_factory=list)  # the variants the baseline was made from
+    caveats: dict[str, SpeedCaveat] = field(default_factory=dict)  # result id -> its speed's caveat
+
+    def is_origin(self, point: compare.Point) -> bool:
+        """Whether the baseline was made from this point's variant (the demo's reference is the
+        dequantized Q4_1: ranking the Q4_1 rates it against its own dequantization)."""
+        return not point.is_baseline and point.variant_id in self.origins
+
+    def speed_caveats(self, points: list[compare.Point] | None = None) -> list[tuple[str, SpeedCaveat]]:
+        """(label, caveat) of the given points (default: all), the baseline among them."""
+        return [(p.label, self.caveats[p.result_id]) for p in (self.points if points is None else points)
+                if p.result_id in self.caveats]
 
     def figures(self) -> dict[str, go.Figure]:
         """The two trade-off scatters and the grouped bars, by a stable name (exports use it)."""
@@ -89,10 +103,14 @@ class ComparisonView:
         for p in self.points:
             h = p.headline
             v = verdict.get(p.result_id)
+            caveat = self.caveats.get(p.result_id)
             rows.append({
-                "variant": p.label + (" (baseline)" if p.is_baseline else ""), "format": p.format,
+                "variant": p.label + (" (baseline)" if p.is_baseline else " (the baseline's origin)"
+                                      if self.is_origin(p) else ""), "format": p.format,
                 "toolkit": p.toolkit,
                 "speed-up ×": _round(h["speedup"], 2),
+                "speed caveat": caveat.words() if caveat else "",
+                "speed repetitions": caveat.repetitions if caveat else None,
                 "memory reduction %": _pct(h["memory_reduction"]),
                 "size reduction %": _pct(h["size_reduction"]),
                 "quality retention %": _pct(h["quality_retention"]),
@@ -147,12 +165,14 @@ def build_view(spec: CompareSpec) -> ComparisonView:
     pool = compare.comparable(points, spec.include_unlike)
     verdicts = compare.judge(pool, gates)
     quality = lambda p: p.headline.get("quality_retention")  # noqa: E731 - a key, like sorted's
+    words, origins = lineage_words(baseline.variant_id)
     return ComparisonView(
         spec=spec, task=task, results=shown, baseline=baseline, points=points, gates=gates, verdicts=verdicts,
         best=compare.scores(verdicts, spec.weights), misses=compare.nearest_misses(verdicts),
         speed_frontier=compare.pareto_front(pool, lambda p: p.speed, quality),
         size_frontier=compare.pareto_front(pool, lambda p: p.size_mb, quality, x_higher=False),
-        missing=[i for i in spec.result_ids if i not in by_id], measures=compare.measures_for(task))
+        missing=[i for i in spec.result_ids if i not in by_id], measures=compare.measures_for(task),
+        baseline_words=words, origins=origins, caveats={r.id: caveat_of(r) for r in shown})
 
 
 # --------------------------------------------------------------------------- picking a comparison

@@ -14,6 +14,10 @@ from catalog.identity import digest
 
 # A result whose model gave NaN or infinite outputs: its quality is failed, never measured.
 NONFINITE_FLAG = "nonfinite_outputs"
+# Speed measured while other work loaded the machine, or whose repetitions varied by more than
+# the protocol allows (bench.jobs): its quality stands, its speed is to be rerun.
+BUSY_FLAG = "machine_loaded"
+UNSTEADY_FLAG = "unsteady"
 
 
 @dataclass

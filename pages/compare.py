@@ -9,6 +9,7 @@ import streamlit as st
 from bench import compare
 from bench.compare_export import (
     PngUnavailable,
+    baseline_sentence,
     best_sentence,
     file_stem,
     gates_sentence,
@@ -31,6 +32,7 @@ from bench.compare_view import (
     variant_labels,
 )
 from bench.protocol import PROFILES
+from bench.speed_caveats import caveats_sentence
 from catalog import comparisons, config, results, sources
 from catalog.comparisons import Comparison, SameNameError, comparison_link
 from catalog.errors import CatalogError
@@ -145,7 +147,10 @@ def show(view: ComparisonView, key: str) -> None:
     if view.missing:
         st.warning(f"{len(view.missing)} result(s) of this comparison are no longer stored (their variant was "
                    "deleted); the rest is shown.")
+    st.markdown(fmt.escape_md(baseline_sentence(view)))
     (st.success if view.best else st.warning)(best_sentence(view))
+    if caveats := caveats_sentence(view.speed_caveats()):
+        st.warning(caveats, icon=":material/speed:")
     st.caption(compare.SCORE_DEFINITION + f" Gates: {gates_sentence(view)}.")
     figures = view.figures()
     c1, c2 = st.columns(2)

@@ -3,8 +3,10 @@ functions and a tiny imported model's hand-made results, never a conversion or a
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -12,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 from catalog.access import Actor
 from catalog.comparisons import Comparison
 from catalog.errors import PermissionDeniedError
+from catalog.results import BUSY_FLAG, UNSTEADY_FLAG
 from service import actions
 
 
@@ -29,7 +32,7 @@ PAGE = Path(__file__).resolve().parent.parent / "pages" / "compare.py"
 ANA, BEN, ADA = Actor("ana", "editor"), Actor("ben", "editor"), Actor("ada", "admin")
 
 
-def _result(conn, variant, tps: float, ppl: float, flags: list[str] | None = None, reps: int = 3) -> str:
+def _result(conn, variant, tps: float, ppl: float, flags: list[str] | None = None, cv: float = 0.01) -> str:
     from bench.fingerprint import fingerprint, fingerprint_id
     from catalog import results
 
@@ -38,7 +41,8 @@ def _result(conn, variant, tps: float, ppl: float, flags: list[str] | None = Non
         conn, variant_id=variant.id, source_id=variant.source_id, job_id=None, protocol_id="p-handmade",
         profile="handmade", runtime="hand-made", fingerprint_id=fingerprint_id(fp), fingerprint=fp,
         metrics={"decode_tps_p50": tps, "size_mb": 10.0, "memory_rise_mb": 20.0, "perplexity": ppl,
-                 "repetitions": reps}, raw={}, toolkit_versions={"test": "1"}, flags=flags or [])
+                 "decode_tps_cv": cv, "repetitions_kept": 3}, raw={}, toolkit_versions={"test": "1"},
+        flags=flags or [])
 
 
 @pytest.fixture
@@ -56,7 +60,7 @@ def tiny_results(root: Path, tmp_path: Path) -> dict[str, str]:
     variant = variants.get_variant(source.root_variant_id)
     with db.connect() as conn:
         return {"base": _result(conn, variant, 10.0, 20.0), "fast": _result(conn, variant, 25.0, 20.2),
-                "busy": _result(conn, variant, 30.0, 20.1, flags=["busy_machine"], reps=2)}
+                "busy": _result(conn, variant, 30.0, 20.1, flags=[BUSY_FLAG, UNSTEADY_FLAG], cv=1.04)}
 
 
 def _spec(made: dict[str, str]) -> dict:
@@ -143,4 +147,74 @@ def test_the_cli_lists_shows_and_exports_a_comparison_as_the_page_does(tiny_resu
     assert list(csv.DictReader(io.StringIO((out / f"{stem}.csv").read_text()))) == \
         list(csv.DictReader(io.StringIO(page_csv)))
     assert json.loads((out / f"{stem}.json").read_text())["name"] == saved.name
-    assert cli("show", "c-nope").returncode == 3 and cli("show").returncode == 2
+    assert cli("show", "c-nope").returncode == 3
+
+
+# --------------------------------------------------------------------------- the baseline in words, speed caveats
+
+def test_a_speed_caveat_says_why_and_over_how_many_runs() -> None:
+    from bench.speed_caveats import caveat_of, caveats_sentence, verdict_caveat
+
+    def result(flags: list[str], **metrics: float) -> SimpleNamespace:
+        return SimpleNamespace(flags=flags, metrics=metrics)
+
+    both = caveat_of(result([BUSY_FLAG, UNSTEADY_FLAG], decode_tps_cv=1.04, repetitions_kept=3))
+    assert both.words() == "busy machine; varied 104% between 3 repetitions"
+    assert caveat_of(result([BUSY_FLAG], repetitions_kept=5)).words() == "busy machine; 5 repetitions"
+    clean = caveat_of(result([], decode_tps_cv=0.01, repetitions_kept=3))
+    assert not clean.flagged and clean.words() == "" and clean.repetitions == 3
+    assert caveats_sentence([("gguf Q8_0", clean)]) == "" and verdict_caveat([("gguf Q8_0", clean)]) == ""
+    assert caveats_sentence([("gguf Q8_0", both)]).startswith(
+        "Speed to treat with care: gguf Q8_0 (busy machine; varied 104% between 3 repetitions).")
+
+
+def test_the_baseline_is_named_with_what_it_was_made_from(monkeypatch: pytest.MonkeyPatch) -> None:
+    import bench.baseline as baseline
+
+    def variant(vid: str, label: str, parent: str | None, backend: str, conversion: str) -> SimpleNamespace:
+        return SimpleNamespace(id=vid, label=label, parent_id=parent, backend=backend, conversion=conversion)
+
+    root = variant("v-root", "gguf Q4_1", None, "import", "demo")
+    hf = variant("v-hf", "hf F32", "v-root", "llamacpp", "dequantize")
+    monkeypatch.setattr(baseline, "find_variant", lambda vid: {"v-hf": hf, "v-root": root}.get(vid))
+    monkeypatch.setattr(baseline, "ancestors", lambda vid: [root] if vid == "v-hf" else [])
+    assert baseline.lineage_words("v-hf") == ("hf F32, dequantized from gguf Q4_1 (as imported)", ["v-root"])
+    assert baseline.lineage_words("v-root") == ("gguf Q4_1 (as imported)", [])
+    assert baseline.lineage_words("v-gone") == ("variant v-gone (no longer stored)", [])
+
+
+def test_the_compare_page_and_its_html_carry_the_baseline_and_the_speed_caveats(
+        tiny_results, root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 25: the page, its verdict and its HTML dropped the Benchmarks page's busy-machine and
+    spread flags, and the HTML named the baseline as "result r-..."; a candidate the baseline was
+    made from was ranked without a word."""
+    import bench.compare_view
+    from bench.compare_export import best_sentence, to_csv, to_html, to_json
+    from bench.compare_view import CompareSpec, build_view
+
+    words = "hf F32, dequantized from gguf Q4_1 (as imported)"
+    variant_id = build_view(CompareSpec.from_dict(_spec(tiny_results))).baseline.variant_id
+    monkeypatch.setattr(bench.compare_view, "lineage_words", lambda vid: (words, [variant_id]))
+    spec = {**_spec(tiny_results), "gates": {"quality_retention": 0.95, "speedup": 2.0, "memory_reduction": 0.0}}
+    view = build_view(CompareSpec.from_dict(spec))
+    rows = {r["result_id"]: r for r in view.headline_rows()}
+    assert rows[tiny_results["busy"]]["speed caveat"] == "busy machine; varied 104% between 3 repetitions"
+    assert rows[tiny_results["fast"]]["speed caveat"] == "" and rows[tiny_results["fast"]]["speed repetitions"] == 3
+    assert rows[tiny_results["fast"]]["variant"].endswith("(the baseline's origin)")  # here: the same variant
+    verdict = best_sentence(view)
+    assert "It is what the baseline was made from (hf F32, dequantized from gguf Q4_1" in verdict
+    assert "This verdict rests on flagged speed" in verdict
+    page = to_html(view, "Team pick")
+    assert f"Baseline: {words} (result {tiny_results['base']})" in page
+    assert "Speed to treat with care: hf float32 (busy machine; varied 104% between 3 repetitions)" in page
+    assert "speed caveat" in to_csv(view).splitlines()[0]
+    assert json.loads(to_json(view))["baseline"] == words
+
+    saved = actions.save_comparison(ANA, "Team pick", spec)
+    at = AppTest.from_file(str(PAGE), default_timeout=60)
+    at.query_params["c"] = saved.id
+    at.run()
+    assert not at.exception
+    assert any(f"Baseline: {words}" in m.value.replace("\\", "") for m in at.markdown)  # markdown-escaped
+    assert any("Speed to treat with care" in w.value for w in at.warning)
+    assert any("rests on flagged speed" in m.value for m in [*at.success, *at.warning])

@@ -18,7 +18,7 @@ from backends.registry import Conversion, Format, ImportCheck, Option, ReportRea
 PACKAGES = ("llama_cpp", "gguf", "numpy")
 
 DEQUANTIZE = Conversion(
-    backend="llamacpp", name="dequantize", title="GGUF → Hugging Face safetensors (dequantize)",
+    backend="llamacpp", name="dequantize", title="GGUF → Hugging Face safetensors (dequantize)", past="dequantized",
     input_formats=("gguf",), output_format="hf",
     packages=PACKAGES + ("torch", "transformers", "accelerate"),
     convert=convert.convert_dequantize, validate=convert.validate_dequantize, gate=dequantize_gate,
@@ -29,7 +29,7 @@ DEQUANTIZE = Conversion(
     disk_factor=12.0, memory_factor=20.0)
 
 CONVERT_HF = Conversion(
-    backend="llamacpp", name="convert_hf", title="Hugging Face → GGUF (convert_hf_to_gguf.py)",
+    backend="llamacpp", name="convert_hf", title="Hugging Face → GGUF (convert_hf_to_gguf.py)", past="converted",
     input_formats=("hf",), output_format="gguf",
     packages=PACKAGES + ("torch", "transformers"),
     convert=convert.convert_convert_hf, validate=convert.validate_convert_hf, gate=convert_hf_gate,
@@ -52,7 +52,7 @@ IMATRIX = Conversion(
     label_options=("calibration",), disk_factor=0.1, memory_factor=2.0)
 
 QUANTIZE = Conversion(
-    backend="llamacpp", name="quantize", title="GGUF → quantized GGUF (llama-quantize)",
+    backend="llamacpp", name="quantize", title="GGUF → quantized GGUF (llama-quantize)", past="quantized",
     input_formats=("gguf", "hf"), output_format="gguf", packages=PACKAGES,
     convert=convert.convert_quantize, validate=convert.validate_quantize, plan=convert.plan_quantize,
     gate=quantize_gate,

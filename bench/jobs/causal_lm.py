@@ -19,7 +19,7 @@ from bench.protocol import EVAL_TEXT, CausalLMProtocol
 from catalog import config
 from catalog.errors import InvalidInputError
 from catalog.records import Variant
-from catalog.results import NONFINITE_FLAG
+from catalog.results import NONFINITE_FLAG, UNSTEADY_FLAG
 from worker.context import JobContext
 
 # A repetition during which other processes used more than this share of the CPU is set aside.
@@ -102,7 +102,7 @@ def run_causal_lm_benchmark(ctx: JobContext, variant: Variant, reference: Varian
     if "nonfinite_share" in quality:
         flags.append(NONFINITE_FLAG)
     if decode_cv > UNSTEADY_CV:
-        flags.append("unsteady")
+        flags.append(UNSTEADY_FLAG)
     fp = fingerprint(protocol.threads, runtime, device=speed.get("device"),
                      runner_fields=fingerprint_fields(variant.format))
     raw = {"speed": speed, "generations": generations, "windows": windows, "eval_tokens": len(ids),

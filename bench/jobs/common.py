@@ -18,6 +18,7 @@ from bench.baseline import BASELINE_ADDED, benchmark_formats, benchmark_set, ref
 from bench.protocol import protocol_for
 from catalog import config, jobs
 from catalog.errors import InvalidInputError
+from catalog.results import BUSY_FLAG
 from catalog.sources import get_source
 from catalog.variants import get_variant
 from worker.context import JobContext
@@ -93,7 +94,7 @@ class MachineLoad:
     def flags(self, busy_repetitions: bool = False) -> list[str]:
         """["machine_loaded"] when other work (before the run, or during kept-aside repetitions)
         may have slowed the measurement."""
-        return ["machine_loaded"] if busy_repetitions or self.cpu_percent > LOADED_CPU_PERCENT else []
+        return [BUSY_FLAG] if busy_repetitions or self.cpu_percent > LOADED_CPU_PERCENT else []
 
 
 def machine_load() -> MachineLoad:
