@@ -168,7 +168,7 @@ def best_sentence(view: ComparisonView) -> str:
 
 def baseline_sentence(view: ComparisonView) -> str:
     """The baseline in words, with its lineage and result id: what every ratio is measured against."""
-    return f"Baseline: {view.baseline_words or view.baseline.variant_id} (result {view.baseline.id})."
+    return f"Baseline: {view.baseline_words or view.baseline.variant_id}; result {view.baseline.id}."
 
 
 def _failure(view: ComparisonView, verdict: compare.Verdict, metric: str) -> str:
