@@ -5,6 +5,7 @@ headline table and quality gates, "best that passes", saved comparisons with sta
 from __future__ import annotations
 
 import streamlit as st
+from streamlit import config as st_config
 
 from bench import compare
 from bench.compare_export import (
@@ -40,6 +41,7 @@ from service import actions
 from ui import fmt, nav
 from ui.pickers import source_picker
 from ui.session import current_actor, gate
+from ui.share_link import full_link, local_only_note
 
 MAX_SOURCES = 200  # sources of the same task offered beside the first
 SAVED_SHOWN = 25
@@ -276,8 +278,11 @@ def confirm_delete(c: Comparison) -> None:
 saved = saved_comparison()
 if saved:
     st.subheader(fmt.escape_md(saved.name))
-    st.caption(f"Saved by {fmt.escape_md(saved.created_by)}, {fmt.when(saved.created_at)} · "
-               f"link: {comparison_link(saved.id)}")
+    st.caption(f"Saved by {fmt.escape_md(saved.created_by)}, {fmt.when(saved.created_at)} · link to share (its copy "
+               "button shows on hover):")
+    st.code(full_link(comparison_link(saved.id), st.context.url), language=None)
+    if note := local_only_note(st.context.url, st_config.get_option("server.address")):
+        st.caption(note)
     nav.link("compare", "Start a new comparison")
     spec = CompareSpec.from_dict(saved.spec)
 else:

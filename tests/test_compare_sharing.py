@@ -218,3 +218,15 @@ def test_the_compare_page_and_its_html_carry_the_baseline_and_the_speed_caveats(
     assert any(f"Baseline: {words}" in m.value.replace("\\", "") for m in at.markdown)  # markdown-escaped
     assert any("Speed to treat with care" in w.value for w in at.warning)
     assert any("rests on flagged speed" in m.value for m in [*at.success, *at.warning])
+    assert any(c.value.endswith(f"/compare?c={saved.id}") for c in at.code)  # a block with a copy button
+
+
+def test_the_link_to_share_is_the_full_url_and_says_when_only_this_machine_can_open_it() -> None:
+    from ui.share_link import full_link, local_only_note
+
+    page = "http://models.team.lan:8501/compare?source=s-1"
+    assert full_link("/compare?c=c-1", page) == "http://models.team.lan:8501/compare?c=c-1"
+    assert full_link("/compare?c=c-1", None) == "/compare?c=c-1"
+    assert local_only_note(page, "localhost").startswith("This app serves this machine only")
+    assert local_only_note(page, "0.0.0.0") == "" and local_only_note(page, "10.0.0.5") == ""  # every interface
+    assert "each colleague's own machine" in local_only_note("http://localhost:8501/compare", "")
