@@ -4,6 +4,8 @@ headline table and quality gates, "best that passes", saved comparisons with sta
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
 from streamlit import config as st_config
 
@@ -161,10 +163,18 @@ def show(view: ComparisonView, key: str) -> None:
     with c2:
         show_chart(figures["size-vs-quality"], f"{key}_size")
     st.subheader("Against the baseline")
-    st.dataframe(view.headline_rows(), hide_index=True, width="stretch",
-                 column_config={"variant_id": None, "result_id": None})
+    st.dataframe(view.headline_rows(), hide_index=True, width="stretch", column_config=headline_columns(view))
     st.subheader("Every metric")
     st.plotly_chart(figures["metrics"], width="stretch", key=f"{key}_bars")
+
+
+def headline_columns(view: ComparisonView) -> dict[str, Any]:
+    """The headline table's headings in words (its CSV keeps the stable keys): the ids and the
+    format (the variant's label starts with it) left out, so it fits without scrolling sideways."""
+    gates = {f"gate: {g.metric}": st.column_config.TextColumn(f"gate: {compare.METRIC_NAMES.get(g.metric, g.metric)}")
+             for g in view.gates}
+    return {"variant_id": None, "result_id": None, "format": None,
+            "speed repetitions": st.column_config.NumberColumn("speed runs"), **gates}
 
 
 def share(view: ComparisonView, saved: Comparison | None) -> None:

@@ -219,6 +219,9 @@ def test_the_compare_page_and_its_html_carry_the_baseline_and_the_speed_caveats(
     assert any("Speed to treat with care" in w.value for w in at.warning)
     assert any("rests on flagged speed" in m.value for m in [*at.success, *at.warning])
     assert any(c.value.endswith(f"/compare?c={saved.id}") for c in at.code)  # a block with a copy button
+    headings = json.loads(at.dataframe[0].proto.columns)
+    assert headings["gate: quality_retention"]["label"] == "gate: quality retention"  # not snake_case
+    assert headings["speed repetitions"]["label"] == "speed runs"
 
 
 def test_the_link_to_share_is_the_full_url_and_says_when_only_this_machine_can_open_it() -> None:
