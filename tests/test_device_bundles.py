@@ -195,9 +195,6 @@ def test_a_hashes_only_bundle_leaves_the_files_out(chain, tmp_path: Path) -> Non
 
 @pytest.mark.browser
 @pytest.mark.slow
-# The first run failed at the upload (playwright: 'unsupported mime type "null"' for a path); the
-# payload form above is the fix, not yet run to the end: remove this mark once it passes.
-@pytest.mark.xfail(reason="upload step fixed but not yet verified end to end", strict=False)
 def test_a_device_result_uploaded_on_the_benchmarks_page_shows_on_compare(device_run, chain) -> None:
     from catalog import config
     from tests.browser import chromium_page, running_app, screenshot
@@ -225,4 +222,4 @@ def test_a_device_result_uploaded_on_the_benchmarks_page_shows_on_compare(device
         texts = page.evaluate("() => Array.from(document.querySelectorAll('.js-plotly-plot')).map("
                               "el => JSON.stringify(el.data.map(t => t.text)))")
         assert any("(device run)" in t for t in texts)
-        screenshot(page, "compare-device-run")
+        screenshot(page, "compare-device-run.png")
