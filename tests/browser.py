@@ -177,6 +177,23 @@ def submit_conversion(page, url: str, query: str, tick: str | None = None) -> No
     page.get_by_text(re.compile(r"Queued job|This variant already exists|already being made")).first.wait_for()
 
 
+def _type_until_offered(page, picker, v, tries: int = 6) -> None:
+    """Type the variant's id into the multiselect until its option shows. A rerun of the page
+    while typing (a loaded machine renders late) recreates the widget and drops the typed text:
+    seen once as an empty option list with the placeholder back."""
+    option = page.get_by_role("option", name=f"{v.label} · {v.id}")
+    for _ in range(tries):
+        picker.locator("input").fill(v.id)
+        try:
+            option.wait_for(timeout=10_000)
+            return
+        except Exception:  # noqa: BLE001 - typed again below; the last try reports what was offered
+            continue
+    shot = screenshot(page, f"benchmarks-pick-{v.id}.png")
+    offered = page.get_by_role("option").all_inner_texts()
+    raise AssertionError(f"{v.label} · {v.id} not offered; options {offered}; page {shot}")
+
+
 def run_benchmarks(page, url: str, source_id: str, variants: list) -> None:
     """Pick variants on the Benchmarks page (typing each id filters the options to one), run them,
     wait for the jobs, and reopen the page on the results."""
@@ -193,13 +210,7 @@ def run_benchmarks(page, url: str, source_id: str, variants: list) -> None:
     expander.locator("[data-testid='stExpanderDetails']:not([inert])").wait_for()
     picker.wait_for()
     for v in variants:
-        picker.locator("input").fill(v.id)
-        try:
-            page.get_by_role("option", name=f"{v.label} · {v.id}").wait_for()
-        except Exception as exc:  # what the page offered instead, for the failure's reader
-            shot = screenshot(page, f"benchmarks-pick-{v.id}.png")
-            offered = page.get_by_role("option").all_inner_texts()
-            raise AssertionError(f"{v.label} · {v.id} not offered; options {offered}; page {shot}") from exc
+        _type_until_offered(page, picker, v)
         page.keyboard.press("Enter")
         picker.get_by_text(f"{v.label} · {v.id}").wait_for()
     page.keyboard.press("Escape")
