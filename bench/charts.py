@@ -147,6 +147,9 @@ def comparison_figure(rows: list[ChartRow], metrics: list[tuple[str, str, str | 
     fig.update_layout(shapes=lines, annotations=[*fig.layout.annotations, *notes], **axes)
     fig.update_layout(height=260 * max(1, math.ceil(len(metrics) / cols)), margin={"t": 40, "b": 20},
                       bargap=0.3)
+    # the bottom row's slanted variant names grow the margin instead of being cut at the edge
+    # (the exported HTML showed the last chart's axis clipped)
+    fig.update_xaxes(automargin=True)
     return fig, warnings
 
 
@@ -217,10 +220,18 @@ def tradeoff_figure(points: list[Any], x: Axis, y: Axis, size: Axis | None, colo
                       yaxis_title=y.title + (" ↑" if y.higher_better else " ↓"),
                       legend={"orientation": "h", "y": -0.18})
     if x.percent:
-        fig.update_xaxes(tickformat=".0%")
+        fig.update_xaxes(tickformat=percent_format([x.value(p) for p in points]))
     if y.percent:
-        fig.update_yaxes(tickformat=".0%")
+        fig.update_yaxes(tickformat=percent_format([y.value(p) for p in points]))
     return fig
+
+
+def percent_format(values: list[float | None]) -> str:
+    """A percent tick format with the decimals the values' spread needs: retentions of 99.1% to
+    99.9% read "100%, 100%, 99%, 99%" with none."""
+    shown = [v for v in values if isinstance(v, int | float) and math.isfinite(v)]
+    spread = max(shown) - min(shown) if len(shown) > 1 else 1.0
+    return ".0%" if spread >= 0.05 else ".1%" if spread >= 0.005 else ".2%"
 
 
 def _bubble_sizes(points: list[Any], size: Axis | None) -> list[float]:

@@ -11,15 +11,20 @@ import json
 import os
 import re
 import shutil
+from datetime import UTC, datetime
 from typing import Any
 
 import plotly.graph_objects as go
 
 from bench import compare
 from bench.compare_view import ComparisonView
-from bench.speed_caveats import caveats_sentence, verdict_caveat
+from catalog import variants
+from catalog.speed_caveats import caveats_sentence, verdict_caveat
 
 PNG_SIZE = (1000, 560)
+# An exported chart's top margin: its title (name, chart and date; the baseline; the gates), then
+# room for the metrics grid's panel titles.
+PNG_TOP_MARGIN = 140
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 EXPORT_FORMATS = ("html", "png", "csv", "json")
 # The plain-text table of `cli.py comparisons show`: (column of headline_rows, heading, width).
@@ -33,24 +38,48 @@ class PngUnavailable(RuntimeError):
 
 
 def provenance_rows(view: ComparisonView) -> list[dict[str, Any]]:
-    """One flat row per result: the headline figures, the gates, and where the numbers came from."""
+    """One row per result: the headline figures, the gates, and where the numbers came from:
+    the variant's parent, the versions of the toolkits that made it (NNCF behind an OpenVINO
+    INT4) and of the runtime that measured it, the machine and the metrics, as nested objects."""
     by_result = {r.id: r for r in view.results}
     points = {p.result_id: p for p in view.points}
+    made = variants.variants_by_id([p.variant_id for p in view.points])
     rows = []
     for row in view.headline_rows():
         r, p = by_result[row["result_id"]], points[row["result_id"]]
-        rows.append({**row, "source_id": r.source_id, "profile": r.profile, "protocol_id": r.protocol_id,
-                     "runtime": r.runtime, "fingerprint_id": r.fingerprint_id, "created_at": str(r.created_at),
-                     "recipe": p.recipe, "toolkit_versions": json.dumps(r.toolkit_versions, sort_keys=True),
-                     "fingerprint": json.dumps(r.fingerprint, sort_keys=True),
-                     "flags": ";".join(r.flags), "metrics": json.dumps(r.metrics, sort_keys=True)})
+        v = made.get(p.variant_id)
+        rows.append({**row, "source_id": r.source_id, "parent_variant_id": v.parent_id if v else None,
+                     "profile": r.profile, "protocol_id": r.protocol_id, "runtime": r.runtime,
+                     "fingerprint_id": r.fingerprint_id, "created_at": str(r.created_at), "recipe": p.recipe,
+                     "conversion_versions": v.toolkit_versions if v else {}, "runtime_versions": r.toolkit_versions,
+                     "fingerprint": r.fingerprint, "flags": list(r.flags), "metrics": r.metrics})
     return rows
 
 
+def flat_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A provenance row as spreadsheet columns: nested objects become "conversion_versions.nncf",
+    "fingerprint.cpu", "metrics.perplexity"; lists are joined with ";"."""
+    flat: dict[str, Any] = {}
+
+    def put(key: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                put(f"{key}.{k}", v)
+        elif isinstance(value, (list, tuple)):
+            flat[key] = ";".join(map(str, value))
+        else:
+            flat[key] = value
+
+    for key, value in row.items():
+        put(key, value)
+    return flat
+
+
 def to_csv(view: ComparisonView) -> str:
-    rows = provenance_rows(view)
+    rows = [flat_row(r) for r in provenance_rows(view)]
+    columns = list(dict.fromkeys(k for r in rows for k in r)) or ["result_id"]  # every row's, in order
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["result_id"])
+    writer = csv.DictWriter(buf, fieldnames=columns, restval="")
     writer.writeheader()
     writer.writerows(rows)
     return buf.getvalue()
@@ -129,7 +158,7 @@ def export_files(view: ComparisonView, name: str, link: str, formats: tuple[str,
         elif fmt == "json":
             files[f"{stem}.json"] = to_json(view, name).encode()
         elif fmt == "png":
-            files.update({f"{stem}-{chart}.png": to_png(fig) for chart, fig in view.figures().items()})
+            files.update({f"{stem}-{chart}.png": to_png(fig) for chart, fig in export_figures(view, name).items()})
         else:
             raise ValueError(f"no export format {fmt!r}; choose from {', '.join(EXPORT_FORMATS)}")
     return files
@@ -185,8 +214,37 @@ def chromium_path() -> str | None:
     return None
 
 
-def to_png(fig: go.Figure, size: tuple[int, int] = PNG_SIZE) -> bytes:
-    """A PNG of one chart, drawn offline by kaleido in the machine's Chromium."""
+def export_figures(view: ComparisonView, name: str, when: datetime | None = None) -> dict[str, go.Figure]:
+    """The charts as a PNG shows them out of context: each titled with the comparison's name and
+    date, under it the baseline and the gates, so a pasted image still says what it compares."""
+    day = f"{(when or datetime.now(UTC)):%Y-%m-%d}"
+    def text(words: str) -> str:  # plotly reads tags in titles; quotes stay as they are
+        return html.escape(words, quote=False)
+
+    subtitle = f"{text(baseline_sentence(view))}<br>Gates: {text(gates_sentence(view))}."
+    out = {}
+    for chart, fig in view.figures().items():
+        fig = go.Figure(fig)  # a copy: the page's figure keeps its own title
+        what = fig.layout.title.text or "Metrics against the baseline"
+        fig.update_layout(title={"text": f"<b>{text(name)}</b> · {text(what)} · {day}"
+                                         f"<br><span style='font-size:12px'>{subtitle}</span>",  # 3 lines
+                                 "x": 0.01, "xanchor": "left", "y": 1, "yref": "container", "yanchor": "top",
+                                 "pad": {"t": 30}, "font": {"size": 16}},
+                          margin={**fig.layout.margin.to_plotly_json(), "t": PNG_TOP_MARGIN})
+        out[chart] = fig
+    return out
+
+
+def png_size_of(fig: go.Figure) -> tuple[int, int]:
+    """The PNG's size: the chart's own height where it sets one (the metrics grid grows a row per
+    two metrics: squeezed into 560 px its panel titles sat on the tick labels above)."""
+    height = fig.layout.height
+    return PNG_SIZE[0], max(PNG_SIZE[1], int(height) + PNG_TOP_MARGIN if height else PNG_SIZE[1])
+
+
+def to_png(fig: go.Figure, size: tuple[int, int] | None = None) -> bytes:
+    """A PNG of one chart (at png_size_of by default), drawn offline by kaleido in the machine's Chromium."""
+    size = size or png_size_of(fig)
     browser = os.environ.get("BROWSER_PATH") or chromium_path()
     if not browser:
         raise PngUnavailable("PNG export needs Chromium, which is not installed here; install it (apt install "

@@ -15,10 +15,10 @@ import plotly.graph_objects as go
 from bench import compare
 from bench.baseline import lineage_words, reference_variant
 from bench.charts import Axis, comparison_figure, metrics_for, rows_from_results, tradeoff_figure
-from bench.speed_caveats import SpeedCaveat, caveat_of
 from bench.upstream_reports import REPORT_PROFILE
 from catalog import config, results, sources, variants
 from catalog.errors import InvalidInputError
+from catalog.speed_caveats import SpeedCaveat, caveat_of
 
 BUBBLES = {"memory": ("Memory rise, MB", "memory_mb"), "size": ("Size on disk, MB", "size_mb")}
 COLOR_BY = {"format": "format", "toolkit": "toolkit"}

@@ -15,6 +15,7 @@ from catalog import config
 from catalog.errors import ConflictError, ReadOnlyRootError
 from catalog.files import remove_tree, sha256_file
 from catalog.model_card import model_card
+from catalog.records import Variant
 from catalog.sources import get_source
 from catalog.variants import ancestors, get_variant, variant_path
 
@@ -64,6 +65,15 @@ def verify_export(folder: Path) -> None:
                             "export the variant again.")
 
 
+def export_name(source_name: str, variant: Variant) -> str:
+    """The folder or zip name of an export: source, format, precision and id, so an OpenVINO INT4
+    and a GenAI INT4 of one source are told apart by name ("SmolLM2-openvino-INT4-v-...")."""
+    parts = [source_name, variant.format]
+    if variant.precision and variant.precision.lower() != variant.format.lower():
+        parts.append(variant.precision)
+    return "-".join([*parts, variant.id]).replace(" ", "_")
+
+
 def write_export(variant_id: str, dest: Path, run_snippet: str, hub_library: str | None,
                  as_zip: bool = False, unused: list[str] | None = None) -> Path:
     """Write the variant's files, manifest.json, README.md (its model card, hub_library in its
@@ -75,7 +85,7 @@ def write_export(variant_id: str, dest: Path, run_snippet: str, hub_library: str
                             "available variant can be exported.")
     source_dir = variant_path(variant)
     source = get_source(variant.source_id)
-    name = f"{source.name}-{variant.precision or variant.format}-{variant.id}".replace(" ", "_")
+    name = export_name(source.name, variant)
     folder = dest / name
     tmp = dest / f".{name}.partial"
     remove_tree(tmp)

@@ -12,6 +12,7 @@ from huggingface_hub import ModelCard, ModelCardData
 
 from catalog.records import Source, Variant
 from catalog.results import BenchmarkResult, results_for_variant
+from catalog.speed_caveats import caveat_of
 
 HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 FLOAT_PRECISIONS = {"F32", "F16", "BF16", "FP32", "FP16", "FLOAT", "FLOAT32", "FLOAT16"}
@@ -52,6 +53,11 @@ def benchmark_table(results: list[BenchmarkResult]) -> str:
         if any(isinstance(v, int | float) for v in values):
             lines.append(f"| {title} | " + " | ".join(pattern.format(v) if isinstance(v, int | float) else "–"
                                                       for v in values) + " |")
+    caveats = [caveat_of(newest[p]) for p in profiles]
+    if any(c.flagged or c.repetitions for c in caveats):  # what the speed rows above stand on
+        lines.append("| Speed caveat | " + " | ".join(
+            (c.words() if c.flagged else f"none ({c.repetitions} repetitions)" if c.repetitions else "–")
+            for c in caveats) + " |")
     first = newest[profiles[0]]
     lines.append("")
     fp = first.fingerprint

@@ -26,7 +26,8 @@ who = c1.selectbox("Who", ["", *actors], format_func=lambda a: a or "anyone", ke
 what = c2.selectbox("Action", ["", *actions], format_func=lambda a: a or "any action", key="au_what")
 text = c3.text_input("Object id or detail contains", key="au_text")
 found = audit.entries(actor=who, action=what, search=text)
-st.download_button("Export CSV", audit.as_csv(found), file_name="audit.csv", mime="text/csv", key="au_csv")
+st.download_button("Export CSV", audit.as_csv(found), file_name="audit.csv", mime="text/csv", key="au_csv",
+                   on_click="ignore")
 if not found:
     st.info("No change matches.")
     st.stop()

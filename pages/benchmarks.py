@@ -103,9 +103,10 @@ else:
                   for i, e in enumerate(first)], hide_index=True, width="stretch")
 
 c1, c2 = st.columns(2)
-c1.download_button("Export CSV", results.as_text(shown, "csv"), file_name=f"{source_id}-{profile}.csv", key="bm_csv")
+c1.download_button("Export CSV", results.as_text(shown, "csv"), file_name=f"{source_id}-{profile}.csv", key="bm_csv",
+                   on_click="ignore")
 c2.download_button("Export JSON", results.as_text(shown, "json"), file_name=f"{source_id}-{profile}.json",
-                   key="bm_json")
+                   key="bm_json", on_click="ignore")
 
 if not is_llm:
     try_encoder_classifier_input(task, [runnable[v] for v in chosen if v in runnable], baseline)

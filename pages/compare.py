@@ -14,6 +14,7 @@ from bench.compare_export import (
     PngUnavailable,
     baseline_sentence,
     best_sentence,
+    export_figures,
     file_stem,
     gates_sentence,
     to_csv,
@@ -35,10 +36,10 @@ from bench.compare_view import (
     variant_labels,
 )
 from bench.protocol import PROFILES
-from bench.speed_caveats import caveats_sentence
 from catalog import comparisons, config, results, sources
 from catalog.comparisons import Comparison, SameNameError, comparison_link
 from catalog.errors import CatalogError
+from catalog.speed_caveats import caveats_sentence
 from service import actions
 from ui import fmt, nav
 from ui.pickers import source_picker
@@ -184,20 +185,23 @@ def share(view: ComparisonView, saved: Comparison | None) -> None:
     c1, c2, c3 = st.columns(3)
     link = comparison_link(saved.id) if saved else ""
     # Made when clicked (Streamlit runs a callable then): a 5 MB page is not built on every rerun.
+    # on_click="ignore": a click does not rerun the page, which would drop the files of the buttons
+    # not yet clicked (four clicks 0.6 s apart gave three files and "MediaFileStorageError").
     c1.download_button("Interactive HTML (offline)", lambda: to_html(view, name, link), file_name=f"{stem}.html",
-                       mime="text/html", key="cmp_html")
+                       mime="text/html", key="cmp_html", on_click="ignore")
     c2.download_button("CSV with provenance", lambda: to_csv(view), file_name=f"{stem}.csv", mime="text/csv",
-                       key="cmp_csv")
+                       key="cmp_csv", on_click="ignore")
     c3.download_button("JSON with provenance", lambda: to_json(view, name), file_name=f"{stem}.json",
-                       mime="application/json", key="cmp_json")
+                       mime="application/json", key="cmp_json", on_click="ignore")
     if st.button("Render PNGs of the charts", key="cmp_png"):
         with st.spinner("Drawing each chart in Chromium…"):
             try:
-                st.session_state["cmp_pngs"] = {n: to_png(f) for n, f in view.figures().items()}
+                st.session_state["cmp_pngs"] = {n: to_png(f) for n, f in export_figures(view, name).items()}
             except PngUnavailable as exc:
                 st.error(str(exc))
     for n, png in st.session_state.get("cmp_pngs", {}).items():
-        st.download_button(f"PNG: {n}", png, file_name=f"{stem}-{n}.png", mime="image/png", key=f"cmp_png_{n}")
+        st.download_button(f"PNG: {n}", png, file_name=f"{stem}-{n}.png", mime="image/png", key=f"cmp_png_{n}",
+                           on_click="ignore")
     save_form(view, saved)
 
 

@@ -7,6 +7,7 @@ import streamlit as st
 from backends.registry import conversions, get_format
 from catalog import jobs, variants
 from catalog.errors import CatalogError
+from catalog.records import ACTIVE_JOB_STATES, Job
 from service import actions
 from ui import fmt, nav, upload_limits
 from ui.forms import conversion_form
@@ -29,6 +30,16 @@ variant = by_id[variant_id]
 
 # Conversions that make models; the ones that make data (an importance matrix) run inside plans.
 choices = [c for c in conversions(variant.format) if get_format(c.output_format).is_model]
+# What another input of this model offers (the GenAI and OpenVINO builds start from the hf form):
+# said here, or a user of the demo's GGUF never learns they exist.
+elsewhere: dict[str, list[str]] = {}
+for other in available:
+    for c in conversions(other.format):
+        if c not in choices and get_format(c.output_format).is_model:
+            elsewhere.setdefault(c.title.split(" (")[0], []).append(other.label)
+if elsewhere:
+    st.caption("With another input variant: " + "; ".join(
+        f"{title} (from {', '.join(dict.fromkeys(labels))})" for title, labels in elsewhere.items()) + ".")
 if not choices:
     st.info(f"No conversion takes {variant.format} input yet.")
     st.stop()
@@ -82,13 +93,23 @@ if st.button("Submit", type="primary", key="cv_submit", **gate("convert", disabl
 @st.fragment(run_every=2.0)
 def recent() -> None:
     rows = [j for j in jobs.list_jobs(source_id=source_id, limit=20) if j.kind == "convert"]
-    if rows:
-        st.subheader("Recent conversions of this model")
-        for job in rows[:8]:
-            with st.container(border=True):
-                render_job(job)
-                if job.state == "succeeded" and job.target_variant_id:
-                    nav.link("model", "Open the variant", id=source_id, variant=job.target_variant_id)
+    running = [j for j in rows if j.state in ACTIVE_JOB_STATES]
+    if running:
+        st.subheader("Conversions of this model under way")
+        for job in running:
+            show(job)
+    ended = [j for j in rows if j.state not in ACTIVE_JOB_STATES][:8]
+    if ended:  # folded: a visit starts at the form, not at last week's finished work
+        with st.expander(f"Finished conversions of this model ({len(ended)} most recent)"):
+            for job in ended:
+                show(job)
+
+
+def show(job: Job) -> None:
+    with st.container(border=True):
+        render_job(job)
+        if job.state == "succeeded" and job.target_variant_id:
+            nav.link("model", "Open the variant", id=source_id, variant=job.target_variant_id)
 
 
 recent()

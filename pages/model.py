@@ -51,12 +51,10 @@ provenance = root_files.metadata.get("provenance") if root_files else None
 if provenance and provenance.get("modelcatalog.variant"):
     st.info(made_elsewhere(provenance), icon=":material/history:")
 
-cols = st.columns(5)
-cols[0].metric("Architecture", src.architecture or "–")
-cols[1].metric("Task", src.task or "–")
-cols[2].metric("Parameters", fmt.count(src.param_count))
-cols[3].metric("Context", f"{src.context_length:,}" if src.context_length else "–")
-cols[4].metric("License", src.license or "–")
+# One line of facts, not five metric tiles: tiles cut "text-generation" to "text-gene…".
+facts = {"Architecture": src.architecture, "Task": src.task, "Parameters": fmt.count(src.param_count),
+         "Context": f"{src.context_length:,}" if src.context_length else None, "License": src.license}
+st.markdown(" · ".join(f"**{k}** `{v or '–'}`" for k, v in facts.items()))
 
 all_variants = variants.checked_family(variants.variants_of_source(src.id))
 
@@ -129,7 +127,7 @@ with tab_export:
             try:
                 path = actions.export_variant(current_actor(), variant.id)
                 st.download_button("Download " + path.name, data=path.read_bytes(), file_name=path.name,
-                                   mime="application/zip")
+                                   mime="application/zip", on_click="ignore")
             except CatalogError as exc:
                 st.error(str(exc))
     if st.toggle("Show the manifest", key="show_manifest"):

@@ -196,17 +196,24 @@ def test_saved_comparison_keeps_its_results(chain, made) -> None:
 
 
 def test_csv_round_trips_and_json_has_provenance(chain, made) -> None:
-    from bench.compare_export import provenance_rows, to_csv, to_json
+    from bench.compare_export import flat_row, provenance_rows, to_csv, to_json
     from bench.compare_view import build_view
 
     view = build_view(spec_of(chain, made))
     parsed = list(csv.DictReader(io.StringIO(to_csv(view))))
-    expected = [{k: "" if v is None else str(v) for k, v in row.items()} for row in provenance_rows(view)]
+    expected = [{k: "" if v is None else str(v) for k, v in flat_row(row).items()} for row in provenance_rows(view)]
     assert parsed == expected and len(parsed) == 4
-    assert json.loads(parsed[0]["toolkit_versions"]) == {"test": "1"} and parsed[0]["protocol_id"] == "p-handmade"
+    assert parsed[0]["runtime_versions.test"] == "1" and parsed[0]["protocol_id"] == "p-handmade"
+    # the conversion's own toolkit versions and parent are columns, not JSON inside a cell
+    q8 = next(r for r in parsed if r["variant_id"] == chain["quants"]["Q8_0"].id)
+    assert chain["quants"]["Q8_0"].toolkit_versions, "the chain records the llama.cpp version"
+    assert q8["parent_variant_id"] == chain["quants"]["Q8_0"].parent_id
+    assert {f"conversion_versions.{k}" for k in chain["quants"]["Q8_0"].toolkit_versions} <= set(q8)
+    assert not any(cell.startswith("{") for row in parsed for cell in row.values())
     data = json.loads(to_json(view, "x"))
     assert data["best"][0]["result_id"] == made[chain["quants"]["Q8_0"].id]
-    assert {"fingerprint", "recipe", "protocol_id"} <= set(data["rows"][0])
+    assert {"fingerprint", "recipe", "protocol_id", "parent_variant_id"} <= set(data["rows"][0])
+    assert data["rows"][0]["runtime_versions"] == {"test": "1"}
 
 
 def png_size(data: bytes) -> tuple[int, int]:

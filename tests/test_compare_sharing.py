@@ -153,7 +153,7 @@ def test_the_cli_lists_shows_and_exports_a_comparison_as_the_page_does(tiny_resu
 # --------------------------------------------------------------------------- the baseline in words, speed caveats
 
 def test_a_speed_caveat_says_why_and_over_how_many_runs() -> None:
-    from bench.speed_caveats import caveat_of, caveats_sentence, verdict_caveat
+    from catalog.speed_caveats import caveat_of, caveats_sentence, verdict_caveat
 
     def result(flags: list[str], **metrics: float) -> SimpleNamespace:
         return SimpleNamespace(flags=flags, metrics=metrics)
@@ -233,3 +233,43 @@ def test_the_link_to_share_is_the_full_url_and_says_when_only_this_machine_can_o
     assert local_only_note(page, "localhost").startswith("This app serves this machine only")
     assert local_only_note(page, "0.0.0.0") == "" and local_only_note(page, "10.0.0.5") == ""  # every interface
     assert "each colleague's own machine" in local_only_note("http://localhost:8501/compare", "")
+
+
+# --------------------------------------------------------------------------- exports say what they show
+
+def test_the_model_card_carries_the_speed_caveat(tiny_results) -> None:
+    """The card's benchmark table showed a busy machine's decode speed as if it were clean."""
+    from catalog import results
+    from catalog.model_card import benchmark_table
+
+    [busy] = results.results_by_id([tiny_results["busy"]])
+    table = benchmark_table(results.results_for_variant(busy.variant_id))  # the newest: the busy one
+    assert "| Speed caveat | busy machine; varied 104% between 3 repetitions |" in table
+
+
+def test_exported_charts_carry_name_date_baseline_and_gates(tiny_results) -> None:
+    """A pasted PNG said nothing of what it compared, and the metrics grid was squeezed into
+    560 px with its panel titles over the tick labels above."""
+    from bench.compare_export import PNG_TOP_MARGIN, baseline_sentence, export_figures, png_size_of
+    from bench.compare_view import CompareSpec, build_view
+
+    view = build_view(CompareSpec.from_dict(_spec(tiny_results)))
+    figures = export_figures(view, "Team pick", when=datetime(2026, 12, 6, tzinfo=UTC))
+    assert set(figures) == set(view.figures())
+    for fig in figures.values():
+        title = fig.layout.title.text
+        assert "Team pick" in title and "2026-12-06" in title and "<br>Gates: Quality retention ≥" in title
+        assert baseline_sentence(view) in title
+    assert view.figures()["metrics"].layout.title.text is None  # the page's own figure is untouched
+    grid = figures["metrics"]
+    assert png_size_of(grid) == (1000, int(grid.layout.height) + PNG_TOP_MARGIN)
+
+
+@pytest.mark.browser
+def test_an_exported_png_is_as_tall_as_its_grid(tiny_results) -> None:
+    from bench.compare_export import export_figures, png_size_of, to_png
+    from bench.compare_view import CompareSpec, build_view
+    from tests.test_compare import png_size
+
+    grid = export_figures(build_view(CompareSpec.from_dict(_spec(tiny_results))), "Team pick")["metrics"]
+    assert png_size(to_png(grid)) == png_size_of(grid)

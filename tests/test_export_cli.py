@@ -34,6 +34,21 @@ def test_export_folder_and_zip_are_complete(demo_source, tmp_path: Path) -> None
         names = zf.namelist()
     assert any(n.endswith("manifest.json") for n in names) and any(n.endswith(".gguf") for n in names)
     assert not list((tmp_path / "zips").glob("*.partial"))
+    root = variants.get_variant(vid)
+    assert zpath.name == f"{demo_source.name}-gguf-{root.precision}-{vid}.zip".replace(" ", "_")
+
+
+def test_export_names_say_the_format(demo_source) -> None:
+    """An OpenVINO INT4 and a GenAI INT4 of one source once had the same zip name ("...-INT4-v-...")."""
+    from dataclasses import replace
+
+    from catalog.bundle import export_name
+
+    root = variants.get_variant(demo_source.root_variant_id)
+    ov, genai = (replace(root, format=f, precision="INT4") for f in ("openvino", "genai"))
+    assert export_name("Smol LM", ov) == f"Smol_LM-openvino-INT4-{root.id}"
+    assert export_name("Smol LM", genai) == f"Smol_LM-genai-INT4-{root.id}"
+    assert export_name("x", replace(root, format="hf", precision="hf")) == f"x-hf-{root.id}"
 
 
 def test_an_export_with_a_model_card_agrees_with_its_own_manifest(root: Path, tmp_path: Path) -> None:

@@ -198,3 +198,21 @@ def test_convert_page_plans_and_submits(chain) -> None:
     assert "exists, reused" in text  # Q4_K_M from the HF form was made by the chain
     at.button(key="cv_submit").click().run()
     assert any("already exists" in s.value for s in at.success)
+
+
+def test_convert_page_says_what_other_inputs_offer_and_folds_finished_work(chain) -> None:
+    """Issue 25: the page opened on a list of finished conversions, and the GenAI and OpenVINO
+    conversions showed only after switching the input to "hf F32", with nothing saying so."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "pages" / "convert.py"), default_timeout=60)
+    at.query_params["source"] = chain["source"].id
+    at.query_params["variant"] = chain["quants"]["Q8_0"].id
+    at.run()
+    assert not at.exception
+    offered = {c.title for c in at.selectbox(key="cv_conv").options}
+    hint = next(c.value for c in at.caption if c.value.startswith("With another input variant:"))
+    genai = get_conversion("onnxrt.genai_build").title.split(" (")[0]
+    assert genai not in offered and f"{genai} (from " in hint and chain["hf"].label in hint
+    [folded] = [e for e in at.expander if e.label.startswith("Finished conversions of this model")]
+    assert folded.proto.expanded is False and "Open the variant" in "\n".join(m.value for m in folded.markdown)

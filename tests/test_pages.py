@@ -50,9 +50,9 @@ def test_model_page_shows_metadata_files_and_lineage(demo_source) -> None:
     at = page("model", id=demo_source.id)
     assert not at.exception
     assert at.title[0].value == "SmolLM2-135M-Instruct"
-    metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Architecture"] == "llama" and metrics["Context"] == "8,192"
-    assert metrics["Parameters"] == "134.5M"
+    facts = next(m.value for m in at.markdown if m.value.startswith("**Architecture**"))
+    assert "**Architecture** `llama`" in facts and "**Context** `8,192`" in facts  # whole, never "text-gene…"
+    assert "**Parameters** `134.5M`" in facts and "**Task** `text-generation`" in facts
     files = at.dataframe[0].value
     assert list(files["file"]) == ["SmolLM2-135M-Instruct.Q4_1.gguf"]
 

@@ -57,7 +57,8 @@ def _bundle(family: list[Variant], labels: dict[str, str], profile: str) -> None
     made = st.session_state.get("bm_bundle_path")
     if made and Path(made).is_file():
         st.download_button(f"Download {Path(made).name} ({Path(made).stat().st_size / 2**20:.1f} MB)",
-                           Path(made).read_bytes(), file_name=Path(made).name, key="bm_bundle_download")
+                           Path(made).read_bytes(), file_name=Path(made).name, key="bm_bundle_download",
+                           on_click="ignore")
 
 
 def _upload(family: list[Variant], labels: dict[str, str]) -> None:

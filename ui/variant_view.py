@@ -63,14 +63,24 @@ def smoke_results(variant: Variant) -> None:
     if not smoke:
         return
     if "score" in smoke:  # an encoder or classifier: agreement or cosine over held-out inputs
+        gate_line(smoke["score"] >= smoke["min_score"],
+                  f"{smoke['metric']} with the parent ≥ {smoke['min_score']} over {smoke['samples']} held-out inputs")
         c1, c2 = st.columns(2)
-        c1.metric(f"{smoke['metric'].capitalize()} with parent", f"{smoke['score']:.4f}",
-                  help=f"Over {smoke['samples']} held-out inputs; the job required {smoke['min_score']}.")
+        c1.metric(f"{smoke['metric'].capitalize()} with parent", f"{smoke['score']:.4f}")
         c2.metric("Max abs error vs parent", f"{smoke['max_abs_error']:.4g}")
         return
+    gate_line(smoke["top1_agreement"] >= smoke["min_agreement"],
+              f"top-1 agreement with the parent ≥ {smoke['min_agreement']:.0%} over {smoke['positions']} positions")
     c1, c2 = st.columns(2)
-    c1.metric("Top-1 agreement with parent", f"{smoke['top1_agreement']:.1%}",
-              help=f"Over {smoke['positions']} positions; the job required {smoke['min_agreement']:.0%}.")
+    c1.metric("Top-1 agreement with parent", f"{smoke['top1_agreement']:.1%}")
     c2.metric("Identical greedy continuations", f"{smoke['identical_continuations']} / {len(smoke['generations'])}")
     st.dataframe([{"prompt": g["prompt"], "parent": g["parent"], "this variant": g["variant"]}
                   for g in smoke["generations"]], hide_index=True, width="stretch")
+
+
+def gate_line(passed: bool, rule: str) -> None:
+    """The smoke gate on the page, not in a tooltip: the rule the job applied and its outcome."""
+    if passed:
+        st.success(f"Smoke gate passed: {rule}.", icon="✅")
+    else:
+        st.error(f"Smoke gate failed: {rule}. This variant is not published.", icon="❌")
