@@ -4,7 +4,7 @@
 # ~/.cache/model-catalog), so a fresh clone sets up in minutes after the first time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
+log() { printf '\033[1m[setup]\033[0m %s (%d s)\n' "$*" "$SECONDS" >&2; }
 
 # Headless Chromium for the browser tests and page screenshots (Debian's, not a download).
 if ! command -v chromium >/dev/null 2>&1; then
@@ -20,24 +20,37 @@ if [ ! -x .venv/bin/python ]; then
 fi
 PY=.venv/bin/python
 
-# llama-cpp-python first, built for this CPU's instruction-set level (never for "the CPU that
-# builds", never from pip's wheel cache), so that the requirements below find it satisfied.
+# llama.cpp (the binding and the tools, built for this CPU's instruction-set level, never for
+# "the CPU that builds", never from pip's wheel cache) compiles on every core for minutes while
+# the requirements install is mostly download and unpacking: the two run side by side. The
+# install leaves llama-cpp-python out (pip would compile it a second time); the build installs it.
 log "llama.cpp: binding and tools for this CPU (built once into ~/.cache/model-catalog)"
-bash scripts/build_llama_tools.sh "$PY"
+bash scripts/build_llama_tools.sh "$PY" &
+llama_build=$!
 
 # Reinstall only when a requirements file changed since the last successful install.
 stamp=.venv/.requirements.sha256
 want=$(cat requirements.txt requirements-nodeps.txt | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  log "installing requirements"
-  $PY -m pip install -q --disable-pip-version-check -r requirements.txt
+  log "installing requirements (beside the llama.cpp build)"
+  without_binding=$(mktemp)
+  trap 'rm -f "$without_binding"' EXIT
+  grep -v '^llama-cpp-python==' requirements.txt > "$without_binding"
+  $PY -m pip install -q --disable-pip-version-check -r "$without_binding"
   $PY -m pip install -q --disable-pip-version-check --no-deps -r requirements-nodeps.txt
+fi
+wait "$llama_build" || { log "the llama.cpp build failed (its output is above)"; exit 1; }
+log "llama.cpp ready"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  # Now that the binding is installed, the whole list: its own dependencies (diskcache, jinja2)
+  # come in, and nothing is rebuilt (llama-cpp-python is satisfied).
+  $PY -m pip install -q --disable-pip-version-check -r requirements.txt
   # A torchvision from PyPI breaks transformers imports beside the CPU torch: never leave one.
   if $PY -c "import importlib.util,sys; sys.exit(0 if importlib.util.find_spec('torchvision') else 1)"; then
     log "removing torchvision (incompatible with the CPU torch build)"
     $PY -m pip uninstall -y -q torchvision
   fi
-  echo "$want" > "$stamp"
+  echo "$want" > "$stamp"  # only once both succeeded
 fi
 
 # Every declared toolkit's post-install steps (e.g. OpenVINO's telemetry opt-out), each skipped
