@@ -167,7 +167,7 @@ def wait_for_jobs(page, url: str, timeout_s: int = 600) -> None:
 def submit_conversion(page, url: str, query: str, tick: str | None = None) -> None:
     """Open the Convert page preset by query, optionally tick a box pre-flight asks for, submit."""
     page.goto(f"{url}/convert?{query}")
-    page.get_by_text("Input variant").wait_for()
+    page.get_by_text("Input variant", exact=True).wait_for()
     if tick:  # e.g. allow requantize: until it is ticked, pre-flight refuses and there is no plan
         page.get_by_text("already quantized").first.wait_for()
         page.get_by_text(tick, exact=True).click()

@@ -280,7 +280,7 @@ async def click_import(page: Any, url: str, report: LoadReport, op: Op, button: 
 async def submit_convert(page: Any, url: str, report: LoadReport, op: Op, source: str, variant: str,
                          conversion: str, tick: str | None) -> None:
     await page.goto(f"{url}/convert?source={source}&variant={variant}&conversion={conversion}")
-    await page.get_by_text("Input variant").wait_for()
+    await page.get_by_text("Input variant", exact=True).wait_for()
     if tick:
         await page.get_by_text("already quantized").first.wait_for()
         await page.get_by_text(tick, exact=True).click()
