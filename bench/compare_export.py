@@ -218,9 +218,7 @@ def export_figures(view: ComparisonView, name: str, when: datetime | None = None
     """The charts as a PNG shows them out of context: each titled with the comparison's name and
     date, under it the baseline and the gates, so a pasted image still says what it compares."""
     day = f"{(when or datetime.now(UTC)):%Y-%m-%d}"
-    def text(words: str) -> str:  # plotly reads tags in titles; quotes stay as they are
-        return html.escape(words, quote=False)
-
+    text = _title_text
     subtitle = f"{text(baseline_sentence(view))}<br>Gates: {text(gates_sentence(view))}."
     out = {}
     for chart, fig in view.figures().items():
@@ -233,6 +231,11 @@ def export_figures(view: ComparisonView, name: str, when: datetime | None = None
                           margin={**fig.layout.margin.to_plotly_json(), "t": PNG_TOP_MARGIN})
         out[chart] = fig
     return out
+
+
+def _title_text(words: str) -> str:
+    """Words for a plotly title: it reads tags there, so <, > and & are escaped; quotes stay."""
+    return html.escape(words, quote=False)
 
 
 def png_size_of(fig: go.Figure) -> tuple[int, int]:
