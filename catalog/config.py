@@ -67,6 +67,7 @@ def _sub(name: str) -> Path:
 
 # The chapter's workflow gates on the Compare page: keep a variant only if it keeps 95% of the
 # baseline's quality, runs at least twice as fast and needs at least half less memory.
+EXECUTORS = ("local", "ray")
 DEFAULT_COMPARE_GATES: dict[str, float] = {"quality_retention": 0.95, "speedup": 2.0, "memory_reduction": 0.5}
 
 
@@ -118,6 +119,10 @@ class Settings:
     # Each toolkit's own switches, by toolkit name ({toolkit: {switch: value}}), set by an admin in
     # this file; a toolkit reads only its own entry and documents its switches in its declaration.
     toolkit_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Where jobs run: "local" (the supervisor's child processes on this machine) or "ray" (tasks on
+    # the Ray cluster at ray_address, host:port, each on a worker with the hardware it needs).
+    executor: str = "local"
+    ray_address: str = ""
 
     @property
     def allowed_paths(self) -> list[Path]:
@@ -153,6 +158,11 @@ def check_settings(settings: Settings) -> None:
     for root in settings.allowed_roots:
         if not Path(root).expanduser().is_absolute():
             raise InvalidInputError(f"{root!r} is not an absolute folder path; import folders start with / or ~.")
+    if settings.executor not in EXECUTORS:
+        raise InvalidInputError(f"executor must be one of {', '.join(EXECUTORS)}, not {settings.executor!r}.")
+    if settings.executor == "ray" and ":" not in settings.ray_address:
+        raise InvalidInputError("executor 'ray' needs ray_address, the cluster head's host:port "
+                                "(for example 10.0.0.5:6379).")
     for name in ("max_upload_mb", "max_calibration_mb", "max_parallel_conversions"):
         if getattr(settings, name) < 1:
             raise InvalidInputError(f"{name} must be at least 1.")

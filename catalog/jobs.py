@@ -28,6 +28,9 @@ from catalog.variants import find_variant, variant_dir
 log = logging.getLogger(__name__)
 
 EXCLUSIVE_KINDS = ("benchmark",)  # run alone: nothing else starts while one runs
+# A runner whose jobs run on other machines (worker/ray_executor.py): their pids mean nothing
+# here, so only their heartbeat (on the shared data root) says they are alive.
+CLUSTER_RUNNER_PREFIX = "cluster:"
 
 
 @dataclass
@@ -166,9 +169,12 @@ def _awaiting_its_parent(pid: int | None, started: float | None) -> bool:
 
 def lease_alive(job: Job, timeout_s: float | None = None) -> bool:
     """A running job is alive while its process exists, or its heartbeat is fresh."""
+    timeout = timeout_s if timeout_s is not None else config.load_settings().lease_timeout_s
+    if runs_elsewhere(job):
+        age = jobfiles.heartbeat_age(job.id)  # its executor beats it until the task has ended
+        return age is not None and age < timeout
     if process_alive(job.pid, job.pid_started):
         return True
-    timeout = timeout_s if timeout_s is not None else config.load_settings().lease_timeout_s
     if _awaiting_its_parent(job.pid, job.pid_started):
         age = jobfiles.heartbeat_age(job.id)
         return age is not None and age < timeout  # a wedged parent still loses the lease
@@ -177,6 +183,10 @@ def lease_alive(job: Job, timeout_s: float | None = None) -> bool:
         age = (_now() - job.started_at.replace(tzinfo=UTC)).total_seconds()
         return age < timeout
     return False
+
+
+def runs_elsewhere(job: Job) -> bool:
+    return (job.runner or "").startswith(CLUSTER_RUNNER_PREFIX)
 
 
 def _cleanup_leftovers(job: Job) -> None:
@@ -224,13 +234,8 @@ def reconcile(conn: db.Database) -> list[str]:
             continue
         # Whoever waited on the process would have recorded a signal as a crash: nobody did,
         # so it went with its parent (the app, the supervisor, the machine).
-        reason = ("The job's process stopped without reporting, together with the app or the machine "
-                  "that ran it; retry it.")
-        conn.execute("UPDATE jobs SET state = 'interrupted', error = ?, ended_at = ? WHERE id = ?",
-                     [reason, _now(), job.id])
-        jobfiles.append_log(job.id, "interrupted: " + reason)
-        _cleanup_leftovers(job)
-        _fail_dependents(conn, job.id, f"Its parent job {job.id} was interrupted.")
+        _interrupt(conn, job, "The job's process stopped without reporting, together with the app or the "
+                              "machine that ran it; retry it.")
         dead.append(job.id)
     for row in conn.query("SELECT id FROM jobs WHERE state = 'waiting'"):
         deps = conn.query(
@@ -247,6 +252,26 @@ def reconcile(conn: db.Database) -> list[str]:
             conn.execute("UPDATE jobs SET state='queued' WHERE id=?", [row["id"]])
             dead.append(row["id"])
     return dead
+
+
+def _interrupt(conn: db.Database, job: Job, reason: str) -> None:
+    conn.execute("UPDATE jobs SET state = 'interrupted', error = ?, ended_at = ? WHERE id = ?",
+                 [reason, _now(), job.id])
+    jobfiles.append_log(job.id, "interrupted: " + reason)
+    _cleanup_leftovers(job)
+    _fail_dependents(conn, job.id, f"Its parent job {job.id} was interrupted.")
+
+
+def interrupt(job_id: str, reason: str) -> bool:
+    """Record that a running job's worker went away (a cluster node died, its executor stopped);
+    its leftovers are removed. False when the job had already ended."""
+    with db.connect() as conn:
+        job = _get(conn, job_id)
+        if job.state != "running":
+            return False
+        _interrupt(conn, job, reason)
+    jobfiles.notify_supervisor()
+    return True
 
 
 def _may_start(running: list[Job], candidate: Job, max_parallel: int) -> bool:
@@ -366,7 +391,8 @@ def cancel(job_id: str) -> Job:
     if not job.active:
         raise ConflictError(f"Job {job_id} has already {job.state}; there is nothing to cancel.")
     fail(job_id, "Cancelled by a user.", state="cancelled")
-    if job.state == "running" and process_alive(job.pid, job.pid_started):
+    # A job on a cluster worker is stopped by its executor, which the cancel above woke.
+    if job.state == "running" and not runs_elsewhere(job) and process_alive(job.pid, job.pid_started):
         _kill_group(job.pid)  # type: ignore[arg-type]
     _cleanup_leftovers(get_job(job_id))  # read again: an import records its target while it runs
     return get_job(job_id)

@@ -1,4 +1,5 @@
-"""Run a job from the CLI or a test without the supervisor, under the same limits."""
+"""Run a job from the CLI or a test without the supervisor, under the same limits; with a
+cluster executor, make sure a supervisor runs and wait for it to run the job there."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ import logging
 import time
 from collections.abc import Callable
 
-from catalog import jobfiles, jobs
+from catalog import config, jobfiles, jobs
 from catalog.records import Job
 from worker import crash, toolkits
-from worker.supervisor import spawn_child
+from worker.executor import spawn_child
+from worker.supervisor import ensure_running
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +21,7 @@ def run_to_completion(job_id: str, on_progress: Callable[[Job, dict], None] | No
     """Claim the job when the limits allow (or let a running supervisor take it), run it in a
     child process, and return the finished job. Waiting parents are run first."""
     child = None
+    cluster = config.load_settings().executor != "local"
     job: Job | None = None
     oom_before = 0
     reported = False
@@ -41,7 +44,9 @@ def run_to_completion(job_id: str, on_progress: Callable[[Job, dict], None] | No
                     run_to_completion(dep, on_progress, poll_s)
             jobs.reconcile_now()
             continue
-        if job.state == "queued" and child is None:
+        if job.state == "queued" and child is None and cluster:
+            ensure_running()  # jobs run on the cluster: the supervisor hands them to it
+        elif job.state == "queued" and child is None:
             claimed = jobs.claim("cli", job_id=job_id)
             if claimed is not None:
                 oom_before = crash.oom_kill_count()

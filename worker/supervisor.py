@@ -1,8 +1,10 @@
-"""The supervisor: one per data root, it takes queued jobs and runs each in a child process.
+"""The supervisor: one per data root, it takes queued jobs and hands each to its executor.
 
 `python -m worker.supervisor` runs it in the foreground; `ensure_running()` starts one in the
-background for the app. It exits when the process that started it dies (the app), killing its
-children first, so no job outlives it unsupervised.
+background for the app. Its executor (worker/executor.py) runs each job: in a child process
+here, or as a task on a Ray cluster when the data root's settings say so. It exits when the
+process that started it dies (the app), stopping its jobs first, so no job outlives it
+unsupervised.
 
 Idle, it costs almost nothing: every TICK_S it only checks its children's exit statuses and the
 mtime of the wake file that submitting, retrying and ending a job touch. It opens the catalog
@@ -10,7 +12,6 @@ mtime of the wake file that submitting, retrying and ending a job touch. It open
 those changed, or every FALLBACK_S for what no one announces (a lease that ran out elsewhere).
 When a child dies from a signal, it records the crash (worker/crash.py).
 """
-
 from __future__ import annotations
 
 import fcntl
@@ -20,13 +21,12 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from catalog import config, jobfiles, jobs
-from worker import crash, toolkits
-from worker.proc import child_environment, die_with_parent, python
+from worker.executor import Executor, executor_for_settings
+from worker.proc import child_environment, python
 
 log = logging.getLogger(__name__)
 
@@ -50,25 +50,6 @@ def is_running() -> bool:
         os.close(fd)
 
 
-def spawn_child(job_id: str) -> subprocess.Popen[bytes]:
-    """Start a job's child process in its own process group (so cancel can kill the group)."""
-    log_file = open(config.jobs_dir() / job_id / "child.out", "ab")  # noqa: SIM115 - owned by the child
-    proc = subprocess.Popen(
-        [python(), "-m", "worker.child", job_id],
-        cwd=config.PROJECT_DIR, env=child_environment(), stdout=log_file, stderr=subprocess.STDOUT,
-        start_new_session=True, preexec_fn=die_with_parent,
-    )
-    log_file.close()
-    jobs.set_process(job_id, proc.pid)
-    return proc
-
-
-@dataclass
-class Child:
-    proc: subprocess.Popen[bytes]
-    oom_before: int  # the kernel's out-of-memory kill count when it started
-
-
 def _stat_ns(path: Path) -> int:
     try:
         return path.stat().st_mtime_ns
@@ -77,52 +58,39 @@ def _stat_ns(path: Path) -> int:
 
 
 class Supervisor:
-    def __init__(self, watch_parent: int | None = None) -> None:
-        self.children: dict[str, Child] = {}
+    def __init__(self, watch_parent: int | None = None, executor: Executor | None = None) -> None:
+        self._executor = executor  # made in serve(), once this process holds the lock
         self.watch_parent = watch_parent
         self.stopping = False
+
+    @property
+    def executor(self) -> Executor:
+        if self._executor is None:
+            self._executor = executor_for_settings()
+        return self._executor
 
     def _stop(self, signum: int, frame: Any) -> None:
         self.stopping = True
 
     def shutdown(self) -> None:
-        """Kill every child's process group, then mark their jobs interrupted and clean up."""
-        for child in self.children.values():
-            try:
-                os.killpg(child.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        for child in self.children.values():
-            child.proc.wait()
-        self.children.clear()
+        """Stop every running job, then mark them interrupted and clean up."""
+        self.executor.shutdown()
         jobs.reconcile_now()  # killed with the supervisor: interrupted, not crashed
 
     def reap(self) -> bool:
-        """Collect children that ended; record a crash for one that died from a signal.
-        True if any ended (a slot is free)."""
-        ended = False
-        for job_id, child in list(self.children.items()):
-            code = child.proc.poll()
-            if code is None:
-                continue
-            del self.children[job_id]
-            ended = True
-            try:
-                crash.handle_child_exit(job_id, child.proc.pid, code, child.oom_before, toolkits.facts())
-            except Exception:  # noqa: BLE001 - reconcile still ends the job as interrupted
-                log.exception("could not record how job %s ended (exit %s)", job_id, code)
-        return ended
+        """Collect jobs that ended. True if any ended (a slot is free)."""
+        return self.executor.reap()
 
     def step(self) -> None:
-        """Reap, then start every queued job the limits allow."""
+        """Reap, stop what was cancelled, then start every queued job the limits allow."""
         self.reap()
+        self.executor.sync()
         while True:
-            job = jobs.claim("supervisor")
+            job = jobs.claim(self.executor.runner)
             if job is None:
                 break
             log.info("starting %s job %s", job.kind, job.id)
-            oom_before = crash.oom_kill_count()
-            self.children[job.id] = Child(spawn_child(job.id), oom_before)
+            self.executor.start(job)
 
     def _loop(self) -> None:
         wake = jobfiles.wake_path()
@@ -134,6 +102,7 @@ class Supervisor:
                 break
             stamp = _stat_ns(wake)  # read before the step: a touch during it wakes the next tick
             ended = self.reap()
+            self.executor.tick()
             if ended or stamp != seen or time.monotonic() >= next_full:
                 seen = stamp
                 try:
