@@ -24,7 +24,7 @@ from pathlib import Path
 
 import duckdb
 
-from catalog import config
+from catalog import config, remote_db
 from catalog.database import Database
 from catalog.errors import CatalogBusyError, ConflictError, ReadOnlyRootError
 from catalog.migrations import MIGRATIONS, migrate
@@ -132,6 +132,19 @@ def connect(write: bool = True) -> Iterator[Database]:
     if current is not None:
         yield current
         return
+    transport = remote_db.installed()
+    if transport is not None:
+        with _remote(transport, write) as remote:
+            yield remote
+        return
+    with connect_file(write) as db:
+        yield db
+
+
+@contextmanager
+def connect_file(write: bool = True) -> Iterator[Database]:
+    """connect() on this machine's file, whatever transport is installed: the gateway's sessions
+    (catalog/gateway.py) are the file's side of a remote job's connect()."""
     path = str(config.db_path())
     if read_only_root():
         if write:
@@ -168,6 +181,27 @@ def connect(write: bool = True) -> Iterator[Database]:
             # Still under the lock, after the commit: readers' caches keyed by version() move on.
             if write and _file_stamp() != before:
                 _bump_version()
+
+
+@contextmanager
+def _remote(transport: remote_db.Transport, write: bool) -> Iterator[Database]:
+    """A job on another machine: the gateway where the catalog is holds the lock and the
+    transaction; this side commits or rolls back as the local branch does."""
+    session = transport.begin(write)
+    remote = remote_db.RemoteDatabase(transport, session)
+    _local.db = remote
+    try:
+        yield remote
+    except duckdb.ConstraintException as exc:
+        transport.end(session, commit=False)
+        raise ConflictError(DUPLICATE_SENTENCE) from exc
+    except BaseException:
+        transport.end(session, commit=False)
+        raise
+    else:
+        transport.end(session, commit=True)
+    finally:
+        _local.db = None
 
 
 def _version_path() -> Path:
