@@ -23,7 +23,7 @@ import time
 import traceback
 from typing import IO, Any
 
-from catalog import config, diskspace, jobfiles, jobs
+from catalog import config, diskspace, jobfiles, jobs, remote_db
 from catalog.files import folder_size, remove_tree
 from worker import crash, toolkits
 from worker.advice import estimated_disk_need, explain
@@ -133,6 +133,10 @@ def run(job_id: str) -> int:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if os.environ.get(remote_db.GATEWAY_ENV):  # on a cluster worker: the catalog is on the head
+        from worker.ray_gateway import connect_from_environment
+
+        connect_from_environment()
     sys.exit(run(sys.argv[1]))
 
 
