@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,81 +27,32 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests.helpers.ray_cluster import HEAD_IP, Cluster, token_environment
+
 pytestmark = pytest.mark.skipif(os.environ.get("RUN_RAY_CLUSTER") != "1",
                                 reason="the Ray cluster test runs in scripts/test_ray (about 3 minutes)")
 
 REPO = Path(__file__).resolve().parent.parent
-HEAD_IP = "127.0.0.2"
 X86 = ("127.0.0.3", "127.0.0.4")
 APPLE = "127.0.0.5"
 LATE = "127.0.0.6"
 
 
-def _free_port(ip: str) -> int:
-    with socket.socket() as s:
-        s.bind((ip, 0))
-        return s.getsockname()[1]
-
-
-class Cluster:
-    def __init__(self, base: Path) -> None:
-        self.base = base
-        self.nodes: dict[str, Path] = {}
-        self.address = ""
-
-    def start(self) -> None:
-        from worker import ray_nodes
-
-        self.address = ray_nodes.start_head(HEAD_IP, _free_port(HEAD_IP), self._dir(HEAD_IP))
-        for ip in X86:
-            ray_nodes.start_worker(self.address, ip, self._dir(ip), num_cpus=2)
-        # The stand-in declares apple_silicon and the catalog's slots, not cpu_x86.
-        ray_nodes.start_worker(self.address, APPLE, self._dir(APPLE), ("apple_silicon",), num_cpus=2,
-                               declare_machine=False)
-
-    def _dir(self, ip: str) -> Path:
-        self.nodes[ip] = self.base / ip.replace(".", "_")
-        return self.nodes[ip]
-
-    def add_worker(self, ip: str) -> None:
-        from worker import ray_nodes
-
-        ray_nodes.start_worker(self.address, ip, self._dir(ip), num_cpus=2)
-
-    def kill(self, ip: str) -> int:
-        from worker import ray_nodes
-
-        return ray_nodes.stop_node(self.nodes[ip])
-
-    def processes(self) -> list[psutil.Process]:
-        from worker import ray_nodes
-
-        return [p for d in self.nodes.values() for p in ray_nodes.node_processes(d)]
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     base = tmp_path_factory.mktemp("ray")
-    token = base / "token"
-    token.write_text(secrets.token_hex(32))
-    mp = pytest.MonkeyPatch()
-    for key, value in {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token),
-                       "RAY_USAGE_STATS_ENABLED": "0"}.items():
-        mp.setenv(key, value)
-    made = Cluster(base)
-    try:
-        made.start()
-        yield made
-    finally:
-        import ray
-
-        if ray.is_initialized():
-            ray.shutdown()
-        for ip in list(made.nodes):
-            made.kill(ip)
-        left = made.processes()
-        mp.undo()
-        assert not left, f"Ray processes left behind: {[p.pid for p in left]}"
+    with token_environment(base):
+        made = Cluster(base)
+        try:
+            made.start_head()
+            for ip in X86:
+                made.add_worker(ip)
+            # The stand-in declares apple_silicon and the catalog's slots, not cpu_x86.
+            made.add_worker(APPLE, ("apple_silicon",), declare_machine=False)
+            yield made
+        finally:
+            left = made.stop()
+    assert not left, f"Ray processes left behind: {[p.pid for p in left]}"
 
 
 @pytest.fixture(scope="module")
