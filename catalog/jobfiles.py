@@ -61,6 +61,19 @@ def read_progress(job_id: str) -> dict[str, Any]:
         return {"fraction": 0.0, "message": ""}
 
 
+def write_node(job_id: str, node: dict[str, Any]) -> None:
+    """Where a job runs, when that is another machine (a Ray worker): node_id, node_ip, hostname."""
+    (job_dir(job_id) / "node.json").write_text(json.dumps(node))
+
+
+def read_node(job_id: str) -> dict[str, Any] | None:
+    """Where a job on another machine runs or ran, or None for a job of this machine."""
+    try:
+        return json.loads((config.jobs_dir() / job_id / "node.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def child_output_path(job_id: str) -> Path:
     """The job process's own stdout and stderr: what native libraries print before they crash."""
     return job_dir(job_id) / "child.out"

@@ -27,6 +27,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests.browser import chromium_page, running_app, screenshot
 from tests.helpers.ray_cluster import HEAD_IP, Cluster, token_environment
 
 pytestmark = pytest.mark.skipif(os.environ.get("RUN_RAY_CLUSTER") != "1",
@@ -104,7 +105,7 @@ def _ray_nodes(cluster: Cluster) -> dict[str, dict]:
 
 def _ran_on(job_id: str, cluster: Cluster) -> dict:
     """Where Ray ran the job: its node, as Ray records it (address and declared resources)."""
-    from worker.ray_task import read_node
+    from catalog.jobfiles import read_node
 
     node = read_node(job_id)
     assert node is not None, f"job {job_id} says nothing of where it ran"
@@ -166,7 +167,7 @@ def test_a_killed_worker_interrupts_its_job_and_a_retry_succeeds_elsewhere(clust
                                                                             catalog_on_ray: Path) -> None:
     from bench.jobs.common import submit_benchmarks
     from catalog import jobs, results, sources, variants
-    from worker.ray_task import read_node
+    from catalog.jobfiles import read_node
     from worker.runner import run_to_completion
 
     [source] = sources.list_sources(search="SmolLM2")[0]
@@ -200,7 +201,7 @@ def test_a_killed_worker_interrupts_its_job_and_a_retry_succeeds_elsewhere(clust
 def test_a_job_no_worker_can_take_says_why_until_one_joins(cluster: Cluster, catalog_on_ray: Path) -> None:
     from backends import convert_job
     from catalog import jobfiles, jobs, sources, variants
-    from worker.ray_task import read_node
+    from catalog.jobfiles import read_node
     from worker.runner import run_to_completion
 
     for ip in X86:
@@ -212,13 +213,23 @@ def test_a_job_no_worker_can_take_says_why_until_one_joins(cluster: Cluster, cat
     _wait_for(lambda: "no worker in the cluster declares it" in jobfiles.read_progress(job_id).get("message", ""),
               60, "the waiting reason")
     assert "waiting for a worker with cpu_x86" in jobfiles.read_progress(job_id)["message"]
-    time.sleep(20)  # longer than the lease: a job that waits for a worker is not taken for dead
-    assert jobs.get_job(job_id).state == "running"
+    waiting_since = time.monotonic()
+    with running_app(catalog_on_ray) as url, chromium_page() as page:
+        page.goto(f"{url}/jobs")  # the Jobs page says why the job has not started
+        page.get_by_text("waiting for a worker with cpu_x86").first.wait_for(timeout=60_000)
+        screenshot(page, "ray-jobs-waiting.png")
+        # Longer than the lease: a job that waits for a worker is not taken for dead.
+        time.sleep(max(0.0, 20 - (time.monotonic() - waiting_since)))
+        assert jobs.get_job(job_id).state == "running"
 
-    cluster.add_worker(LATE)
-    job = run_to_completion(job_id)
-    assert job.state == "succeeded", job.error
-    assert read_node(job_id)["node_ip"] == LATE
+        cluster.add_worker(LATE)
+        job = run_to_completion(job_id)
+        assert job.state == "succeeded", job.error
+        node = read_node(job_id)
+        assert node["node_ip"] == LATE
+        page.goto(f"{url}/jobs")  # and, once it ran, on which worker
+        page.get_by_text(f"on {node['hostname']} ({LATE})").first.wait_for(timeout=60_000)
+        screenshot(page, "ray-jobs-ran-on.png")
 
 
 def test_every_node_talked_on_loopback_only(cluster: Cluster, catalog_on_ray: Path) -> None:

@@ -24,7 +24,16 @@ STATE_NOTES = {
 def job_line(job: Job) -> str:
     return (f"{STATE_ICONS.get(job.state, '')} **{fmt.escape_md(job.title or job.kind)}** · {job.state_label} · "
             f"`{job.id}` · {fmt.duration(job.started_at, job.ended_at)}"
-            + (f" · by {fmt.escape_md(job.submitted_by)}" if job.submitted_by else ""))
+            + (f" · by {fmt.escape_md(job.submitted_by)}" if job.submitted_by else "")
+            + _where(job))
+
+
+def _where(job: Job) -> str:
+    """The cluster worker a job ran on (Ray executor); nothing for this machine's own jobs."""
+    node = jobfiles.read_node(job.id) if job.started_at else None
+    if not node:
+        return ""
+    return f" · on {fmt.escape_md(str(node.get('hostname', '?')))} ({fmt.escape_md(str(node.get('node_ip', '?')))})"
 
 
 def render_job(job: Job, show_log: bool = False) -> None:

@@ -23,7 +23,7 @@ from catalog import config, jobfiles, jobs
 from catalog.records import Job
 from worker import placement
 from worker.ray_gateway import NAMESPACE, GatewayAddress, gateway_name, start_gateway
-from worker.ray_task import read_node, run_job_on_worker
+from worker.ray_task import run_job_on_worker
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ class RayExecutor:
         except TaskCancelledError:
             reason = "Its Ray task was cancelled."
         except RayError as exc:
-            node = read_node(task.job_id)
+            node = jobfiles.read_node(task.job_id)
             where = f"The Ray worker {node['node_ip']} ({node['hostname']})" if node else "The Ray worker"
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             reason = (f"{where} that ran it stopped before the job ended ({type(exc).__name__}: "
@@ -137,7 +137,7 @@ class RayExecutor:
                 self._say_why_waiting(task, cluster)
 
     def _say_why_waiting(self, task: Task, cluster: dict[str, float]) -> None:
-        if read_node(task.job_id) is not None:
+        if jobfiles.read_node(task.job_id) is not None:
             return  # it has started on a worker
         reason = task.placement.waiting_reason(cluster)
         if reason != task.said:

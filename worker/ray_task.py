@@ -1,7 +1,7 @@
 """One job on a Ray worker: what the supervisor's child process is on the local executor.
 
 The task runs in a Ray worker process on the node its resources picked. It says where it runs
-(the job log and `jobs/<id>/node.json`, read by the Jobs page), starts `python -m worker.child`
+(the job log, and `jobs/<id>/node.json` that the Jobs page reads), starts `python -m worker.child`
 there as the local supervisor would, waits for it, and records what the child could not record
 itself (its death by a signal). Every catalog access, here and in the child, goes through the
 gateway on the head (worker/ray_gateway.py); files go to the data root, which every worker
@@ -10,7 +10,6 @@ mounts at the same path.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import time
@@ -24,18 +23,6 @@ from worker.proc import child_environment, die_with_parent, python
 from worker.ray_gateway import GATEWAY_ENV, NAMESPACE, GatewayAddress, RayTransport
 
 
-def node_file(job_id: str) -> Any:
-    return jobfiles.job_dir(job_id) / "node.json"
-
-
-def read_node(job_id: str) -> dict[str, Any] | None:
-    """Where a Ray job runs or ran ({node_id, node_ip, hostname, pid, started}), or None."""
-    try:
-        return json.loads(node_file(job_id).read_text())
-    except (OSError, ValueError):
-        return None
-
-
 def run_job_on_worker(job_id: str, gateway: dict[str, str], resource: str) -> dict[str, Any]:
     """The Ray task's body. Returns where it ran and the child's exit status."""
     context = ray.get_runtime_context()
@@ -45,7 +32,7 @@ def run_job_on_worker(job_id: str, gateway: dict[str, str], resource: str) -> di
     address = GatewayAddress(**dict(gateway, node_ip=node["node_ip"]))
     remote_db.install(RayTransport(ray.get_actor(address.name, namespace=NAMESPACE), job_id))
     try:
-        node_file(job_id).write_text(json.dumps(node))
+        jobfiles.write_node(job_id, node)
         jobfiles.append_log(job_id, f"[{time.strftime('%H:%M:%S')}] running on Ray worker {node['node_ip']} "
                                     f"({node['hostname']}, node {node['node_id'][:12]}, {resource})")
         jobfiles.write_progress(job_id, 0.0, f"starting on Ray worker {node['node_ip']}")
