@@ -1,11 +1,12 @@
 """Run a Model Catalog device bundle on this machine: `python run_bundle.py [--models DIR] [--out result.json]`.
 
 Copied into every bundle (bench.device_bundle). It needs the standard library and each variant's
-runtime package only: it never imports the catalog. It checks every file's sha256 (a changed or
-missing file stops it before anything runs), runs each variant in a process of its own (so the
-memory figures are the model's) with the runner script its format's toolkit declared
-(runners/<format>.py), and writes result.json: the raw runner output and this machine's
-description. The figures are computed again from the raw output when the result is imported.
+runtime package only (with the numpy every runtime brings): it never imports the catalog. It
+checks every file's sha256 (a changed or missing file stops it before anything runs), runs each
+variant in a process of its own (so the memory figures are the model's) with the runner script
+its format's toolkit declared (runners/<format>.py) through the catalog's protocol, and writes
+result.json: the raw runner output and this machine's description. The figures are computed again
+from the raw output when the result is imported.
 """
 
 from __future__ import annotations
@@ -90,9 +91,52 @@ def _max_rss() -> int:
     return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, kilobytes on Linux
 
 
+def run_speed(runner: Any, main: Path, protocol: dict[str, Any], workload: dict[str, Any]) -> dict[str, Any]:
+    """The catalog's speed protocol (bench/measure.py) over a runner with the catalog's runner
+    interface: prefill of the prompt from an empty cache, then greedy decode from its first token."""
+    ids = workload["prompt_ids"]
+    t = time.perf_counter()
+    model = runner.load(main, threads=protocol["threads"], all_logits=False,
+                        n_ctx=max(1024, protocol["prompt_tokens"] + protocol["gen_tokens"] + 8))
+    load_s = time.perf_counter() - t
+    runs = []
+    for rep in range(protocol["warmup"] + protocol["repetitions"]):
+        ttft, _ = model.timed_generation(ids, 1)
+        _, steps = model.timed_generation(ids[:1], protocol["gen_tokens"] + 1)
+        if rep >= protocol["warmup"]:
+            runs.append({"ttft_s": ttft, "prefill_tps": len(ids) / ttft,
+                         "decode_tps": len(steps) / sum(steps) if steps else 0.0, "token_s": steps})
+    device = model.device() if hasattr(model, "device") else {}
+    out = {"runtime": model.runtime, "target": device.get("target") or model.runtime, "load_s": load_s,
+           "runs": runs, "versions": model.versions(), "device": device}
+    model.close()
+    return out
+
+
+def run_quality(runner: Any, main: Path, protocol: dict[str, Any], workload: dict[str, Any]) -> dict[str, Any]:
+    """Per-window negative log-likelihoods of the evaluation ids from the runner's logits at every
+    position (position i of a window predicts token i+1), and the protocol's greedy generations."""
+    import numpy as np  # every runtime package brings numpy
+
+    ids = workload["eval_ids"]
+    model = runner.load(main, threads=protocol["threads"], n_ctx=1024, all_logits=True)
+    window_nll = []
+    for start, end in workload["windows"]:
+        logits = np.asarray(model.logits(ids[start:end])[: end - start - 1], dtype=np.float64)
+        shifted = logits - logits.max(axis=-1, keepdims=True)
+        lp = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+        targets = np.array(ids[start + 1:end])
+        window_nll.append([float(-lp[np.arange(len(targets)), targets].sum()), len(targets)])
+    generations = [{"prompt": p, "text": model.generate(p, protocol["generation_tokens"])}
+                   for p in workload["gen_prompts"]]
+    model.close()
+    return {"window_nll": window_nll, "generations": generations}
+
+
 def run_one(manifest: dict[str, Any], variant: dict[str, Any], folder: Path) -> dict[str, Any]:
     """One variant, in this process: the runner's raw output and its memory figures. A runner
-    script has import_runtime(), run_speed(main, protocol, workload) and run_quality(...)."""
+    script has import_runtime() and the catalog's runner interface: load(path, threads, n_ctx,
+    all_logits) giving timed_generation, logits, generate, versions and close."""
     spec = importlib.util.spec_from_file_location(f"bundle_runner_{variant['format']}", HERE / variant["runner"])
     assert spec is not None and spec.loader is not None
     runner = importlib.util.module_from_spec(spec)
@@ -100,10 +144,10 @@ def run_one(manifest: dict[str, Any], variant: dict[str, Any], folder: Path) -> 
     runner.import_runtime()
     rss_runtime = _max_rss()
     main = folder if variant["main"] == "." else folder / variant["main"]
-    raw = runner.run_speed(main, manifest["protocol"], manifest["workload"])
+    raw = run_speed(runner, main, manifest["protocol"], manifest["workload"])
     peak = _max_rss()  # the speed runs' peak, as the catalog measures it: quality keeps every position's logits
     raw |= {"peak_rss": peak, "rss_after_runtime_import": rss_runtime, "memory_rise": peak - rss_runtime}
-    return raw | runner.run_quality(main, manifest["protocol"], manifest["workload"])
+    return raw | run_quality(runner, main, manifest["protocol"], manifest["workload"])
 
 
 def main(argv: list[str] | None = None) -> int:

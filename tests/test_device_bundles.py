@@ -1,7 +1,8 @@
-"""Device-run bundles (issue 26): a bundle of a GGUF variant, run by its own script in a process
-that cannot import this project, imported as a device run, agrees with the catalog's own run of
-the same protocol; a tampered bundle, a result of another protocol version and malformed results
-are refused with nothing stored."""
+"""Device-run bundles (issue 26): a bundle of a GGUF variant of the demo, and one of ONNX Runtime
+GenAI, OpenVINO IR and MLX variants of a tiny Llama, each run by its own script in a process that
+cannot import this project, imported as device runs, agree with the catalog's own runs of the
+same protocol; a tampered bundle, a result of another protocol version and malformed results are
+refused with nothing stored."""
 
 from __future__ import annotations
 
@@ -68,19 +69,25 @@ def device_run(chain_data, shared_root: Path, tmp_path_factory: pytest.TempPathF
 
     with data_root_at(shared_root):
         q4 = chain_data["quants"]["Q4_K_M"]
-        work = tmp_path_factory.mktemp("device")
-        t = time.perf_counter()
-        zipped = actions.device_bundle(local_admin(), [q4.id], work / "bundle.zip")
-        made_s = time.perf_counter() - t
-        folder = work / "bundle"
-        with zipfile.ZipFile(zipped) as zf:
-            zf.extractall(folder)
-        t = time.perf_counter()
-        proc = _run(folder)
-        run_s = time.perf_counter() - t
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        logger.info("bundle %.1f MB written in %.1f s; run in %.1f s", zipped.stat().st_size / 2**20, made_s, run_s)
+        zipped, folder, run_s = _bundle_and_run([q4.id], tmp_path_factory.mktemp("device"))
         yield {"zip": zipped, "folder": folder, "result": folder / "result.json", "variant": q4, "run_s": run_s}
+
+
+def _bundle_and_run(variant_ids: list[str], work: Path) -> tuple[Path, Path, float]:
+    """Bundle the variants, unzip the bundle and run it as a teammate would: (zip, folder, run seconds)."""
+    t = time.perf_counter()
+    zipped = actions.device_bundle(local_admin(), variant_ids, work / "bundle.zip")
+    made_s = time.perf_counter() - t
+    folder = work / "bundle"
+    with zipfile.ZipFile(zipped) as zf:
+        zf.extractall(folder)
+    t = time.perf_counter()
+    proc = _run(folder)
+    run_s = time.perf_counter() - t
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    logger.info("bundle of %d variant(s): %.1f MB written in %.1f s; run in %.1f s", len(variant_ids),
+                zipped.stat().st_size / 2**20, made_s, run_s)
+    return zipped, folder, run_s
 
 
 def test_the_bundle_runs_without_this_project(device_run) -> None:
@@ -223,3 +230,48 @@ def test_a_device_result_uploaded_on_the_benchmarks_page_shows_on_compare(device
                               "el => JSON.stringify(el.data.map(t => t.text)))")
         assert any("(device run)" in t for t in texts)
         screenshot(page, "compare-device-run.png")
+
+
+def test_onnx_genai_openvino_and_mlx_variants_run_from_one_bundle(chain_data, shared_root: Path, root: Path,
+                                                                   tmp_path: Path) -> None:
+    """The other runtimes' bundle runners, on a tiny Llama with the demo's tokenizer (the GGUF
+    path above keeps the real demo): each variant runs in the bundle's bare environment, and its
+    imported figures agree with this catalog's own run of the same protocol."""
+    from backends.importers import ImportRequest, import_now
+    from catalog import variants
+    from tests.helpers.chain import benchmark, convert, data_root_at
+    from tests.helpers.models import tiny_llama
+
+    with data_root_at(shared_root):
+        tokenizer_from = variants.variant_path(chain_data["hf"])
+    source = import_now(ImportRequest(kind="path", path=str(tiny_llama(tokenizer_from, tmp_path / "tiny"))))
+    hf = variants.get_variant(source.root_variant_id)
+    made = {"onnx-genai": convert("onnxrt.genai_build", hf.id, precision="fp32")[0],
+            "openvino": convert("openvino.export_llm", hf.id, weight_format="int8")[0],
+            "mlx": convert("mlx.convert", hf.id)[0]}  # 4-bit, groups of 64
+    benchmark([v.id for v in made.values()])
+
+    _, folder, _ = _bundle_and_run([v.id for v in made.values()], tmp_path)
+    for fmt in made:  # every runner: the standard library, numpy and its runtime only
+        text = (folder / "runners" / f"{fmt}.py").read_text()
+        assert not any(f"{word} " in text for word in ("from catalog", "import catalog", "from bench", "from backends"))
+    result = json.loads((folder / "result.json").read_text())
+    targets = {e["format"]: e["raw"]["target"] for e in result["variants"]}
+    assert targets == {"onnx-genai": "ONNX Runtime GenAI CPU", "openvino": "OpenVINO CPU", "mlx": "MLX CPU"}
+
+    imported = results.results_by_id(actions.import_result(local_admin(), "result.json",
+                                                           (folder / "result.json").read_bytes()))
+    own = {r.variant_id: r for r in results.latest_results(source.id, "quick") if "imported" not in r.flags}
+    for dev in imported:
+        mine = own[dev.variant_id]
+        assert dev.flags[:2] == ["imported", "device_run"] and dev.runtime == mine.runtime
+        # quality: the same ids through the same runtime (OpenVINO: the runtime itself here,
+        # optimum-intel over the same IR in the catalog), so the same perplexity
+        assert dev.metrics["perplexity"] == pytest.approx(mine.metrics["perplexity"], rel=1e-4), dev.runtime
+        assert dev.metrics["scored_positions"] == mine.metrics["scored_positions"]
+        logger.info("%s: device decode %.0f tok/s, catalog %.0f; memory rise %.0f vs %.0f MB", dev.runtime,
+                    dev.metrics["decode_tps_p50"], mine.metrics["decode_tps_p50"], dev.metrics["memory_rise_mb"],
+                    mine.metrics["memory_rise_mb"])
+    view = build_view(CompareSpec(result_ids=[r.id for r in imported], baseline_result_id=own[made["openvino"].id].id))
+    labels = [p.label for p in view.points if p.result_id in {r.id for r in imported}]
+    assert len(labels) == 3 and all(label.endswith("(device run)") for label in labels)

@@ -15,7 +15,6 @@ skips it unless RUN_RAY_CLUSTER=1.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -28,6 +27,7 @@ import psutil
 import pytest
 
 from tests.browser import chromium_page, running_app, screenshot
+from tests.helpers.models import tiny_llama
 from tests.helpers.ray_cluster import HEAD_IP, Cluster, token_environment
 
 pytestmark = pytest.mark.skipif(os.environ.get("RUN_RAY_CLUSTER") != "1",
@@ -114,25 +114,6 @@ def _ran_on(job_id: str, cluster: Cluster) -> dict:
     return recorded
 
 
-def _tiny_llama(tokenizer_from: Path, folder: Path) -> Path:
-    """A 2-layer Llama of hidden size 64 with the demo's tokenizer: MLX benchmarks it in seconds."""
-    import shutil
-
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    config = json.loads((tokenizer_from / "config.json").read_text())
-    config.update(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                  num_key_value_heads=2, head_dim=16, torch_dtype="float32")
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(LlamaConfig(**{k: v for k, v in config.items() if k != "architectures"}))
-    model.save_pretrained(folder, safe_serialization=True)
-    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"):
-        if (tokenizer_from / name).exists():
-            shutil.copy(tokenizer_from / name, folder / name)
-    return folder
-
-
 def test_jobs_run_on_the_worker_their_resources_pick(cluster: Cluster, catalog_on_ray: Path, demo_gguf: Path,
                                                      tmp_path: Path) -> None:
     from backends.importers import ImportRequest, import_now
@@ -147,7 +128,7 @@ def test_jobs_run_on_the_worker_their_resources_pick(cluster: Cluster, catalog_o
     [hf] = convert("llamacpp.dequantize", root.id)
     assert "cpu_x86" in _ran_on(hf.job_id, cluster)["Resources"]
 
-    tiny = import_now(ImportRequest(kind="path", path=str(_tiny_llama(variants.variant_path(hf), tmp_path / "tiny"))))
+    tiny = import_now(ImportRequest(kind="path", path=str(tiny_llama(variants.variant_path(hf), tmp_path / "tiny"))))
     tiny_hf = variants.get_variant(tiny.root_variant_id)
     [mlx4] = convert("mlx.convert", tiny_hf.id)
     assert "cpu_x86" in _ran_on(mlx4.job_id, cluster)["Resources"]  # conversions run on x86 workers

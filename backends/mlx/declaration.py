@@ -6,6 +6,8 @@ dequantize. On Linux MLX runs on its CPU backend (mlx[cpu]); on a Mac the same c
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from backends.mlx import convert, import_check, runner
 from backends.mlx.quant import BITS, DTYPES, FLOAT, GROUP_SIZES, MODES, NO_RECIPE, gate, recipes
 from backends.registry import Conversion, Format, Gate, ImportCheck, Option, Toolkit, register_toolkit
@@ -63,7 +65,7 @@ MLX = Format(
     import_check=ImportCheck(recognise=import_check.recognise, check=import_check.check,
                              describe=import_check.describe),
     import_as="an MLX folder (config.json with MLX quantization + .safetensors)", runs_on=("cpu", "apple-metal"),
-    hub_library="mlx")
+    hub_library="mlx", bundle_runner=Path(runner.__file__))
 
 TOOLKIT = register_toolkit(Toolkit(
     name="mlx", title="Apple MLX (mlx-lm)", runtime="MLX CPU", packages=PACKAGES,

@@ -8,7 +8,10 @@ through mlx-lm's own KV cache (`make_prompt_cache`), one token at a time, greedy
 The device is MLX's default: the CPU backend on Linux (mlx[cpu]), the Metal GPU on a Mac. The
 runtime name says which ("MLX CPU" or "MLX GPU"), so results from a Mac are never charted as this
 machine's. The Linux wheel links the reference BLAS and MLX has no thread setting: the protocol's
-thread count is recorded but MLX decides how many threads it uses."""
+thread count is recorded but MLX decides how many threads it uses.
+
+Standalone (mlx, mlx-lm, numpy and the standard library): device bundles carry this file as their
+runner of MLX variants, for a teammate's Mac (bench/run_bundle.py)."""
 
 from __future__ import annotations
 
@@ -20,6 +23,12 @@ from typing import Any
 import numpy as np
 
 RUNTIME_PACKAGES = ("mlx", "mlx-lm")
+
+
+def import_runtime() -> None:
+    """A device bundle's driver imports the runtime first, so the model's memory is measured apart."""
+    import mlx.core  # noqa: F401
+    import mlx_lm  # noqa: F401
 
 
 def mlx_folder(path: Path) -> Path:

@@ -8,6 +8,8 @@ verified here", with what was seen when it was tried.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from backends.onnxrt import encoder_classifier, genai_build, genai_runner, import_check, session_runner
 from backends.onnxrt.precisions import PRECISION_LABELS, UNVERIFIED_PRECISIONS, UNVERIFIED_PROVIDERS, genai_gate
 from backends.registry import (
@@ -171,7 +173,7 @@ ONNX_GENAI = Format(
     hub_library="onnx",
     runtime_imports=("onnxruntime_genai",), runtime_versions=genai_runner.runtime_versions,
     open_runner=genai_runner.load, run_snippets={"": GENAI_SNIPPET}, import_check=IMPORT,
-    import_as="a .onnx file", upload_suffixes=("onnx", "data"))
+    import_as="a .onnx file", upload_suffixes=("onnx", "data"), bundle_runner=Path(genai_runner.__file__))
 ONNX = Format(
     name="onnx", title="ONNX", runtime="ONNX Runtime", main_suffix=".onnx", runtime_imports=("onnxruntime",),
     hub_library="onnx",

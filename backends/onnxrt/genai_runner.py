@@ -1,5 +1,8 @@
 """ONNX Runtime GenAI folders (genai_config.json + model.onnx), on the CPU.
 
+Standalone (onnxruntime-genai, numpy and the standard library): device bundles carry this file as
+their runner of ONNX Runtime GenAI variants (bench/run_bundle.py).
+
 The decoder the model builder writes returns logits for every position it is fed, so one
 prefill (`append_tokens`) gives the next-token logits at all positions of a window, exactly as
 the other runners do; decoding then feeds one token at a time through ORT GenAI's own KV cache.
@@ -13,6 +16,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+
+def import_runtime() -> None:
+    """A device bundle's driver imports the runtime first, so the model's memory is measured apart."""
+    import onnxruntime_genai  # noqa: F401
 
 
 def genai_folder(path: Path) -> Path:

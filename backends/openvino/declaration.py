@@ -4,6 +4,8 @@ compression; encoders and classifiers from their ONNX graph, then NNCF post-trai
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from backends.openvino import bench_report, convert, encoder_classifier, import_check, llm_runner, runtime_runner, setup
 from backends.openvino.weights import (
     BACKUP_PRECISIONS,
@@ -170,7 +172,8 @@ OPENVINO = Format(
                              describe=import_check.describe, keeps=import_check.keeps),
     import_as="an OpenVINO IR (.xml with its .bin)", upload_suffixes=("xml", "bin"), runs_on=("cpu",),
     runtime_options=(PERFORMANCE_HINT,),
-    report_readers=(ReportReader(bench_report.TOOL, bench_report.read, bench_report.mismatch),))
+    report_readers=(ReportReader(bench_report.TOOL, bench_report.read, bench_report.mismatch),),
+    bundle_runner=Path(__file__).with_name("bundle_runner.py"))
 
 TOOLKIT = register_toolkit(Toolkit(
     name="openvino", title="OpenVINO / NNCF", runtime="OpenVINO CPU", packages=PACKAGES,

@@ -54,3 +54,23 @@ def tiny_gguf(path: Path, arch: str = "llama", name: str | None = None) -> Path:
     writer.write_tensors_to_file()
     writer.close()
     return path
+
+
+def tiny_llama(tokenizer_from: Path, folder: Path) -> Path:
+    """A 2-layer Llama of hidden size 64 with random weights and the tokenizer of the Hugging Face
+    folder tokenizer_from (the demo's): every runtime converts and benchmarks it in seconds."""
+    import shutil
+
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = json.loads((tokenizer_from / "config.json").read_text())
+    config.update(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                  num_key_value_heads=2, head_dim=16, torch_dtype="float32")
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(**{k: v for k, v in config.items() if k != "architectures"}))
+    model.save_pretrained(folder, safe_serialization=True)
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"):
+        if (tokenizer_from / name).exists():
+            shutil.copy(tokenizer_from / name, folder / name)
+    return folder
