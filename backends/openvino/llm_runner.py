@@ -24,11 +24,9 @@ class OpenVINOLLMRunner:
     runtime = "OpenVINO CPU"
 
     def __init__(self, path: Path, threads: int, all_logits: bool) -> None:
-        from transformers import AutoTokenizer
-
         self.folder = ir_folder(path)
         self.threads = threads
-        self.tok = AutoTokenizer.from_pretrained(str(self.folder), local_files_only=True)
+        self._tok = None
         self.pipe = None
         self.model = None
         if all_logits:
@@ -48,6 +46,16 @@ class OpenVINOLLMRunner:
             scheduler.enable_prefix_caching = False
             self.pipe = og.LLMPipeline(str(self.folder), DEVICE, INFERENCE_NUM_THREADS=threads,
                                        PERFORMANCE_HINT="LATENCY", scheduler_config=scheduler)
+
+    @property
+    def tok(self):  # -> PreTrainedTokenizerBase
+        """Loaded when first used: speed runs get token ids and need no transformers, whose import
+        (with torch's) would count as the model's memory."""
+        if self._tok is None:
+            from transformers import AutoTokenizer
+
+            self._tok = AutoTokenizer.from_pretrained(str(self.folder), local_files_only=True)
+        return self._tok
 
     def tokenize(self, text: str) -> list[int]:
         return list(self.tok(text)["input_ids"])
