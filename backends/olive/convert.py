@@ -66,7 +66,34 @@ def validate_workflow(variant: Variant, options: dict[str, Any]) -> list[Problem
     if any(p.level == "error" for p in problems):
         return problems
     why = workflow.check_with_olive(options["workflow"], main_file(variant))
+    why = why or _group_size_refusal(workflow.parse(options["workflow"]),
+                                     json.loads((main_file(variant) / "config.json").read_text()))
     return problems + ([Problem("error", why)] if why else [])
+
+
+# Olive's weight quantizer passes on the Hugging Face form, and their default group size: a group
+# that does not divide a layer's input width fails while packing (after the slow part of GPTQ).
+QUANTIZER_PASSES = ("Gptq", "Rtn", "GptqModel", "AutoGptq")
+DEFAULT_GROUP_SIZE = 128
+
+
+def _group_size_refusal(cfg: dict[str, Any], model_config: dict[str, Any]) -> str | None:
+    widths = {name: model_config.get(name) for name in ("hidden_size", "intermediate_size")}
+    widths = {name: int(w) for name, w in widths.items() if isinstance(w, int) and w > 0}
+    for name, spec in (cfg.get("passes") or {}).items():
+        if not isinstance(spec, dict) or spec.get("type") not in QUANTIZER_PASSES:
+            continue
+        group = spec.get("group_size", DEFAULT_GROUP_SIZE)
+        if not isinstance(group, int) or group <= 0:
+            continue  # -1 (per channel) fits every width; Olive's own check judges the rest
+        uneven = {n: w for n, w in widths.items() if w % group}
+        if uneven:
+            fits = [g for g in (128, 64, 32, 16) if all(w % g == 0 for w in widths.values())]
+            default = "" if "group_size" in spec else ", Olive's default"
+            return (f"Pass {name!r} ({spec['type']}) quantizes in groups of {group}{default}, which does not divide "
+                    f"this model's {', '.join(f'{n} {w}' for n, w in uneven.items())}; set group_size to "
+                    f"{fits[0] if fits else -1} in that pass.")
+    return None
 
 
 # ------------------------------------------------------------------------------ the work

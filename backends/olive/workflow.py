@@ -240,13 +240,24 @@ def run(ctx: JobContext, cfg: dict[str, Any]) -> Path:
                        ctx.log_path, _progress(ctx, passes), timeout=RUN_TIMEOUT_S, env=tools_env(cache_home),
                        cwd=job)
     except tools.ToolFailed as exc:
-        lines = [line.strip() for line in exc.log_tail.splitlines() if line.strip()]
-        last = lines[-1][:200] if lines else "no output" if exc.returncode is not None else "timed out"
-        raise InvalidInputError(f"Olive's workflow failed ({last}); see the job log.") from exc
+        raise InvalidInputError(f"Olive's workflow failed ({_cause(exc)}); see the job log.") from exc
     if (cache_home / TELEMETRY_DIR).exists():
         raise InvalidInputError("Olive or ONNX Runtime wrote a telemetry file during the run; nothing was "
                                 "published (see backends/olive/launch.py).")
     return Path(cfg["output_dir"])
+
+
+_EXCEPTION_LINE = re.compile(r"^(?:[\w.]+\.)?(\w*(?:Error|Exception)): (.+)")
+
+
+def _cause(exc: tools.ToolFailed) -> str:
+    """The exception Olive died of (its last "SomeError: message" line), not the progress bar
+    that happened to print last; else the last line."""
+    lines = [line.strip() for line in exc.log_tail.splitlines() if line.strip()]
+    if not lines:
+        return "no output" if exc.returncode is not None else "timed out"
+    causes = [m for m in map(_EXCEPTION_LINE.match, lines) if m]
+    return (f"{causes[-1].group(1)}: {causes[-1].group(2)}" if causes else lines[-1])[:200]
 
 
 def olive_record(output: Path, keep: Path) -> dict[str, Any]:
