@@ -192,6 +192,14 @@ def _sessions(db: Database) -> None:
     db.execute("CREATE INDEX sessions_user ON sessions(user_name)")
 
 
+@migration("0007_hf_precision_labels")
+def _hf_precision_labels(db: Database) -> None:
+    # Imported Hugging Face folders were labelled with config.json's dtype ("float32"), every
+    # conversion with F32/F16/BF16: one label per precision, so pre-flight and filters agree.
+    for dtype, label in (("float32", "F32"), ("float16", "F16"), ("bfloat16", "BF16")):
+        db.execute("UPDATE variants SET precision = ? WHERE format = 'hf' AND precision = ?", [label, dtype])
+
+
 def applied(db: Database) -> list[str]:
     db.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMP)"

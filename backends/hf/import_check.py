@@ -10,6 +10,9 @@ from backends.hf.folder import check_folder, read_info
 from catalog.files import list_model_files
 from catalog.sources import SourceMeta
 
+# config.json's dtype names, as the catalog labels precisions (the safetensors headers' names).
+DTYPE_LABELS = {"float32": "F32", "float16": "F16", "bfloat16": "BF16"}
+
 
 def recognise(path: Path) -> bool:
     return path.is_dir() and (path / "config.json").is_file()
@@ -39,11 +42,12 @@ def describe(staged: Path, meta: SourceMeta, recipe: dict[str, Any], license_def
     meta.context_length = info.context_length
     meta.license = info.license or license_default
     dtype = str(info.config.get("torch_dtype") or info.config.get("dtype") or "")
-    if not dtype:  # older configs name no dtype: the weights' own dtype says it
+    if dtype:  # labelled as every conversion labels its output (F32, F16, BF16)
+        dtype = DTYPE_LABELS.get(dtype, dtype)
+    else:  # older configs name no dtype: the weights' own dtype says it
         from backends.hf.safetensors_check import main_dtype
 
-        dtype = {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}.get(
-            main_dtype(sorted(staged.glob("*.safetensors"))) or "", "unknown")
+        dtype = main_dtype(sorted(staged.glob("*.safetensors"))) or "unknown"
     extra = {"model_type": info.model_type, "needs_remote_code": info.needs_remote_code,
              "trust_remote_code": bool(recipe.get("trust_remote_code")), "note": extra_note}
     return meta, "hf", dtype, extra
