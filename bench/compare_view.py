@@ -134,20 +134,21 @@ def _pct(value: float | None) -> float | None:
 def _describer(variant_ids: list[str]) -> Callable[[str], tuple[str, str, str, str, str]]:
     """describe(variant_id) over variants read in one query."""
     known = variants.variants_by_id(variant_ids)
+    labels = variants.distinct_labels(known)
 
     def describe(variant_id: str) -> tuple[str, str, str, str, str]:
         v = known.get(variant_id)
         if v is None:
             return variant_id, "?", "?", "variant no longer stored", ""
-        return _description(v)
+        return _description(v, labels[variant_id])
 
     return describe
 
 
-def _description(v: variants.Variant) -> tuple[str, str, str, str, str]:
+def _description(v: variants.Variant, label: str) -> tuple[str, str, str, str, str]:
     recipe = v.conversion + (" " + json.dumps(v.options, sort_keys=True) if v.options else "")
     versions = ", ".join(f"{k} {val}" for k, val in sorted(v.toolkit_versions.items())) or "not recorded"
-    return v.label, v.format, v.backend, recipe, versions
+    return label, v.format, v.backend, recipe, versions
 
 
 def build_view(spec: CompareSpec) -> ComparisonView:
@@ -202,7 +203,8 @@ def default_baseline(found: list[results.BenchmarkResult], source_id: str) -> st
 def variant_labels(variant_ids: list[str]) -> dict[str, str]:
     """variant id -> its label (its id where the variant is gone), read in one query."""
     known = variants.variants_by_id(variant_ids)
-    return {vid: known[vid].label if vid in known else vid for vid in variant_ids}
+    labels = variants.distinct_labels(known)
+    return {vid: labels.get(vid, vid) for vid in variant_ids}
 
 
 def clicked_link(customdata: str | None) -> tuple[str, dict[str, str]] | None:

@@ -285,3 +285,16 @@ def variants_with_file_named(name: str) -> list[Variant]:
         ids = [r["variant_id"] for r in conn.query(
             "SELECT DISTINCT variant_id FROM variant_files WHERE relpath = ? OR relpath LIKE ?", [name, f"%/{name}"])]
     return [get_variant(v) for v in ids]
+
+
+def distinct_labels(found: dict[str, Variant]) -> dict[str, str]:
+    """Each variant's short label ('gguf Q4_K_M'), told apart where two share one: by the toolkit
+    and conversion that made them (Olive's INT4 and the model builder's INT4 are both 'onnx-genai
+    INT4'), then by id. Charts and tables key on these, so two variants never merge into one."""
+    seen: dict[str, int] = {}
+    for v in found.values():
+        seen[v.label] = seen.get(v.label, 0) + 1
+    out = {vid: v.label if seen[v.label] == 1 else f"{v.label} ({v.backend} {v.conversion})"
+           for vid, v in found.items()}
+    repeated = {label for label in out.values() if list(out.values()).count(label) > 1}
+    return {vid: f"{label} · {vid}" if label in repeated else label for vid, label in out.items()}

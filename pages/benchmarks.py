@@ -78,7 +78,8 @@ chosen = st.multiselect("Compare", present, default=chosen_q or present, key="bm
                         format_func=lambda v: labels.get(v, v))
 st.query_params.update({"source": source_id, "profile": profile, "variants": ",".join(chosen)})
 shown = [r for r in found if r.variant_id in chosen]
-short = {vid: runnable[vid].label if vid in runnable else vid for vid in present}
+short = variants.distinct_labels({vid: runnable[vid] for vid in present if vid in runnable})
+short |= {vid: vid for vid in present if vid not in short}
 fig, warnings = comparison_figure(rows_from_results(shown, short, baseline.id if baseline else None),
                                   metrics_for(task))
 for w in warnings:
