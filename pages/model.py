@@ -14,7 +14,7 @@ from service import actions
 from ui import fmt, nav
 from ui.lineage import lineage_dot
 from ui.session import current_actor, gate
-from ui.variant_view import breakdown_chart, effective_types_chart, smoke_results
+from ui.variant_view import breakdown_chart, effective_types_chart, smoke_results, tool_record
 
 source_id = st.query_params.get("id")
 if not source_id:
@@ -76,6 +76,7 @@ with tab_quality:
         st.write("The source's own files: nothing to compare with.")
     effective_types_chart(variant)
     breakdown_chart(variant)
+    tool_record(variant)
     smoke_results(variant)
 
 with tab_files:

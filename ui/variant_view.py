@@ -1,5 +1,5 @@
 """What a conversion learnt about a variant: effective types, a toolkit's breakdown (e.g. node
-placement) and smoke-test generations."""
+placement), the toolkit's own record of its run, and smoke-test generations."""
 
 from __future__ import annotations
 
@@ -56,6 +56,23 @@ def breakdown_chart(variant: Variant) -> None:
         st.caption(data["caption"])
     if data.get("details"):
         st.dataframe(data["details"], hide_index=True, width="stretch")
+
+
+def tool_record(variant: Variant) -> None:
+    """The converting toolkit's own account of its run, kept with the variant (e.g. a workflow
+    tool's pass-by-pass history). metadata["tool_record"]: {"title", "rows" [{column: value}],
+    optional "caption" and "text" (the tool's own table or log, shown as it wrote it)}."""
+    record = variant.metadata.get("tool_record")
+    if not record:
+        return
+    st.subheader(record.get("title", "The toolkit's record"))
+    if record.get("rows"):
+        st.dataframe(record["rows"], hide_index=True, width="stretch")
+    if record.get("caption"):
+        st.caption(record["caption"])
+    if record.get("text"):
+        with st.expander("As the toolkit wrote it"):
+            st.code(record["text"], language="text")
 
 
 def smoke_results(variant: Variant) -> None:

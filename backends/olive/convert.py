@@ -119,7 +119,8 @@ def _run(ctx: JobContext, parent: Variant, path: Path, out: Path, recipe: str, p
     sample = run_once(out)
     ctx.log(f"ONNX checker passed (opset {facts['opset']}); first run: {sample!r}")
     shutil.rmtree(ctx.work_dir / ".olive-cache", ignore_errors=True)
-    return ConversionOutput(precision, {"olive_workflow": json.loads(recipe), "olive": olive, **facts})
+    return ConversionOutput(precision, {"olive_workflow": json.loads(recipe), "olive": olive,
+                                        "tool_record": workflow.page_record(olive), **facts})
 
 
 def convert_auto_opt(ctx: JobContext, parent: Variant, path: Path, out: Path, options: dict[str, Any],

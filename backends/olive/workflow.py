@@ -284,6 +284,23 @@ def olive_record(output: Path, keep: Path) -> dict[str, Any]:
     return summary
 
 
+def page_record(summary: dict[str, Any]) -> dict[str, Any]:
+    """Olive's record as the variant page's generic tool record (ui/variant_view.tool_record): a
+    row per pass with its time (from the run history) and its metrics (when the workflow had an
+    evaluator), the run history as text, and where the kept files are."""
+    seconds = {}
+    for line in summary.get("run_history", []):
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 4 and cells[0] and cells[3]:
+            seconds[cells[0]] = cells[3]
+    rows = [{"pass": p["from_pass"], "model": p["model_id"], "from model": p["parent"] or "",
+             "seconds": seconds.get(p["model_id"], ""),
+             "metrics": json.dumps(p["metrics"]) if p["metrics"] else "none (the workflow has no evaluator)"}
+            for p in summary.get("passes", [])]
+    return {"title": "Olive's record of the run", "rows": rows, "text": "\n".join(summary.get("run_history", [])),
+            "caption": "Kept with the variant: " + (", ".join(summary.get("files", [])) or "nothing")}
+
+
 def find_genai_folder(output: Path) -> Path | None:
     """The folder Olive wrote the ONNX Runtime GenAI model to (output_dir itself, or one below)."""
     hits = sorted(p.parent for p in output.rglob("genai_config.json") if (p.parent / "model.onnx").is_file())
