@@ -185,6 +185,42 @@ def test_user_workflow_config_runs_as_a_recipe(chain, made) -> None:
     assert v.id != made["olive"].id
 
 
+def test_gptq_example_quantizes_a_tiny_llama_and_preflight_names_a_group_that_cannot_fit(
+        chain_data, shared_root: Path, root: Path, tmp_path: Path) -> None:
+    """The form's gptq-int4 example (GPTQ on the shipped calibration text, then the model builder)
+    on a 2-layer Llama with the demo's tokenizer: about 25 s here, against half an hour for the
+    demo's 30 layers on 2 cores. Olive's default group of 128 divides neither that model's width
+    (64) nor the demo's (576), and Olive fails on it only while packing, after GPTQ's slow part:
+    pre-flight refuses it first, naming a group that fits."""
+    from backends.importers import ImportRequest, import_now
+    from catalog import variants
+    from tests.helpers.chain import convert, data_root_at
+    from tests.helpers.models import tiny_llama
+
+    with data_root_at(shared_root):
+        tokenizer_from = variants.variant_path(chain_data["hf"])
+    source = import_now(ImportRequest(kind="path", path=str(tiny_llama(tokenizer_from, tmp_path / "tiny"))))
+    hf = variants.get_variant(source.root_variant_id)
+    assert hf.precision == "F32"  # config.json's "float32", labelled as conversions label it
+
+    text = (REPO / "backends" / "olive" / "examples" / "gptq-int4.yaml").read_text()
+    default_group = text.replace("    group_size: 32\n", "")
+    assert default_group != text
+    planned, problems = convert_job.plan("olive.workflow", hf.id, {"workflow": default_group})
+    [error] = [p.message for p in problems if p.level == "error"]
+    assert not planned and "groups of 128, Olive's default" in error and "hidden_size 64" in error, error
+    assert "set group_size to 64" in error
+
+    [v] = convert("olive.workflow", hf.id, workflow=text)
+    assert v.format == "onnx-genai" and v.precision == "INT4" and v.conversion == "workflow"
+    assert [p["from_pass"] for p in v.metadata["olive"]["passes"]] == ["gptq", "modelbuilder"]
+    assert v.metadata["olive_workflow"]["passes"]["gptq"]["group_size"] == 32
+    assert {"olive/run_history.txt", "olive/footprint.json", "model.onnx"} <= {f.relpath for f in v.files}
+    record = v.metadata["tool_record"]  # what the variant's page shows: a row per pass, with its time
+    assert [r["pass"] for r in record["rows"]] == ["gptq", "modelbuilder"]
+    assert all(float(r["seconds"]) > 0 for r in record["rows"]) and "gptq" in record["text"]
+
+
 def test_no_telemetry_file_is_written(tmp_path: Path) -> None:
     """Olive's Telemetry() records a heartbeat (a device id under the user cache) even with
     OLIVE_DISABLE_TELEMETRY=1; after the launcher's silence_telemetry it records nothing. (Every
