@@ -288,9 +288,9 @@ def variants_with_file_named(name: str) -> list[Variant]:
 
 
 def distinct_labels(found: dict[str, Variant]) -> dict[str, str]:
-    """Each variant's short label ('gguf Q4_K_M'), told apart where two share one: by the toolkit
-    and conversion that made them (Olive's INT4 and the model builder's INT4 are both 'onnx-genai
-    INT4'), then by id. Charts and tables key on these, so two variants never merge into one."""
+    """Each variant's short label (format and precision), told apart where two share one (two
+    toolkits' INT4 of one format): by the toolkit and conversion that made them, then by id.
+    Charts and tables key on these, so two variants never merge into one."""
     seen: dict[str, int] = {}
     for v in found.values():
         seen[v.label] = seen.get(v.label, 0) + 1
