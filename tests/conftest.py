@@ -172,7 +172,8 @@ def tensor_models(tensor_models_data, monkeypatch: pytest.MonkeyPatch):
 # and a toolkit's browser test goes with its toolkit's file: it reuses the variants and results
 # that file made in the worker's copy of the chain (the OpenVINO IRs, the MLX benchmark).
 GROUP_OF_FILE = {"test_browser_tensor": "test_onnx_tensor", "test_browser_convert_bench": "test_onnxrt",
-                 "test_olive": "test_onnxrt"}  # the last three make the same GenAI int4 of the demo
+                 "test_olive": "test_onnxrt",  # these three make the same GenAI int4 of the demo
+                 "test_browser_olive": "test_onnxrt"}  # after test_olive: its Olive int4, made and measured
 
 
 # The groups that take longest, longest first (scripts/test passes --no-loadscope-reorder, so
