@@ -5,7 +5,8 @@ One setting (`executor: ray`) moves the jobs there. Import, conversions and benc
 tasks, each on the worker its resources pick, checked from Ray's own record of the node (its
 id and declared resources); a worker killed in the middle of a benchmark ends the job interrupted,
 with nothing half-published and no catalog lock held, and its retry succeeds on the other x86
-worker; a job no worker can take says why on its progress line until a worker joins.
+worker; a cancelled job's task and its process on the worker stop, and it stays cancelled; a
+job no worker can take says why on its progress line until a worker joins.
 
 Every node listens and talks on 127.0.0.2-127.0.0.6 only, with token authentication on and usage
 statistics off; the test stops exactly the nodes it started. It takes about 3 minutes on two
@@ -177,6 +178,28 @@ def test_a_killed_worker_interrupts_its_job_and_a_retry_succeeds_elsewhere(clust
     second = read_node(job_id)["node_ip"]
     assert second in X86 and second != first
     assert [r for r in results.latest_results(source.id, "quick") if r.job_id == job_id]
+
+
+def test_cancel_stops_the_task_and_its_process_on_the_worker(cluster: Cluster, catalog_on_ray: Path) -> None:
+    from bench.jobs.common import submit_benchmarks
+    from catalog import jobs, results, sources, variants
+    from catalog.jobfiles import read_node
+
+    [source] = sources.list_sources(search="SmolLM2")[0]
+    root = variants.get_variant(source.root_variant_id)
+    [sub] = submit_benchmarks([root.id], "quick")
+    job_id = sub.job.id
+    _wait_for(lambda: read_node(job_id) is not None and jobs.get_job(job_id).pid is not None, 120,
+              "the benchmark to start on a worker")
+    child = jobs.get_job(job_id).pid
+    assert psutil.pid_exists(child)
+    time.sleep(2)  # inside the benchmark
+    assert jobs.cancel(job_id).state == "cancelled"
+    _wait_for(lambda: not psutil.pid_exists(child), 60, "the job's process on the worker to stop")
+    time.sleep(3)  # the executor has seen the task end: the cancel stays a cancel, not an interruption
+    job = jobs.get_job(job_id)
+    assert job.state == "cancelled" and job.error == "Cancelled by a user."
+    assert not [r for r in results.latest_results(source.id, "quick") if r.job_id == job_id]
 
 
 def test_a_job_no_worker_can_take_says_why_until_one_joins(cluster: Cluster, catalog_on_ray: Path) -> None:
