@@ -206,7 +206,7 @@ def test_the_compare_page_and_its_html_carry_the_baseline_and_the_speed_caveats(
     assert "This verdict rests on flagged speed" in verdict
     page = to_html(view, "Team pick")
     assert f"Baseline: {words}; result {tiny_results['base']}." in page
-    assert "Speed to treat with care: hf float32 (busy machine; varied 104% between 3 repetitions)" in page
+    assert "Speed to treat with care: hf F32 (busy machine; varied 104% between 3 repetitions)" in page
     assert "speed caveat" in to_csv(view).splitlines()[0]
     assert json.loads(to_json(view))["baseline"] == words
 
