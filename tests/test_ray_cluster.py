@@ -145,19 +145,27 @@ def test_jobs_run_on_the_worker_their_resources_pick(cluster: Cluster, catalog_o
     assert find_orphans() == []
 
 
-def test_a_killed_worker_interrupts_its_job_and_a_retry_succeeds_elsewhere(cluster: Cluster,
-                                                                            catalog_on_ray: Path) -> None:
+def _demo_benchmark_running_on_a_worker() -> tuple:
+    """(the demo's source, the id of a quick benchmark of its root) once the job runs on a worker."""
     from bench.jobs.common import submit_benchmarks
-    from catalog import jobs, results, sources, variants
+    from catalog import jobs, sources, variants
     from catalog.jobfiles import read_node
-    from worker.runner import run_to_completion
 
     [source] = sources.list_sources(search="SmolLM2")[0]
-    root = variants.get_variant(source.root_variant_id)
-    [sub] = submit_benchmarks([root.id], "quick")
+    [sub] = submit_benchmarks([variants.get_variant(source.root_variant_id).id], "quick")
     job_id = sub.job.id
     _wait_for(lambda: read_node(job_id) is not None and jobs.get_job(job_id).pid is not None, 120,
               "the benchmark to start on a worker")
+    return source, job_id
+
+
+def test_a_killed_worker_interrupts_its_job_and_a_retry_succeeds_elsewhere(cluster: Cluster,
+                                                                            catalog_on_ray: Path) -> None:
+    from catalog import jobs, results
+    from catalog.jobfiles import read_node
+    from worker.runner import run_to_completion
+
+    source, job_id = _demo_benchmark_running_on_a_worker()
     first = read_node(job_id)["node_ip"]
     assert first in X86
     time.sleep(3)  # well inside the benchmark: the model is loaded, figures are being measured
@@ -181,16 +189,9 @@ def test_a_killed_worker_interrupts_its_job_and_a_retry_succeeds_elsewhere(clust
 
 
 def test_cancel_stops_the_task_and_its_process_on_the_worker(cluster: Cluster, catalog_on_ray: Path) -> None:
-    from bench.jobs.common import submit_benchmarks
-    from catalog import jobs, results, sources, variants
-    from catalog.jobfiles import read_node
+    from catalog import jobs, results
 
-    [source] = sources.list_sources(search="SmolLM2")[0]
-    root = variants.get_variant(source.root_variant_id)
-    [sub] = submit_benchmarks([root.id], "quick")
-    job_id = sub.job.id
-    _wait_for(lambda: read_node(job_id) is not None and jobs.get_job(job_id).pid is not None, 120,
-              "the benchmark to start on a worker")
+    source, job_id = _demo_benchmark_running_on_a_worker()
     child = jobs.get_job(job_id).pid
     assert psutil.pid_exists(child)
     time.sleep(2)  # inside the benchmark
