@@ -157,7 +157,8 @@ def wait_for_jobs(page, url: str, timeout_s: int = 600) -> None:
         page.get_by_text(JOB_LISTED).first.wait_for()
         page.wait_for_timeout(1500)
         body = page.inner_text("body")
-        if not any(s in body for s in (" · queued ·", " · running ·", " · waiting on parent job ·")):
+        if not any(s in body for s in (" · queued ·", " · running ·", " · waiting on parent job ·",
+                                       " · waiting for a worker ·")):
             failed = set(FAILED_JOB.findall(body)) - _FAILED_BEFORE.get(url, set())
             assert not failed, body[-2000:]
             return

@@ -222,6 +222,7 @@ def test_a_job_no_worker_can_take_says_why_until_one_joins(cluster: Cluster, cat
     with running_app(catalog_on_ray) as url, chromium_page() as page:
         page.goto(f"{url}/jobs")  # the Jobs page says why the job has not started
         page.get_by_text("waiting for a worker with cpu_x86").first.wait_for(timeout=60_000)
+        assert " · waiting for a worker · " in page.inner_text("body")  # not "running": it is not
         screenshot(page, "ray-jobs-waiting.png")
         # Longer than the lease: a job that waits for a worker is not taken for dead.
         time.sleep(max(0.0, 20 - (time.monotonic() - waiting_since)))

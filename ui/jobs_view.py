@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from catalog import jobfiles
+from catalog import jobfiles, jobs
 from catalog.records import Job
 from ui import fmt
 
@@ -21,16 +21,24 @@ STATE_NOTES = {
 }
 
 
+# A job handed to a cluster that no worker has taken yet: Ray holds it until one has room or
+# the hardware it asks for; its progress line says which.
+WAITING_FOR_WORKER = "waiting for a worker"
+
+
 def job_line(job: Job) -> str:
-    return (f"{STATE_ICONS.get(job.state, '')} **{fmt.escape_md(job.title or job.kind)}** · {job.state_label} · "
+    node = jobfiles.read_node(job.id) if job.started_at else None
+    waiting = job.state == "running" and jobs.runs_elsewhere(job) and node is None
+    icon, label = (STATE_ICONS["queued"], WAITING_FOR_WORKER) if waiting else (STATE_ICONS.get(job.state, ""),
+                                                                                 job.state_label)
+    return (f"{icon} **{fmt.escape_md(job.title or job.kind)}** · {label} · "
             f"`{job.id}` · {fmt.duration(job.started_at, job.ended_at)}"
             + (f" · by {fmt.escape_md(job.submitted_by)}" if job.submitted_by else "")
-            + _where(job))
+            + _where(node))
 
 
-def _where(job: Job) -> str:
+def _where(node: dict | None) -> str:
     """The cluster worker a job ran on (Ray executor); nothing for this machine's own jobs."""
-    node = jobfiles.read_node(job.id) if job.started_at else None
     if not node:
         return ""
     return f" · on {fmt.escape_md(str(node.get('hostname', '?')))} ({fmt.escape_md(str(node.get('node_ip', '?')))})"
