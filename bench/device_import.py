@@ -27,6 +27,15 @@ QUALITY_KEYS = ("perplexity", "top1_agreement", "kl_mean", "quality_retention", 
 UNSTEADY_CV = 0.05  # as bench.jobs.causal_lm flags a result of this machine
 
 
+def _runtime_device(described: Any) -> dict[str, str]:
+    """The device the runtime itself reported (MLX: gpu with Metal on a Mac; OpenVINO: its device
+    name), as the catalog's own results record it; only short strings are kept."""
+    if not isinstance(described, dict):
+        return {}
+    return {str(k)[:40]: str(v)[:200] for k, v in list(described.items())[:20]
+            if isinstance(v, str | int | float | bool)}
+
+
 def _protocol(claimed: Any) -> Any:
     if not isinstance(claimed, dict) or "id" not in claimed or "profile" not in claimed:
         raise InvalidInputError("This device result does not state the protocol it ran.")
@@ -137,7 +146,7 @@ def from_device_result(data: dict[str, Any]) -> list[ImportedResult]:
         fp = {"cpu": machine.get("cpu"), "cpu_flags_sha": "", "cores": machine.get("cores"),
               "threads": protocol.threads, "memory_gb": machine.get("memory_gb"), "os": machine.get("os"),
               "python": machine.get("python"), "target": str(raw.get("target") or raw.get("runtime") or ""),
-              "machine": label, "device": machine}
+              "machine": label, "device": machine, "runtime_device": _runtime_device(raw.get("device"))}
         flags = [IMPORTED_FLAG, DEVICE_FLAG] + (["unsteady"] if metrics["decode_tps_cv"] > UNSTEADY_CV else [])
         out.append(ImportedResult(
             variant=variant, protocol_id=protocol.id, profile=protocol.profile,

@@ -260,6 +260,9 @@ def test_onnx_genai_openvino_and_mlx_variants_run_from_one_bundle(chain_data, sh
     result = json.loads((folder / "result.json").read_text())
     targets = {e["format"]: e["raw"]["target"] for e in result["variants"]}
     assert targets == {"onnx-genai": "ONNX Runtime GenAI CPU", "openvino": "OpenVINO CPU", "mlx": "MLX CPU"}
+    devices = {e["format"]: e["raw"]["device"] for e in result["variants"]}
+    # what MLX ran on, and whether Metal was there to use: "gpu" and "true" on a Mac
+    assert devices["mlx"]["device"] == "cpu" and devices["mlx"]["metal_available"] in ("true", "false")
 
     imported = results.results_by_id(actions.import_result(local_admin(), "result.json",
                                                            (folder / "result.json").read_bytes()))
@@ -271,6 +274,7 @@ def test_onnx_genai_openvino_and_mlx_variants_run_from_one_bundle(chain_data, sh
         own = causal_lm_quality(ids, windows, [runner.logits(ids[s:e]) for s, e in windows], None)
         runner.close()
         assert dev.flags[:2] == ["imported", "device_run"] and dev.runtime == runner.runtime
+        assert dev.fingerprint["runtime_device"] == devices[variant.format]
         # the same ids through the same runtime (OpenVINO: the runtime itself in the bundle,
         # optimum-intel over the same IR in the catalog), so the same perplexity
         assert dev.metrics["perplexity"] == pytest.approx(own["perplexity"], rel=1e-4), dev.runtime
