@@ -14,10 +14,10 @@ import subprocess
 from dataclasses import dataclass
 from typing import Protocol
 
-from catalog import config, jobs
+from catalog import config
 from catalog.records import Job
 from worker import crash, toolkits
-from worker.proc import child_environment, die_with_parent, python
+from worker.spawn import spawn_child
 
 log = logging.getLogger(__name__)
 
@@ -41,19 +41,6 @@ class Executor(Protocol):
 
     def shutdown(self) -> None:
         """Stop every job it runs; they are then marked interrupted."""
-
-
-def spawn_child(job_id: str) -> subprocess.Popen[bytes]:
-    """Start a job's child process in its own process group (so cancel can kill the group)."""
-    log_file = open(config.jobs_dir() / job_id / "child.out", "ab")  # noqa: SIM115 - owned by the child
-    proc = subprocess.Popen(
-        [python(), "-m", "worker.child", job_id],
-        cwd=config.PROJECT_DIR, env=child_environment(), stdout=log_file, stderr=subprocess.STDOUT,
-        start_new_session=True, preexec_fn=die_with_parent,
-    )
-    log_file.close()
-    jobs.set_process(job_id, proc.pid)
-    return proc
 
 
 @dataclass

@@ -11,16 +11,15 @@ mounts at the same path.
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from typing import Any
 
 import ray
 
-from catalog import config, jobfiles, jobs, remote_db
+from catalog import jobfiles, remote_db
 from worker import crash, toolkits
-from worker.proc import child_environment, die_with_parent, python
 from worker.ray_gateway import GATEWAY_ENV, NAMESPACE, GatewayAddress, RayTransport
+from worker.spawn import spawn_child
 
 
 def run_job_on_worker(job_id: str, gateway: dict[str, str], resource: str) -> dict[str, Any]:
@@ -36,15 +35,8 @@ def run_job_on_worker(job_id: str, gateway: dict[str, str], resource: str) -> di
         jobfiles.append_log(job_id, f"[{time.strftime('%H:%M:%S')}] running on Ray worker {node['node_ip']} "
                                     f"({node['hostname']}, node {node['node_id'][:12]}, {resource})")
         jobfiles.write_progress(job_id, 0.0, f"starting on Ray worker {node['node_ip']}")
-        env = child_environment()
-        env[GATEWAY_ENV] = address.to_env()
         oom_before = crash.oom_kill_count()
-        log_file = open(config.jobs_dir() / job_id / "child.out", "ab")  # noqa: SIM115 - owned by the child
-        child = subprocess.Popen([python(), "-m", "worker.child", job_id], cwd=config.PROJECT_DIR, env=env,
-                                 stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
-                                 preexec_fn=die_with_parent)
-        log_file.close()
-        jobs.set_process(job_id, child.pid)
+        child = spawn_child(job_id, {GATEWAY_ENV: address.to_env()})
         code = child.wait()
         crash.handle_child_exit(job_id, child.pid, code, oom_before, toolkits.facts())
         return dict(node, returncode=code)

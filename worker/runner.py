@@ -10,7 +10,7 @@ from collections.abc import Callable
 from catalog import config, jobfiles, jobs
 from catalog.records import Job
 from worker import crash, toolkits
-from worker.executor import spawn_child
+from worker.spawn import spawn_child
 from worker.supervisor import ensure_running
 
 log = logging.getLogger(__name__)
