@@ -145,6 +145,21 @@ def test_retrying_an_interrupted_parent_requeues_its_dependents(root: Path, tmp_
     assert jobs.get_job(child.id).attempt == 2
 
 
+def test_waiting_on_a_job_whose_runner_died_ends_it(root: Path, tmp_path: Path) -> None:
+    """An identical submission attaches to the running job; when the process that ran it dies
+    (a killed CLI), the waiter ends it as interrupted instead of waiting forever."""
+    job = submit_import(ImportRequest(kind="path", path=str(tiny_hf_folder(tmp_path / "tiny")))).job
+    assert jobs.claim("cli", job_id=job.id) is not None
+    gone = subprocess.Popen(["sleep", "60"])  # the other runner's child, then killed with it
+    jobs.set_process(job.id, gone.pid)
+    gone.kill()
+    gone.wait()
+    start = time.monotonic()
+    after = run_to_completion(job.id)
+    assert after.state == "interrupted" and "retry" in after.error
+    assert time.monotonic() - start < 15
+
+
 def test_cancel_a_queued_job(root: Path, tmp_path: Path) -> None:
     job = submit_import(ImportRequest(kind="path", path=str(tiny_hf_folder(tmp_path / "m")))).job
     assert jobs.cancel(job.id).state == "cancelled"

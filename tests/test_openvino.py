@@ -21,7 +21,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def llm_irs(chain_data, shared_root: Path):
-    """The demo's int8, int4 and data-aware int4 IR, made once, with one quick benchmark each."""
+    """The demo's int8, int4 and data-aware int4 IR, made once, with one quick benchmark each. The
+    data-aware one calibrates on 8 lines: AWQ and scale estimation scale with the samples (32 took
+    320 s of the suite on 2 cores, 8 take 75 s) and 8 already change every weight."""
     from bench.jobs.common import benchmark_set
     from catalog import results
     from tests.helpers.chain import benchmark, convert, data_root_at
@@ -31,7 +33,7 @@ def llm_irs(chain_data, shared_root: Path):
         [int8] = convert("openvino.export_llm", hf.id, weight_format="int8")
         [int4] = convert("openvino.export_llm", hf.id, weight_format="int4")
         [awq] = convert("openvino.compress_weights", hf.id, mode="INT4_ASYM", group_size="64", awq=True,
-                        scale_estimation=True, samples=32)
+                        scale_estimation=True, samples=8)
         benchmark(benchmark_set([int8.id, int4.id, awq.id], "quick"))
         measured = {r.variant_id: r for r in results.latest_results(hf.source_id, "quick")}
         yield {"hf": hf, "int8": int8, "int4": int4, "awq": awq, "results": measured}
@@ -219,12 +221,14 @@ def _benchmarks_page(source_id: str):
     return at.run()
 
 
-@pytest.mark.parametrize("example", ["digits-cnn", "minilm"])
+@pytest.mark.parametrize("example", ["minilm"])
 def test_throughput_hint_is_a_benchmark_option_recorded_apart(tensor_irs, example: str,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """From the Benchmarks page: the IR and its INT8 again, with the THROUGHPUT hint. Both jobs run
     beside the LATENCY results the fixture made, and each result records its hint and its device,
-    under a fingerprint id of its own, so it is never charted as comparable with LATENCY ones."""
+    under a fingerprint id of its own, so it is never charted as comparable with LATENCY ones.
+    MiniLM only: the digits CNN takes the same path (35 s of the suite) and, at 0.1 ms a batch,
+    shows Python's call overhead rather than what the hint does."""
     from catalog import config, db, jobs, results
     from worker.runner import run_to_completion
 

@@ -15,6 +15,10 @@ from worker.supervisor import ensure_running
 
 log = logging.getLogger(__name__)
 
+# How often a wait on a job that another process runs checks that process's lease (each check
+# opens the catalog, about 30 ms of CPU).
+RECONCILE_S = 2.0
+
 
 def run_to_completion(job_id: str, on_progress: Callable[[Job, dict], None] | None = None,
                       poll_s: float = 0.25) -> Job:
@@ -25,6 +29,7 @@ def run_to_completion(job_id: str, on_progress: Callable[[Job, dict], None] | No
     job: Job | None = None
     oom_before = 0
     reported = False
+    last_reconcile = time.monotonic()
     while True:
         if child is not None and child.poll() is None:
             # Our own child runs the job: watch it and its progress file without opening the
@@ -54,6 +59,12 @@ def run_to_completion(job_id: str, on_progress: Callable[[Job, dict], None] | No
                 job = claimed  # progress reports the running job, not the queued row read before the claim
         if on_progress is not None:
             on_progress(job, jobfiles.read_progress(job_id))
+        if child is None and job.state == "running" and time.monotonic() - last_reconcile >= RECONCILE_S:
+            # Another runner holds the job (an identical submission attached to it): if that
+            # runner died, nobody else may be left to end its job, and this wait would never end.
+            last_reconcile = time.monotonic()
+            jobs.reconcile_now()
+            continue
         if child is not None and child.poll() is not None and not reported:
             reported = True
             # A signal is recorded as a crash; an exit without an outcome as a failure.
