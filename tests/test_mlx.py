@@ -1,9 +1,10 @@
-"""Apple MLX on its CPU backend: the demo converted by mlx-lm at 4 and 8 bits (group 64), each
-generating and passing its smoke gate, the 4-bit one benchmarked (quick profile: on this CPU
-backend, which multiplies with the reference BLAS, one MLX benchmark takes minutes, so the
-browser test reads this one's result); an MLX folder imported and dequantized back to Hugging
-Face; the exported RUN.md snippet run; and the refusals (group 128 on the demo, before a job and
-after one, an unsupported architecture, a mode MLX cannot run, MLX metadata with missing weights)."""
+"""Apple MLX on its CPU backend: the demo converted by mlx-lm at 4 and 8 bits (group 64) and with
+its mixed_4_6 recipe, each generating and passing its smoke gate; the 4-bit one benchmarked (quick
+profile: MLX's CPU kernels run on one thread at about 0.18 s a token, so one benchmark takes
+minutes and the browser test reads this one's result), the 8-bit and mixed ones scored on 128
+tokens of the eval text; an MLX folder imported and dequantized back to Hugging Face; the exported
+RUN.md snippet run; and the refusals (group 128 on the demo, before a job and after one, an
+unsupported architecture, a mode MLX cannot run, MLX metadata with missing weights)."""
 
 from __future__ import annotations
 
@@ -33,9 +34,10 @@ def mlx_made(chain_data, shared_root: Path):
         hf = chain_data["hf"]
         [m4] = convert("mlx.convert", hf.id)  # the declared defaults: affine, 4 bits, group 64
         [m8] = convert("mlx.convert", hf.id, bits="8")
+        [mixed] = convert("mlx.convert", hf.id, mixed_recipe="mixed_4_6")
         benchmark_unmeasured([m4])
         measured = {r.variant_id: r for r in results.latest_results(hf.source_id, "quick")}
-        yield {"hf": hf, "4": m4, "8": m8, "results": measured}
+        yield {"hf": hf, "4": m4, "8": m8, "mixed": mixed, "results": measured}
 
 
 def test_mlx_4_and_8_bit_record_bits_per_weight_and_pass_their_gates(chain, mlx_made) -> None:
@@ -71,6 +73,44 @@ def test_quick_benchmark_gives_perplexity_and_records_the_cpu_device(mlx_made) -
     assert np.isfinite(m["perplexity"]) and m["reference_perplexity"] < m["perplexity"] < 2 * m["reference_perplexity"]
     assert m["top1_agreement"] > 0.5 and m["decode_tps_p50"] > 0 and m["prefill_tps_p50"] > 0
     assert result.runtime == "MLX CPU" and result.fingerprint["runtime_device"]["device"] == "cpu"
+
+
+def test_8_bit_and_a_mixed_recipe_generate_and_score_the_eval_text(chain, mlx_made) -> None:
+    """The 8-bit and mlx-lm's mixed_4_6 recipe (v_proj and some down_proj layers at 6 bits) each
+    generate, and score the first 128 tokens of the eval text, the ids every runtime is scored on,
+    against the source on the same ids. A quick benchmark of each would cost 4.5 min on this CPU
+    backend (about 0.18 s a token, whatever the batch), so the suite scores 128 tokens instead."""
+    from backends.registry import main_file, open_runner
+    from bench.metrics import causal_lm_quality
+    from bench.protocol import EVAL_TEXT
+    from catalog.variants import variant_path
+
+    hf, mixed = mlx_made["hf"], mlx_made["mixed"]
+    assert mixed.precision == "mixed_4_6 g64" and mixed.metadata["mixed_recipe"] == "mixed_4_6"
+    # more bits than the plain 4-bit (5.007), far fewer than the 8-bit (9.006): the recipe was applied
+    assert 5.1 < mixed.metadata["bits_per_weight"] < 6.0
+    config = json.loads((variant_path(mixed) / "config.json").read_text())
+    six = [k for k, v in config["quantization"].items() if isinstance(v, dict) and v.get("bits") == 6]
+    assert any(k.endswith("v_proj") for k in six) and any(k.endswith("down_proj") for k in six)
+
+    reference = open_runner(hf.format, main_file(hf))
+    try:
+        ids = reference.tokenize(EVAL_TEXT.read_text())[:129]
+        ref_logits = reference.logits(ids)
+    finally:
+        reference.close()
+    for key, most in (("8", 1.08), ("mixed", 1.5)):  # 128 tokens: a few percent of noise
+        variant = mlx_made[key]
+        assert variant.metadata["generated"].strip()
+        runner = open_runner(variant.format, main_file(variant))
+        try:
+            quality = causal_lm_quality(ids, [(0, len(ids))], [runner.logits(ids)], [ref_logits])
+        finally:
+            runner.close()
+        print(f"MLX {variant.precision}: perplexity {quality['perplexity']:.3f} over 128 tokens "
+              f"(source {quality['reference_perplexity']:.3f}), agreement {quality['top1_agreement']:.3f}, "
+              f"{variant.metadata['bits_per_weight']:.3f} bits per weight")
+        assert quality["reference_perplexity"] * 0.97 < quality["perplexity"] < most * quality["reference_perplexity"]
 
 
 def test_group_128_on_the_demo_is_refused_before_a_job(chain) -> None:
