@@ -15,7 +15,9 @@ Sections:
   in headless Chromium against the real app (navigation start to ready: script run over, text
   shown, charts drawn; median and min-max of --runs loads, and the first, cold-cache load);
   --before DIR times another checkout's app (git archive <commit> | tar -x -C DIR) page by page
-  in turn on the same catalog. --browser-only stops there. Then
+  in turn on the same catalog; each page is also timed as an in-app navigation (the URL changed
+  without a reload, as a sidebar or page link does), and a bare one-line Streamlit app gives the
+  floor of a page load in the same browser. --browser-only stops there. Then
   the Catalog, Model, Benchmarks and Storage pages are rendered with Streamlit's AppTest (median
   of 3 after a warm-up) next to the catalog API calls behind them. "what-if" rows render the
   same page inside one db.connect() (nested calls reuse it) to show what connection reuse saves.
@@ -672,6 +674,19 @@ READY_JS = """marker => {
 }"""
 
 
+# In-app navigation, as a click on a sidebar or page link does it: the URL changes without a reload
+# and Streamlit's frontend reruns the app for the new page and query over its open websocket (no
+# JavaScript bundle to load and parse again, which alone costs about 0.4 s on this VM).
+NAVIGATE_JS = """path => {
+  window.__navStart = performance.now();
+  history.pushState({}, '', path);
+  window.dispatchEvent(new PopStateEvent('popstate', {state: {}}));
+}"""
+NAV_READY_JS = READY_JS.replace("return performance.now();", "return performance.now() - window.__navStart;")
+# The page each in-app navigation starts from: its text holds none of the measured pages' markers.
+NEUTRAL_PAGE = ("/team", "Open sessions")
+
+
 @dataclass
 class BrowserPage:
     label: str
@@ -732,6 +747,42 @@ def time_in_browser(page: Any, url: str, spec: BrowserPage, runs: int = BROWSER_
                          errors.first.inner_text()[:100].replace("\n", " ") if errors.count() else "")
 
 
+BARE_APP = 'import streamlit as st\nst.title("Floor")\nst.write("a bare page")\n'
+
+
+def bare_streamlit_floor(stack: ExitStack, page: Any, runs: int) -> BrowserTiming:
+    """The page load of a one-line Streamlit app in the same browser: what no page can go below."""
+    from tests.browser import running_app
+
+    folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+    (folder / "app.py").write_text(BARE_APP)
+    url = stack.enter_context(running_app(folder / "data", app_dir=folder))
+    return time_in_browser(page, url, BrowserPage("bare", "/", "a bare page"), runs)
+
+
+def time_in_app(page: Any, url: str, spec: BrowserPage, runs: int = BROWSER_RUNS) -> BrowserTiming:
+    """Seconds from an in-app navigation (from the neutral page) to ready, `runs` times after a warm-up."""
+    samples: list[float] = []
+    first: float | None = None
+    start_path, start_marker = NEUTRAL_PAGE if spec.path.split("?")[0] != NEUTRAL_PAGE[0] else ("/audit",
+                                                                                                  "One row per change")
+    page.goto(url + start_path, wait_until="commit")
+    for n in range(runs + 1):
+        page.wait_for_function(READY_JS, arg=start_marker, polling=10, timeout=60_000)
+        page.evaluate(NAVIGATE_JS, spec.path)
+        try:
+            handle = page.wait_for_function(NAV_READY_JS, arg=spec.marker, polling=10, timeout=60_000)
+        except Exception as exc:  # noqa: BLE001 - report the page and measure the others
+            return BrowserTiming(first, samples, f"not ready in-app ({type(exc).__name__})")
+        value = float(handle.json_value()) / 1000
+        if n:
+            samples.append(value)
+        else:
+            first = value
+        page.evaluate(NAVIGATE_JS, start_path)
+    return BrowserTiming(first, samples, "")
+
+
 def run_browser_pages(root: Path, source_id: str, root_id: str, quant_id: str, saved_id: str,
                       before: Path | None = None, runs: int = BROWSER_RUNS) -> None:
     """Each page in headless Chromium; with `before` (another checkout, e.g. `git archive` of an
@@ -747,16 +798,24 @@ def run_browser_pages(root: Path, source_id: str, root_id: str, quant_id: str, s
         url = stack.enter_context(running_app(root))
         old_url = stack.enter_context(running_app(root, app_dir=before)) if before else None
         page = stack.enter_context(chromium_page())
+        floor = bare_streamlit_floor(stack, page, runs)
         for spec in browser_pages(source_id, root_id, quant_id, saved_id):
             load = os.getloadavg()[0]
             then = time_in_browser(page, old_url, spec, runs) if old_url else None
+            then_in_app = time_in_app(page, old_url, spec, runs) if old_url else None
             now = time_in_browser(page, url, spec, runs)
-            rows.append([spec.label, *(then.cells() if then else []), *now.cells(), f"{load:.1f}",
-                         " / ".join(e for e in ((then.error if then else ""), now.error) if e)])
+            now_in_app = time_in_app(page, url, spec, runs)
+            rows.append([spec.label, *(then.cells()[:2] + then_in_app.cells()[:2] if then and then_in_app else []),
+                         *now.cells(), *now_in_app.cells()[:2], f"{load:.1f}",
+                         " / ".join(e for e in (then.error if then else "", then_in_app.error if then_in_app else "",
+                                                now.error, now_in_app.error) if e)])
             print("  " + "  ".join(rows[-1][:-1]), flush=True)
-    heads = ["page", *(["before ms", "min–max", "first"] if before else []), "median ms", "min–max", "first",
-             "load", "error shown"]
+    heads = ["page", *(["before load", "min–max", "before in-app", "min–max"] if before else []),
+             "page load ms", "min–max", "first", "in-app ms", "min–max", "load", "error shown"]
     print_table(heads, rows)
+    print(f"floor: a bare Streamlit page (a title and a line) in the same browser: page load {floor.cells()[0]} ms "
+          f"({floor.cells()[1]}); a page load parses Streamlit's JavaScript again, an in-app navigation (a "
+          "click on a sidebar or page link) does not")
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"load average after: {load} (2 cores; the app server, Chromium and this script share them)")
 
