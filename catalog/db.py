@@ -16,6 +16,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import tempfile
 import threading
 import time
 import uuid
@@ -83,7 +84,10 @@ class _Host:
     def cursor(self) -> duckdb.DuckDBPyConnection:
         with self._lock:
             if self._instance is None or self._pid != os.getpid():  # a forked child makes its own
-                self._instance, self._pid = duckdb.connect(":memory:"), os.getpid()
+                # An in-memory instance would spill a large sort to ./.tmp, wherever the process runs.
+                spill = Path(tempfile.gettempdir()) / f"model-catalog-duckdb-{os.getuid()}"
+                self._instance = duckdb.connect(":memory:", config={"temp_directory": str(spill)})
+                self._pid = os.getpid()
             return self._instance.cursor()
 
 
