@@ -81,9 +81,17 @@ class _Host:
         self._instance: duckdb.DuckDBPyConnection | None = None
         self._pid = 0
 
+    def forget_after_fork(self) -> None:
+        """In a forked child: the parent's instance is kept, never used and never destroyed (its
+        threads stayed in the parent, and destroying it here crashed the child), and the lock is new."""
+        if self._instance is not None:
+            _INHERITED.append(self._instance)
+        self._instance = None
+        self._lock = threading.Lock()
+
     def cursor(self) -> duckdb.DuckDBPyConnection:
         with self._lock:
-            if self._instance is None or self._pid != os.getpid():  # a forked child makes its own
+            if self._instance is None or self._pid != os.getpid():
                 # An in-memory instance would spill a large sort to ./.tmp, wherever the process runs.
                 spill = Path(tempfile.gettempdir()) / f"model-catalog-duckdb-{os.getuid()}"
                 self._instance = duckdb.connect(":memory:", config={"temp_directory": str(spill)})
@@ -91,7 +99,9 @@ class _Host:
             return self._instance.cursor()
 
 
+_INHERITED: list[duckdb.DuckDBPyConnection] = []
 _host = _Host()
+os.register_at_fork(after_in_child=_host.forget_after_fork)
 
 
 def _attach(path: str, read_only: bool = False) -> tuple[duckdb.DuckDBPyConnection, str]:
