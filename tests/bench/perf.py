@@ -747,17 +747,18 @@ def time_in_browser(page: Any, url: str, spec: BrowserPage, runs: int = BROWSER_
                          errors.first.inner_text()[:100].replace("\n", " ") if errors.count() else "")
 
 
-BARE_APP = 'import streamlit as st\nst.title("Floor")\nst.write("a bare page")\n'
+# The sidebar line is what tests.browser's warm-up waits for.
+BARE_APP = 'import streamlit as st\nst.sidebar.caption("Data root: none")\nst.title("Floor")\nst.write("a bare page")\n'
 
 
-def bare_streamlit_floor(stack: ExitStack, page: Any, runs: int) -> BrowserTiming:
-    """The page load of a one-line Streamlit app in the same browser: what no page can go below."""
+def bare_streamlit_app(stack: ExitStack) -> str:
+    """A one-line Streamlit app's URL: its page load is what no page can go below in that browser
+    (started before the browser: the app's warm-up opens a browser of its own)."""
     from tests.browser import running_app
 
     folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
     (folder / "app.py").write_text(BARE_APP)
-    url = stack.enter_context(running_app(folder / "data", app_dir=folder))
-    return time_in_browser(page, url, BrowserPage("bare", "/", "a bare page"), runs)
+    return stack.enter_context(running_app(folder / "data", app_dir=folder))
 
 
 def time_in_app(page: Any, url: str, spec: BrowserPage, runs: int = BROWSER_RUNS) -> BrowserTiming:
@@ -797,8 +798,9 @@ def run_browser_pages(root: Path, source_id: str, root_id: str, quant_id: str, s
     with ExitStack() as stack:
         url = stack.enter_context(running_app(root))
         old_url = stack.enter_context(running_app(root, app_dir=before)) if before else None
+        bare_url = bare_streamlit_app(stack)
         page = stack.enter_context(chromium_page())
-        floor = bare_streamlit_floor(stack, page, runs)
+        floor = time_in_browser(page, bare_url, BrowserPage("bare", "/", "a bare page"), runs)
         for spec in browser_pages(source_id, root_id, quant_id, saved_id):
             load = os.getloadavg()[0]
             then = time_in_browser(page, old_url, spec, runs) if old_url else None
