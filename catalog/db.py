@@ -79,7 +79,6 @@ class _Host:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._instance: duckdb.DuckDBPyConnection | None = None
-        self._pid = 0
 
     def forget_after_fork(self) -> None:
         """In a forked child: the parent's instance is kept, never used and never destroyed (its
@@ -91,11 +90,10 @@ class _Host:
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         with self._lock:
-            if self._instance is None or self._pid != os.getpid():
+            if self._instance is None:  # a forked child starts from None (forget_after_fork)
                 # An in-memory instance would spill a large sort to ./.tmp, wherever the process runs.
                 spill = Path(tempfile.gettempdir()) / f"model-catalog-duckdb-{os.getuid()}"
                 self._instance = duckdb.connect(":memory:", config={"temp_directory": str(spill)})
-                self._pid = os.getpid()
             return self._instance.cursor()
 
 

@@ -16,7 +16,7 @@ from worker.supervisor import ensure_running
 log = logging.getLogger(__name__)
 
 # How often a wait on a job that another process runs checks that process's lease (each check
-# opens the catalog, about 30 ms of CPU).
+# opens the catalog: a few ms of CPU that a benchmark on the other core would feel).
 RECONCILE_S = 2.0
 
 

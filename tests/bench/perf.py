@@ -683,8 +683,9 @@ NAVIGATE_JS = """path => {
   window.dispatchEvent(new PopStateEvent('popstate', {state: {}}));
 }"""
 NAV_READY_JS = READY_JS.replace("return performance.now();", "return performance.now() - window.__navStart;")
-# The page each in-app navigation starts from: its text holds none of the measured pages' markers.
-NEUTRAL_PAGE = ("/team", "Open sessions")
+# The pages an in-app navigation starts from (the second for the first itself): their text holds
+# none of the measured pages' markers.
+NEUTRAL_PAGES = (("/team", "Open sessions"), ("/audit", "One row per change"))
 
 
 @dataclass
@@ -725,23 +726,34 @@ class BrowserTiming:
                 f"{min(self.samples) * 1000:.0f}–{max(self.samples) * 1000:.0f}", ms(self.first_s)]
 
 
-def time_in_browser(page: Any, url: str, spec: BrowserPage, runs: int = BROWSER_RUNS) -> BrowserTiming:
-    """Load the page `runs` times after a warm-up (each load a new Streamlit session, the app's
-    static files cached as a returning user has them); seconds from navigation start to ready."""
+def _repeated(runs: int, once: Callable[[], float]) -> tuple[float | None, list[float], Exception | None]:
+    """once() runs + 1 times: the first is the warm-up, the others the samples; stops at a failure."""
     samples: list[float] = []
     first: float | None = None
     for n in range(runs + 1):
-        page.goto(url + spec.path, wait_until="commit")
         try:
-            handle = page.wait_for_function(READY_JS, arg=spec.marker, polling=10, timeout=60_000)
-        except Exception as exc:  # noqa: BLE001 - report the page and measure the others
-            shot = Path(tempfile.gettempdir()) / f"perf-not-ready-{re.sub(r'[^a-z]+', '-', spec.label.lower())}.png"
-            page.screenshot(path=str(shot), full_page=True)
-            return BrowserTiming(first, samples, f"not ready ({type(exc).__name__}; see {shot})")
+            value = once()
+        except Exception as exc:  # noqa: BLE001 - the caller reports the page and measures the others
+            return first, samples, exc
         if n:
-            samples.append(float(handle.json_value()) / 1000)
+            samples.append(value)
         else:
-            first = float(handle.json_value()) / 1000
+            first = value
+    return first, samples, None
+
+
+def time_in_browser(page: Any, url: str, spec: BrowserPage, runs: int = BROWSER_RUNS) -> BrowserTiming:
+    """Load the page `runs` times after a warm-up (each load a new Streamlit session, the app's
+    static files cached as a returning user has them); seconds from navigation start to ready."""
+    def load() -> float:
+        page.goto(url + spec.path, wait_until="commit")
+        return float(page.wait_for_function(READY_JS, arg=spec.marker, polling=10, timeout=60_000).json_value()) / 1000
+
+    first, samples, failed = _repeated(runs, load)
+    if failed is not None:
+        shot = Path(tempfile.gettempdir()) / f"perf-not-ready-{re.sub(r'[^a-z]+', '-', spec.label.lower())}.png"
+        page.screenshot(path=str(shot), full_page=True)
+        return BrowserTiming(first, samples, f"not ready ({type(failed).__name__}; see {shot})")
     errors = page.locator("[data-testid='stException'], [data-testid='stAlertContentError']")
     return BrowserTiming(first, samples,
                          errors.first.inner_text()[:100].replace("\n", " ") if errors.count() else "")
@@ -762,26 +774,19 @@ def bare_streamlit_app(stack: ExitStack) -> str:
 
 
 def time_in_app(page: Any, url: str, spec: BrowserPage, runs: int = BROWSER_RUNS) -> BrowserTiming:
-    """Seconds from an in-app navigation (from the neutral page) to ready, `runs` times after a warm-up."""
-    samples: list[float] = []
-    first: float | None = None
-    start_path, start_marker = NEUTRAL_PAGE if spec.path.split("?")[0] != NEUTRAL_PAGE[0] else ("/audit",
-                                                                                                  "One row per change")
+    """Seconds from an in-app navigation (from a neutral page) to ready, `runs` times after a warm-up."""
+    start_path, start_marker = next(p for p in NEUTRAL_PAGES if p[0] != spec.path.split("?")[0])
     page.goto(url + start_path, wait_until="commit")
-    for n in range(runs + 1):
+
+    def navigate() -> float:
         page.wait_for_function(READY_JS, arg=start_marker, polling=10, timeout=60_000)
         page.evaluate(NAVIGATE_JS, spec.path)
-        try:
-            handle = page.wait_for_function(NAV_READY_JS, arg=spec.marker, polling=10, timeout=60_000)
-        except Exception as exc:  # noqa: BLE001 - report the page and measure the others
-            return BrowserTiming(first, samples, f"not ready in-app ({type(exc).__name__})")
-        value = float(handle.json_value()) / 1000
-        if n:
-            samples.append(value)
-        else:
-            first = value
+        ready = page.wait_for_function(NAV_READY_JS, arg=spec.marker, polling=10, timeout=60_000)
         page.evaluate(NAVIGATE_JS, start_path)
-    return BrowserTiming(first, samples, "")
+        return float(ready.json_value()) / 1000
+
+    first, samples, failed = _repeated(runs, navigate)
+    return BrowserTiming(first, samples, f"not ready in-app ({type(failed).__name__})" if failed else "")
 
 
 def run_browser_pages(root: Path, source_id: str, root_id: str, quant_id: str, saved_id: str,
