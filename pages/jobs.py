@@ -6,7 +6,7 @@ import streamlit as st
 
 from catalog import jobs
 from catalog.errors import CatalogError
-from catalog.records import ENDED_BADLY_STATES, JOB_STATES
+from catalog.records import ACTIVE_JOB_STATES, ENDED_BADLY_STATES, JOB_STATES, Job
 from service import actions
 from ui.jobs_view import render_job
 from ui.session import current_actor, gate
@@ -18,10 +18,30 @@ states = st.multiselect("States", JOB_STATES, default=[], key="job_states",
                         help="Empty shows every state.")
 
 
+# Ended jobs listed at first, and added by each "Show more": the list redraws every 2 s, and 100
+# bordered rows with their buttons took most of that page's time at ten times the scale.
+ENDED_PAGE = 20
+
+
+def _show_more() -> None:
+    st.session_state["jobs_ended_shown"] = st.session_state.get("jobs_ended_shown", ENDED_PAGE) + ENDED_PAGE
+
+
+def _listed(chosen: tuple[str, ...]) -> tuple[list[Job], bool]:
+    """Every active job of the chosen states (newest first), then the most recent ended ones;
+    and whether older ended jobs are left out."""
+    active_states = tuple(s for s in chosen if s in ACTIVE_JOB_STATES)
+    ended_states = tuple(s for s in chosen if s not in ACTIVE_JOB_STATES)
+    shown = st.session_state.get("jobs_ended_shown", ENDED_PAGE)
+    active = jobs.list_jobs(states=active_states, limit=1000) if active_states else []
+    ended = jobs.list_jobs(states=ended_states, limit=shown + 1) if ended_states else []
+    return active + ended[:shown], len(ended) > shown
+
+
 @st.fragment(run_every=2.0)
 def job_list() -> None:
     jobs.reconcile_now()
-    rows = jobs.list_jobs(states=tuple(states) or None, limit=100)
+    rows, more = _listed(tuple(states) or JOB_STATES)
     if not rows:
         st.info("No jobs yet. Import a model or start a conversion.")
         return
@@ -39,6 +59,9 @@ def job_list() -> None:
                     st.rerun()
             except CatalogError as exc:
                 st.error(str(exc))
+    if more:
+        st.button("Show more ended jobs", key="jobs_show_more", on_click=_show_more,
+                  help=f"Active jobs are all listed; ended ones {ENDED_PAGE} at a time, newest first.")
 
 
 job_list()

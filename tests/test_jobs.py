@@ -246,3 +246,25 @@ def test_killing_the_app_stops_its_supervisor_and_jobs(root: Path, tmp_path: Pat
 
     wait_for(lambda: not is_running(), timeout=10, what="the supervisor to exit")
     assert_nothing_left(root, job.id)
+
+
+def test_jobs_page_lists_every_active_job_and_the_recent_ended_ones(root: Path) -> None:
+    """The list redraws every 2 s: every active job, then the 20 most recent ended ones, and a
+    button for more (100 bordered rows took most of the page's time at ten times the scale)."""
+    from streamlit.testing.v1 import AppTest
+
+    ended = [jobs.submit("convert", {"n": n}, title=f"ended {n}").job for n in range(25)]
+    for job in ended:
+        jobs.cancel(job.id)
+    active = jobs.submit("convert", {"n": "active"}, title="still queued").job  # newest, listed first anyway
+
+    at = AppTest.from_file(str(config.PROJECT_DIR / "pages" / "jobs.py"), default_timeout=60).run()
+    assert not at.exception, at.exception
+    lines = [m.value for m in at.markdown if " · " in m.value]
+    assert active.id in lines[0] and "queued" in lines[0]
+    shown = [job.id for job in ended if any(job.id in line for line in lines)]
+    assert shown == [job.id for job in ended[5:]]  # the 20 newest ended ones
+    at.button(key="jobs_show_more").click().run()
+    lines = [m.value for m in at.markdown if " · " in m.value]
+    assert all(any(job.id in line for line in lines) for job in ended)
+    assert not [b for b in at.button if b.key == "jobs_show_more"]  # nothing older is left out
