@@ -14,9 +14,23 @@ if ! command -v chromium >/dev/null 2>&1; then
     || { $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q chromium chromium-driver >/dev/null; }
 fi
 
-if [ ! -x .venv/bin/python ]; then
-  log "creating .venv"
-  python3 -m venv .venv
+# The virtual environment lives in the cache folder, one per Python version and requirements set,
+# and .venv links to it: a fresh clone with the same requirements finds it installed (creating it
+# and installing from pip's wheel cache took about 150 s a clone). A .venv folder of an older
+# checkout is kept and used as before.
+cache_dir="${MODEL_CATALOG_CACHE:-$HOME/.cache/model-catalog}"
+want=$(cat requirements.txt requirements-nodeps.txt | sha256sum | cut -d' ' -f1)
+venv_dir="$cache_dir/venvs/$(python3 -c 'import sys; print("py%d.%d" % sys.version_info[:2])')-${want:0:16}"
+if [ -L .venv ] && [ "$(readlink .venv)" != "$venv_dir" ]; then
+  rm .venv  # another requirements set: link the environment of this one
+fi
+if [ ! -e .venv ]; then
+  if [ ! -x "$venv_dir/bin/python" ]; then
+    log "creating the virtual environment in $venv_dir"
+    mkdir -p "$(dirname "$venv_dir")"
+    python3 -m venv "$venv_dir"
+  fi
+  ln -s "$venv_dir" .venv
 fi
 PY=.venv/bin/python
 
@@ -30,7 +44,6 @@ llama_build=$!
 
 # Reinstall only when a requirements file changed since the last successful install.
 stamp=.venv/.requirements.sha256
-want=$(cat requirements.txt requirements-nodeps.txt | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   log "installing requirements (beside the llama.cpp build)"
   without_binding=$(mktemp)

@@ -238,17 +238,12 @@ def test_onnx_genai_openvino_and_mlx_variants_run_from_one_bundle(chain_data, sh
     path above keeps the real demo and a full catalog run): each variant runs in the bundle's bare
     environment, and its imported perplexity is the one this catalog's runner of that format
     gives on the same windows of the same ids (the protocol's quality part)."""
-    from backends.importers import ImportRequest, import_now
     from backends.registry import main_file, open_runner
     from bench.metrics import causal_lm_quality
     from catalog import variants
-    from tests.helpers.chain import convert, data_root_at
-    from tests.helpers.models import tiny_llama
+    from tests.helpers.chain import convert, import_tiny_llama
 
-    with data_root_at(shared_root):
-        tokenizer_from = variants.variant_path(chain_data["hf"])
-    source = import_now(ImportRequest(kind="path", path=str(tiny_llama(tokenizer_from, tmp_path / "tiny"))))
-    hf = variants.get_variant(source.root_variant_id)
+    hf = import_tiny_llama(chain_data["hf"], shared_root, tmp_path / "tiny")
     made = {"onnx-genai": convert("onnxrt.genai_build", hf.id, precision="fp32")[0],
             "openvino": convert("openvino.export_llm", hf.id, weight_format="int8")[0],
             "mlx": convert("mlx.convert", hf.id)[0]}  # 4-bit, groups of 64

@@ -192,15 +192,9 @@ def test_gptq_example_quantizes_a_tiny_llama_and_preflight_names_a_group_that_ca
     demo's 30 layers on 2 cores. Olive's default group of 128 divides neither that model's width
     (64) nor the demo's (576), and Olive fails on it only while packing, after GPTQ's slow part:
     pre-flight refuses it first, naming a group that fits."""
-    from backends.importers import ImportRequest, import_now
-    from catalog import variants
-    from tests.helpers.chain import convert, data_root_at
-    from tests.helpers.models import tiny_llama
+    from tests.helpers.chain import convert, import_tiny_llama
 
-    with data_root_at(shared_root):
-        tokenizer_from = variants.variant_path(chain_data["hf"])
-    source = import_now(ImportRequest(kind="path", path=str(tiny_llama(tokenizer_from, tmp_path / "tiny"))))
-    hf = variants.get_variant(source.root_variant_id)
+    hf = import_tiny_llama(chain_data["hf"], shared_root, tmp_path / "tiny")
     assert hf.precision == "F32"  # config.json's "float32", labelled as conversions label it
 
     text = (REPO / "backends" / "olive" / "examples" / "gptq-int4.yaml").read_text()

@@ -65,6 +65,19 @@ def benchmark_unmeasured(variants: list[Variant], profile: str = "quick") -> Non
         benchmark(missing, profile)
 
 
+def import_tiny_llama(demo_hf: Variant, demo_root: Path, folder: Path) -> Variant:
+    """A 2-layer Llama with the demo's tokenizer (tests/helpers/models.tiny_llama), imported into
+    this test's data root: its Hugging Face root variant. The mechanics of a runtime's LLM path
+    (conversion, gate, benchmark) run on it in seconds; the demo keeps the quality checks."""
+    from backends.importers import ImportRequest, import_now
+    from tests.helpers.models import tiny_llama
+
+    with data_root_at(demo_root):
+        tokenizer_from = variants.variant_path(demo_hf)
+    source = import_now(ImportRequest(kind="path", path=str(tiny_llama(tokenizer_from, folder))))
+    return variants.get_variant(source.root_variant_id)
+
+
 def planned_variant(conversion: str, variant_id: str, **options) -> Variant:
     """The variant a submit of these options made: ids follow from the recipe, so this finds it
     among other variants of the same format and precision that earlier tests made."""
