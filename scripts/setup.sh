@@ -32,6 +32,14 @@ if [ ! -e .venv ]; then
   fi
   ln -s "$venv_dir" .venv
 fi
+if [ -L .venv ]; then
+  # An environment takes gigabytes: keep this one and the most recent other (a checkout on the
+  # previous requirements); a checkout whose environment went sets up a new one on its next run.
+  touch "$venv_dir"
+  ls -1dt "$cache_dir"/venvs/*/ 2>/dev/null | tail -n +3 | while read -r old; do
+    [ "${old%/}" = "$venv_dir" ] || rm -rf "${old%/}"
+  done
+fi
 PY=.venv/bin/python
 
 # llama.cpp (the binding and the tools, built for this CPU's instruction-set level, never for
