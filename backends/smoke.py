@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import os
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -58,17 +59,18 @@ def run_smoke(ctx: JobContext, gate: Gate, parent: Variant, parent_path: Path, o
 # ------------------------------------------------------------------------------ the parent's side, once
 
 
-def _cached(parent: Variant, probe: dict[str, Any], compute: Callable[[], dict[str, np.ndarray]]
-            ) -> dict[str, np.ndarray]:
-    """The parent's side of a probe, read from the cache or computed and kept (atomically: two
-    jobs of one batch may compute it at once, and either copy is the same)."""
+def cached_outputs(parent: Variant, probe: dict[str, Any], compute: Callable[[], dict[str, np.ndarray]]
+                   ) -> dict[str, np.ndarray]:
+    """A variant's outputs on fixed inputs (the parent's side of a smoke probe, a benchmark
+    reference's logits), read from the cache or computed and kept (atomically: two jobs of one
+    batch may compute them at once, and either copy is the same)."""
     key = hashlib.sha256(json.dumps(dict(probe, v=CACHE_VERSION), sort_keys=True).encode()).hexdigest()[:16]
     path = config.smoke_cache_dir(parent.id) / f"{key}.npz"
     try:
         with np.load(path, allow_pickle=False) as stored:
             return {k: stored[k] for k in stored.files}
-    except (OSError, ValueError, KeyError):
-        pass
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        pass  # none yet, or a copy cut short (a full disk, a killed job): computed again
     arrays = compute()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -76,7 +78,7 @@ def _cached(parent: Variant, probe: dict[str, Any], compute: Callable[[], dict[s
         np.savez(partial, **arrays)
         partial.replace(path)
     except OSError as exc:  # a cache that cannot be written only costs time
-        log.warning("could not keep the parent's smoke predictions at %s: %s", path, exc)
+        log.warning("could not keep the outputs of %s at %s: %s", parent.id, path, exc)
     return arrays
 
 
@@ -108,7 +110,7 @@ def _parent_predictions(parent: Variant, parent_path: Path) -> tuple[list[list[i
 
     probe = {"probe": "causal-lm", "prompts": PROMPTS, "gen_tokens": GEN_TOKENS, "format": parent.format,
              "runtime": get_format(parent.format).runtime_versions()}
-    arrays = _cached(parent, probe, compute)
+    arrays = cached_outputs(parent, probe, compute)
     n = len(PROMPTS)
     return ([arrays[f"ids_{i}"].tolist() for i in range(n)], [arrays[f"logits_{i}"] for i in range(n)],
             [str(g) for g in arrays["generations"]])
@@ -159,7 +161,8 @@ def _encoder_classifier(ctx: JobContext, gate: Gate, task: str, parent: Variant,
     probe = {"probe": task, "samples": SAMPLES, "format": parent.format,
              "runtime": get_format(parent.format).runtime_versions(),
              "feeds": hashlib.sha256(b"".join(np.ascontiguousarray(v).tobytes() for v in feeds.values())).hexdigest()}
-    expected = _cached(parent, probe, lambda: {"outputs": predict(parent.format, parent_path, task, feeds)})["outputs"]
+    expected = cached_outputs(parent, probe,
+                              lambda: {"outputs": predict(parent.format, parent_path, task, feeds)})["outputs"]
     ctx.progress(0.82, f"smoke test: running {child_path.name}")
     try:
         got = predict(child_format, child_path, task, feeds)

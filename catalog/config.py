@@ -55,7 +55,8 @@ def smoke_cache_root() -> Path:
 
 
 def smoke_cache_dir(variant_id: str) -> Path:
-    """A parent's side of the smoke tests of its conversions, kept while the variant is."""
+    """A variant's outputs on fixed inputs, kept while the variant is: the parent's side of the
+    smoke tests of its conversions, and, for a benchmark reference, its logits on the eval ids."""
     return smoke_cache_root() / variant_id
 
 

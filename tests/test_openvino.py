@@ -21,62 +21,61 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def llm_irs(chain_data, shared_root: Path, tmp_path_factory: pytest.TempPathFactory):
-    """The demo's int4 IR, and a tiny Llama's (the demo's tokenizer) int8, int4 and data-aware int4,
-    made once, each with a quick benchmark. The demo keeps the quality checks of the path users
-    take most; the tiny model runs the others' mechanics in seconds (on the demo, int8 took 48 s,
-    AWQ with scale estimation 75 s alone and 201 s of the suite beside the other worker, and each
-    benchmark about 30 s)."""
+    """The demo's int8 and int4 IR, and a tiny Llama's (the demo's tokenizer) int4 and data-aware
+    int4, made once; the demo's two and the data-aware one with a quick benchmark. The demo keeps
+    every quality check; the data-aware path (AWQ with scale estimation: 201 s of the suite on the
+    demo, beside the other worker) shows its mechanics on the tiny model: the options reach NNCF,
+    the calibration changes the weights, the result loads, generates and is measured."""
     from bench.baseline import benchmark_set
     from catalog import results
     from tests.helpers.chain import benchmark, convert, data_root_at, import_tiny_llama
 
     with data_root_at(shared_root):
         hf = chain_data["hf"]
+        [int8] = convert("openvino.export_llm", hf.id, weight_format="int8")
         [int4] = convert("openvino.export_llm", hf.id, weight_format="int4")
         tiny = import_tiny_llama(hf, shared_root, tmp_path_factory.mktemp("openvino-llm") / "tiny")
-        [tiny8] = convert("openvino.export_llm", tiny.id, weight_format="int8")
         [tiny4] = convert("openvino.export_llm", tiny.id, weight_format="int4")
         [awq] = convert("openvino.compress_weights", tiny.id, mode="INT4_ASYM", group_size="64", awq=True,
                         scale_estimation=True, samples=8)
-        benchmark(benchmark_set([int4.id, tiny8.id, tiny4.id, awq.id], "quick"))
+        benchmark(benchmark_set([int8.id, int4.id, awq.id], "quick"))
         measured = {r.variant_id: r for source in (hf.source_id, tiny.source_id)
                     for r in results.latest_results(source, "quick")}
-        yield {"hf": hf, "int4": int4, "tiny": tiny, "tiny8": tiny8, "tiny4": tiny4, "awq": awq, "results": measured}
+        yield {"hf": hf, "int8": int8, "int4": int4, "tiny": tiny, "tiny4": tiny4, "awq": awq, "results": measured}
 
 
 def test_llm_irs_run_in_genai_and_pass_their_smoke_gates(chain, llm_irs) -> None:
     from backends.openvino.llm_runner import generate_once
     from catalog.variants import variant_path
 
-    for name, parent, least, label in (("int4", llm_irs["hf"], 0.6, "INT4"), ("tiny8", llm_irs["tiny"], 0.85, "INT8")):
+    for name, least, label in (("int8", 0.85, "INT8"), ("int4", 0.6, "INT4")):
         variant = llm_irs[name]
-        assert variant.format == "openvino" and variant.precision == label and variant.parent_id == parent.id
+        assert variant.format == "openvino" and variant.precision == label and variant.parent_id == chain["hf"].id
         files = {f.relpath for f in variant.files}
         assert {"openvino_model.xml", "openvino_model.bin", "openvino_tokenizer.xml",
                 "openvino_detokenizer.xml"} <= files
         assert variant.metadata["smoke"]["top1_agreement"] >= least
         assert generate_once(variant_path(variant)).strip()
-    weights = (variant_path(llm_irs["int4"]) / "openvino_model.bin").stat().st_size
-    assert weights < 0.25 * llm_irs["hf"].size_bytes  # 4-bit layers and an int8 embedding, against F32
+    assert llm_irs["int4"].size_bytes < 0.8 * llm_irs["int8"].size_bytes  # the int8 embedding is a fifth
     assert llm_irs["int4"].toolkit_versions["nncf"] == "3.4.0"
 
 
 def test_data_aware_int4_differs_from_data_free_and_is_measured(llm_irs) -> None:
     from catalog.variants import variant_path
 
-    awq, int4 = llm_irs["awq"], llm_irs["tiny4"]
+    awq, tiny4 = llm_irs["awq"], llm_irs["tiny4"]
     assert awq.precision.startswith("INT4") and "AWQ" in awq.precision and awq.metadata["data_aware"]
+    assert awq.metadata["smoke"]["top1_agreement"] > 0 and tiny4.metadata["smoke"]["top1_agreement"] > 0
     a = (variant_path(awq) / "openvino_model.bin").read_bytes()
-    b = (variant_path(int4) / "openvino_model.bin").read_bytes()
+    b = (variant_path(tiny4) / "openvino_model.bin").read_bytes()
     assert len(a) == len(b) and a != b  # same layout, other values: the calibration changed the weights
-    ppl = {k: llm_irs["results"][llm_irs[k].id].metrics["perplexity"] for k in ("tiny8", "tiny4", "awq", "int4")}
-    reference = {k: llm_irs["results"][llm_irs[k].id].metrics["reference_perplexity"] for k in ("tiny8", "int4")}
+    ppl = {k: llm_irs["results"][llm_irs[k].id].metrics["perplexity"] for k in ("int8", "int4", "awq")}
+    reference = {k: llm_irs["results"][llm_irs[k].id].metrics["reference_perplexity"] for k in ppl}
     print("perplexity: reference", reference, ppl)
-    assert all(np.isfinite(list(ppl.values())))
-    assert abs(ppl["tiny8"] / reference["tiny8"] - 1) < 0.05  # 8-bit weights keep the model
-    assert 0.95 * reference["tiny8"] < ppl["tiny4"] < 2 * reference["tiny8"]
-    assert 0.95 * reference["tiny8"] < ppl["awq"] < 2 * reference["tiny8"]
-    assert reference["int4"] < ppl["int4"] < 2 * reference["int4"]  # the demo: 4 bits cost some perplexity
+    assert all(np.isfinite(list(ppl.values()))) and all(np.isfinite(list(reference.values())))
+    assert abs(ppl["int8"] / reference["int8"] - 1) < 0.05  # the demo: 8-bit weights keep the model
+    assert 0.95 * reference["int4"] < ppl["int4"] < 2 * reference["int4"]
+    assert 0.95 * reference["awq"] < ppl["awq"] < 2 * reference["awq"]  # the tiny model, against its own source
 
 
 def test_exported_llm_runs_with_its_genai_snippet(chain, llm_irs, tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ the protocol, fingerprint and raw output."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -11,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from backends.registry import fingerprint_fields, main_file, open_runner
+from backends.registry import fingerprint_fields, get_format, main_file, open_runner
+from backends.smoke import cached_outputs
 from bench.fingerprint import fingerprint, fingerprint_id
 from bench.jobs.common import machine_load, run_measure
 from bench.metrics import causal_lm_quality, cv, llamacpp_perplexity, nonfinite_sentence, steady_runs, summary
@@ -55,6 +57,38 @@ def _window_logits(fmt: str, path: Path, ids: list[int],
     return [runner.logits(ids[s:e]) for s, e in windows], runner
 
 
+# The reference's logits are kept up to this size: the quick profile's 512 positions of the demo's
+# 49,152-token vocabulary take 96 MB; the full profile's whole text would take gigabytes.
+REFERENCE_CACHE_MAX_BYTES = 160 * 2**20
+
+
+def _reference_logits(ctx: JobContext, reference: Variant, ids: list[int],
+                      windows: list[tuple[int, int]]) -> list[np.ndarray]:
+    """The source's reference logits on the scored windows: the same for every variant of the
+    source, so computed once and kept with the reference's outputs (loading PyTorch and the
+    demo's F32 weights for them took about 8 s of each benchmark)."""
+    def compute() -> dict[str, np.ndarray]:
+        logits, runner = _window_logits(reference.format, main_file(reference), ids, windows)
+        runner.close()
+        return {f"w{i}": a for i, a in enumerate(logits)}
+
+    folder = main_file(reference)
+    folder = folder.parent if folder.is_file() else folder
+    try:
+        vocab = int(json.loads((folder / "config.json").read_text())["vocab_size"])
+    except (OSError, ValueError, KeyError, TypeError):
+        vocab = None
+    positions = sum(e - s for s, e in windows)
+    if vocab is None or positions * vocab * 4 > REFERENCE_CACHE_MAX_BYTES:
+        return list(compute().values())
+    probe = {"probe": "reference_logits", "ids": hashlib.sha256(json.dumps(ids).encode()).hexdigest(),
+             "windows": [list(w) for w in windows],
+             "runtime": get_format(reference.format).runtime_versions()}
+    arrays = cached_outputs(reference, probe, compute)
+    ctx.log(f"reference logits: {positions} positions of {reference.label}, kept for the source's other benchmarks")
+    return [arrays[f"w{i}"] for i in range(len(windows))]
+
+
 def run_causal_lm_benchmark(ctx: JobContext, variant: Variant, reference: Variant,
                              protocol: CausalLMProtocol) -> dict[str, Any]:
     ctx.progress(0.05, "tokenizing the eval text with the source tokenizer")
@@ -67,8 +101,7 @@ def run_causal_lm_benchmark(ctx: JobContext, variant: Variant, reference: Varian
 
     ctx.progress(0.55, "quality: reference logits")
     windows = protocol.windows(len(ids))
-    ref_logits, ref_runner = _window_logits(reference.format, main_file(reference), ids, windows)
-    ref_runner.close()
+    ref_logits = _reference_logits(ctx, reference, ids, windows)
     ctx.progress(0.75, "quality: variant logits and generations")
     var_logits, runner = _window_logits(variant.format, main_file(variant), ids, windows)
     quality = causal_lm_quality(ids, windows, var_logits, ref_logits)
