@@ -104,7 +104,7 @@ def test_a_toolkit_from_outside_registers_like_the_built_in_ones() -> None:
 
 
 def test_a_parents_smoke_side_is_computed_once_and_kept(root: Path) -> None:
-    from backends.smoke import _cached
+    from backends.smoke import cached_outputs
 
     calls = []
 
@@ -115,9 +115,9 @@ def test_a_parents_smoke_side_is_computed_once_and_kept(root: Path) -> None:
     class Parent:
         id = "v-parent"
 
-    first = _cached(Parent(), {"probe": "x"}, compute)
-    again = _cached(Parent(), {"probe": "x"}, compute)
-    other = _cached(Parent(), {"probe": "y"}, compute)  # other inputs or runtime: computed again
+    first = cached_outputs(Parent(), {"probe": "x"}, compute)
+    again = cached_outputs(Parent(), {"probe": "x"}, compute)
+    other = cached_outputs(Parent(), {"probe": "y"}, compute)  # other inputs or runtime: computed again
     assert len(calls) == 2
     assert np.array_equal(first["outputs"], again["outputs"]) and list(again["generations"]) == ["a", "b"]
     assert other["outputs"].shape == (2, 3)
