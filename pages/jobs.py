@@ -49,6 +49,8 @@ def job_list() -> None:
     for job in rows:
         with st.container(border=True):
             render_job(job, show_log=job.state == "running")
+            if not (job.active or job.state in ENDED_BADLY_STATES):
+                continue  # a succeeded job has no button: no empty row under it
             c1, c2, _ = st.columns([1, 1, 6])
             try:
                 if job.active and c1.button("Cancel", key=f"cancel_{job.id}", **may_manage):
