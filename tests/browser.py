@@ -65,10 +65,11 @@ def running_app(data_root: Path, port: int | None = None, extra_args: tuple[str,
             except OSError:
                 time.sleep(0.3)
         _warm_up(url)
-        _FAILED_BEFORE[url] = failed_before
+        _FAILED_BEFORE[url], _ROOTS[url] = failed_before, data_root
         yield url
     finally:
         _FAILED_BEFORE.pop(url, None)
+        _ROOTS.pop(url, None)
         os.killpg(proc.pid, 15)
         try:
             proc.wait(timeout=15)
@@ -81,6 +82,7 @@ def running_app(data_root: Path, port: int | None = None, extra_args: tuple[str,
 # Jobs that had failed in a root before its app started, by the app's URL: an earlier test's
 # deliberate failure (a refused recipe) is no failure of the jobs a browser test waits for.
 _FAILED_BEFORE: dict[str, set[str]] = {}
+_ROOTS: dict[str, Path] = {}  # each app's data root: failures are read from its catalog too
 
 
 def _failed_jobs(data_root: Path) -> set[str]:
@@ -161,6 +163,10 @@ def wait_for_jobs(page, url: str, timeout_s: int = 600) -> None:
                                        " · waiting for a worker ·")):
             failed = set(FAILED_JOB.findall(body)) - _FAILED_BEFORE.get(url, set())
             assert not failed, body[-2000:]
+            # The page lists the 20 most recent ended jobs: an earlier failure is read from the catalog.
+            if url in _ROOTS:
+                failed = _failed_jobs(_ROOTS[url]) - _FAILED_BEFORE[url]
+                assert not failed, f"failed since the app started: {sorted(failed)}"
             return
     raise AssertionError("jobs did not finish")
 
