@@ -30,7 +30,7 @@ if [ ! -e .venv ]; then
     mkdir -p "$(dirname "$venv_dir")"
     python3 -m venv "$venv_dir"
   fi
-  ln -s "$venv_dir" .venv
+  ln -sfn "$venv_dir" .venv  # -f: a link whose environment was removed (kept only the two newest)
 fi
 if [ -L .venv ]; then
   # An environment takes gigabytes: keep this one and the most recent other (a checkout on the

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from bench.charts import ChartRow, comparability, comparison_figure
@@ -139,29 +138,11 @@ def test_ratio_axes_near_one_are_zoomed() -> None:
 
 
 def test_the_reference_logits_are_computed_once_per_source(measured, chain) -> None:
-    """The chain's three benchmarks share one source: the reference's logits were computed once,
-    kept with the reference variant, and every result holds the same reference perplexity. A
-    cache file that cannot be read (truncated here) is computed again, not trusted."""
-    from bench.jobs.causal_lm import _reference_logits
+    """The chain's three benchmarks share one source: the reference's logits on the scored windows
+    were kept with the reference variant, and every result holds the same reference perplexity.
+    (A kept file cut short is computed again: test_registry.)"""
     from catalog import config
 
-    class Ctx:
-        lines: list[str] = []
-
-        def log(self, message: str) -> None:
-            self.lines.append(message)
-
-    reference = chain["hf"]
-    kept = sorted(config.smoke_cache_dir(reference.id).glob("*.npz"), key=lambda p: p.stat().st_size)
-    assert kept and kept[-1].stat().st_size > 90 * 2**20  # 512 positions of a 49,152-token vocabulary
+    kept = [p.stat().st_size for p in config.smoke_cache_dir(chain["hf"].id).glob("*.npz")]
+    assert max(kept) > 90 * 2**20  # 512 positions of a 49,152-token vocabulary, float32
     assert len({r.metrics["reference_perplexity"] for r in measured.values()}) == 1
-
-    ids, windows = list(range(100, 140)), [(0, 20), (20, 40)]
-    first = _reference_logits(Ctx(), reference, ids, windows)
-    [made] = [p for p in config.smoke_cache_dir(reference.id).glob("*.npz") if p not in kept]
-    again = _reference_logits(Ctx(), reference, ids, windows)
-    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
-    made.write_bytes(made.read_bytes()[:1000])
-    recomputed = _reference_logits(Ctx(), reference, ids, windows)
-    assert all(np.allclose(a, b, atol=1e-4) for a, b in zip(first, recomputed, strict=True))
-    assert made.stat().st_size > 1000  # written again, whole

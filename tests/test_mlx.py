@@ -42,15 +42,13 @@ def mlx_made(chain_data, shared_root: Path):
 def tiny_mlx(chain_data, shared_root: Path, tmp_path_factory: pytest.TempPathFactory):
     """A tiny Llama (the demo's tokenizer) and its MLX 4-bit, benchmarked on the quick protocol with
     its baseline: the runner's whole protocol in seconds. The browser test charts the same ones."""
-    from bench.baseline import benchmark_set
     from catalog import results
-    from tests.helpers.chain import benchmark, convert, data_root_at, import_tiny_llama
+    from tests.helpers.chain import benchmark_unmeasured, convert, data_root_at, import_tiny_llama
 
     with data_root_at(shared_root):
         hf = import_tiny_llama(chain_data["hf"], shared_root, tmp_path_factory.mktemp("mlx") / "tiny")
         [m4] = convert("mlx.convert", hf.id)
-        measured = {r.variant_id for r in results.latest_results(hf.source_id, "quick")}
-        benchmark([v for v in benchmark_set([m4.id], "quick") if v not in measured])
+        benchmark_unmeasured([m4])  # with its baseline
         yield {"hf": hf, "4": m4, "results": {r.variant_id: r for r in results.latest_results(hf.source_id, "quick")}}
 
 

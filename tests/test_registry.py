@@ -123,6 +123,11 @@ def test_a_parents_smoke_side_is_computed_once_and_kept(root: Path) -> None:
     assert other["outputs"].shape == (2, 3)
     kept = list((root / "cache" / "smoke" / "v-parent").glob("*.npz"))
     assert len(kept) == 2 and not list((root / "cache" / "smoke" / "v-parent").glob(".*"))
+    # a kept file cut short (a killed job, a full disk) is computed again and written whole
+    kept[0].write_bytes(kept[0].read_bytes()[:100])
+    cached_outputs(Parent(), {"probe": "x"}, compute)
+    cached_outputs(Parent(), {"probe": "y"}, compute)
+    assert len(calls) == 3 and all(p.stat().st_size > 100 for p in kept)
 
 
 # The rule convert_job._label followed when it listed every toolkit's option names itself.
