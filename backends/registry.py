@@ -262,6 +262,9 @@ class Format:
     # A device-run bundle's runner for this format: a standalone script (the runtime package and
     # the standard library only) copied into the bundle (bench.device_bundle).
     bundle_runner: Path | None = None
+    # The same for its encoder/classifier runner: a standalone script with import_runtime() and
+    # load(path, task, threads) giving the EncoderClassifierRunner interface.
+    encoder_classifier_bundle_runner: Path | None = None
     # Encoder/classifier benchmark protocol fields its runners change, by (task, profile), e.g.
     # fewer repetitions on a simulator many times slower than the CPU. The changed protocol has
     # its own id, so its results are never compared with others' unawares.

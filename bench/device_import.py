@@ -104,6 +104,64 @@ def _metrics(entry: dict[str, Any], variant: Any, label: str) -> dict[str, Any]:
     return metrics
 
 
+def _variant_protocol(entry: dict[str, Any], variant: Any, current: Any, label: str) -> Any:
+    """An encoder/classifier variant's protocol (its format's runners may change the task's), as the
+    catalog runs it now; another one is refused."""
+    from bench.jobs.encoder_classifier import protocol_of
+
+    mine = protocol_of(variant.format, current.task, current.profile)
+    claimed = entry.get("protocol")
+    if not isinstance(claimed, dict) or claimed.get("id") != mine.id:
+        raise InvalidInputError(f"This device result ran {label} under protocol "
+                                f"{claimed.get('id') if isinstance(claimed, dict) else '(none stated)'}; this "
+                                f"catalog runs {variant.format} {current.task} variants under {mine.id} now: make a "
+                                "new bundle and run it again.")
+    return mine
+
+
+def _tensor_metrics(entry: dict[str, Any], variant: Any, protocol: Any, label: str) -> dict[str, Any]:
+    """An encoder/classifier's figures: speed from the raw latencies, quality from the raw outputs
+    on the held-out inputs, scored here against the reference's outputs on the same inputs."""
+    from bench.jobs.common import reference_variant
+    from bench.jobs.encoder_classifier import held_out_feeds, metrics_of, reference_outputs
+
+    raw = entry.get("raw")
+    if not isinstance(raw, dict):
+        raise InvalidInputError(f"This device result has no raw runner output for {label}.")
+    speed = {"latencies_s": _numbers(raw.get("latencies_s"), "latencies", label)}
+    for key in ("load_s", "peak_rss", "memory_rise"):
+        speed[key] = _numbers([raw.get(key)], key.replace("_", " "), label)[0]
+    claimed = entry.get("metrics") if isinstance(entry.get("metrics"), dict) else {}
+    if raw.get("outputs") is None:
+        quality = sorted(k for k in claimed if k in QUALITY_KEYS)
+        if quality:
+            raise InvalidInputError(f"This device result claims {', '.join(quality)} for {label} with no raw output "
+                                    "behind it (no outputs on the held-out inputs); nothing was stored.")
+        return metrics_of(variant, protocol, speed, None, None)
+    reference = reference_variant(variant.source_id)
+    if reference is None:
+        raise InvalidInputError(f"{label}'s model has no reference form to score the device's outputs against.")
+    feeds = held_out_feeds(protocol, reference)
+    expected = reference_outputs(reference, protocol, feeds)
+    try:
+        got = np.asarray(raw["outputs"], dtype=np.float32)
+    except (TypeError, ValueError):
+        got = None
+    if got is None or got.shape != expected.shape:
+        raise InvalidInputError(f"This device result's outputs for {label} are malformed (expected "
+                                f"{expected.shape[0]} rows of {expected.shape[-1]} numbers); nothing was stored.")
+    return metrics_of(variant, protocol, speed, expected, got)
+
+
+def _kept(raw: dict[str, Any]) -> dict[str, Any]:
+    """The raw output as stored: an encoder's outputs on the held-out inputs (up to megabytes) were
+    scored at import; their shape stays."""
+    if not isinstance(raw.get("outputs"), list):
+        return raw
+    return {k: v for k, v in raw.items() if k != "outputs"} | {
+        "outputs_scored": [len(raw["outputs"]), len(raw["outputs"][0]) if raw["outputs"] else 0]}
+
+
 def _machine(data: dict[str, Any]) -> dict[str, Any]:
     machine = data.get("machine")
     if not isinstance(machine, dict) or not machine.get("cpu"):
@@ -141,17 +199,23 @@ def from_device_result(data: dict[str, Any]) -> list[ImportedResult]:
             changed = sorted(set(stored) ^ set(ran) | {k for k in stored if ran.get(k) != stored[k]})
             raise InvalidInputError(f"The device ran other files than variant {vid} holds ({', '.join(changed)} "
                                     "differs by its sha256); nothing was stored.")
-        metrics = _metrics(entry, variant, variant.label)
+        if protocol.task == "text-generation":
+            metrics = _metrics(entry, variant, variant.label)
+            ran = protocol
+        else:
+            ran = _variant_protocol(entry, variant, protocol, variant.label)
+            metrics = _tensor_metrics(entry, variant, ran, variant.label)
         raw = entry["raw"]
         fp = {"cpu": machine.get("cpu"), "cpu_flags_sha": "", "cores": machine.get("cores"),
-              "threads": protocol.threads, "memory_gb": machine.get("memory_gb"), "os": machine.get("os"),
+              "threads": ran.threads, "memory_gb": machine.get("memory_gb"), "os": machine.get("os"),
               "python": machine.get("python"), "target": str(raw.get("target") or raw.get("runtime") or ""),
               "machine": label, "device": machine, "runtime_device": _runtime_device(raw.get("device"))}
-        flags = [IMPORTED_FLAG, DEVICE_FLAG] + (["unsteady"] if metrics["decode_tps_cv"] > UNSTEADY_CV else [])
+        # unsteady: as the catalog flags its own LLM results (its tensor results carry the machine's load)
+        flags = [IMPORTED_FLAG, DEVICE_FLAG] + (["unsteady"] if metrics.get("decode_tps_cv", 0.0) > UNSTEADY_CV else [])
         out.append(ImportedResult(
-            variant=variant, protocol_id=protocol.id, profile=protocol.profile,
+            variant=variant, protocol_id=ran.id, profile=ran.profile,
             runtime=str(raw.get("target") or raw.get("runtime") or "device"), fingerprint=fp, metrics=metrics,
-            raw={"device_run": raw, "machine": machine, "started_at": data.get("started_at"),
-                 "seconds": data.get("seconds"), "protocol": data["protocol"]},
+            raw={"device_run": _kept(raw), "machine": machine, "started_at": data.get("started_at"),
+                 "seconds": data.get("seconds"), "protocol": entry.get("protocol") or data["protocol"]},
             toolkit_versions={str(k): str(v) for k, v in (raw.get("versions") or {}).items()}, flags=flags))
     return out

@@ -133,10 +133,60 @@ def run_quality(runner: Any, main: Path, protocol: dict[str, Any], workload: dic
     return {"window_nll": window_nll, "generations": generations}
 
 
+def _inputs(workload: dict[str, Any]) -> dict[str, Any]:
+    import numpy as np
+
+    with np.load(HERE / workload["inputs"], allow_pickle=False) as data:  # arrays only, never a pickle
+        return {k: data[k] for k in data.files}
+
+
+def run_tensor_speed(runner: Any, main: Path, protocol: dict[str, Any], workload: dict[str, Any]) -> dict[str, Any]:
+    """The catalog's encoder/classifier speed protocol (bench/measure.py): the latency of one fixed
+    batch (the first batch_size held-out inputs), one request at a time."""
+    batch = {k: v[: protocol["batch_size"]] for k, v in _inputs(workload).items()}
+    t = time.perf_counter()
+    model = runner.load(main, protocol["task"], protocol["threads"])
+    load_s = time.perf_counter() - t
+    latencies = []
+    for rep in range(protocol["warmup"] + protocol["repetitions"]):
+        t = time.perf_counter()
+        model.raw(batch)
+        if rep >= protocol["warmup"]:
+            latencies.append(time.perf_counter() - t)
+    device = model.device() if hasattr(model, "device") else {}
+    out = {"runtime": model.runtime, "target": model.runtime, "load_s": load_s, "latencies_s": latencies,
+           "batch_size": protocol["batch_size"], "versions": model.versions(), "device": device}
+    model.close()
+    return out
+
+
+def run_tensor_outputs(runner: Any, main: Path, protocol: dict[str, Any], workload: dict[str, Any]) -> dict[str, Any]:
+    """The model's outputs on the held-out inputs, as the catalog's quality runs make them (batches
+    of output_batch; an encoder's hidden states mean-pooled over real tokens), scored at import."""
+    import numpy as np
+
+    feeds = _inputs(workload)
+    n = protocol["eval_samples"] or workload["samples"]
+    step = workload["output_batch"]
+    model = runner.load(main, protocol["task"], protocol["threads"])
+    parts = []
+    for i in range(0, n, step):
+        chunk = {k: v[i:min(i + step, n)] for k, v in feeds.items()}
+        raw = np.asarray(model.raw(chunk), dtype=np.float32)
+        if workload["pooling"] == "mean":  # sentence embeddings as sentence-transformers makes them
+            mask = chunk["attention_mask"][..., None].astype(np.float32)
+            raw = (raw * mask).sum(1) / np.maximum(mask.sum(1), 1e-9)
+        parts.append(raw)
+    model.close()
+    return {"outputs": np.concatenate(parts).tolist()}
+
+
 def run_one(manifest: dict[str, Any], variant: dict[str, Any], folder: Path) -> dict[str, Any]:
     """One variant, in this process: the runner's raw output and its memory figures. A runner
-    script has import_runtime() and the catalog's runner interface: load(path, threads, n_ctx,
-    all_logits) giving timed_generation, logits, generate, versions and close."""
+    script has import_runtime() and the catalog's runner interface for the bundle's protocol:
+    load(path, threads, n_ctx, all_logits) giving timed_generation, logits, generate, versions and
+    close (text generation), or load(path, task, threads) giving raw(feeds), versions and close
+    (encoders and classifiers, whose variants each name their protocol)."""
     spec = importlib.util.spec_from_file_location(f"bundle_runner_{variant['format']}", HERE / variant["runner"])
     assert spec is not None and spec.loader is not None
     runner = importlib.util.module_from_spec(spec)
@@ -144,10 +194,12 @@ def run_one(manifest: dict[str, Any], variant: dict[str, Any], folder: Path) -> 
     runner.import_runtime()
     rss_runtime = _max_rss()
     main = folder if variant["main"] == "." else folder / variant["main"]
-    raw = run_speed(runner, main, manifest["protocol"], manifest["workload"])
-    peak = _max_rss()  # the speed runs' peak, as the catalog measures it: quality keeps every position's logits
+    tensor = "inputs" in manifest["workload"]
+    protocol = variant.get("protocol") or manifest["protocol"]
+    raw = (run_tensor_speed if tensor else run_speed)(runner, main, protocol, manifest["workload"])
+    peak = _max_rss()  # the speed runs' peak, as the catalog measures it: quality keeps every output
     raw |= {"peak_rss": peak, "rss_after_runtime_import": rss_runtime, "memory_rise": peak - rss_runtime}
-    return raw | run_quality(runner, main, manifest["protocol"], manifest["workload"])
+    return raw | (run_tensor_outputs if tensor else run_quality)(runner, main, protocol, manifest["workload"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -180,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         part.unlink()
         out.append({"id": variant["id"], "label": variant["label"], "format": variant["format"],
                     "files": [{"relpath": f["relpath"], "sha256": f["sha256"]} for f in variant["files"]],
-                    "raw": raw})
+                    "raw": raw} | ({"protocol": variant["protocol"]} if "protocol" in variant else {}))
     result = {"kind": RESULT_KIND, "bundle_version": manifest["bundle_version"], "protocol": manifest["protocol"],
               "source_id": manifest["source_id"], "machine": machine(), "started_at": started,
               "seconds": round(time.perf_counter() - t0, 2), "variants": out}

@@ -9,11 +9,9 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import os
 import shutil
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 
@@ -25,6 +23,7 @@ from catalog import db, results
 from catalog.access import local_admin
 from catalog.errors import InvalidInputError
 from service import actions
+from tests.helpers.bundles import bare_env, bundle_and_run, run_bundle
 from worker.runner import run_to_completion
 
 logger = logging.getLogger(__name__)
@@ -34,18 +33,6 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def _count() -> int:
     with db.connect(write=False) as conn:
         return conn.query("SELECT count(*) AS n FROM benchmark_results")[0]["n"]
-
-
-def _bare_env() -> dict[str, str]:
-    """An environment with nothing of this project: no PYTHONPATH, a neutral home."""
-    return {"PATH": os.defpath, "HOME": "/tmp", "LANG": "C.UTF-8"}
-
-
-def _run(bundle: Path, *args: str) -> subprocess.CompletedProcess:
-    # -I: isolated (no PYTHONPATH, no user site, the script's folder first on the path); the
-    # interpreter is the venv's only for its runtime package (llama-cpp-python and its numpy).
-    return subprocess.run([sys.executable, "-I", "run_bundle.py", *args], cwd=bundle, env=_bare_env(),
-                          capture_output=True, text=True, timeout=1800, check=False)
 
 
 def _catalog_result(chain) -> results.BenchmarkResult:
@@ -69,31 +56,14 @@ def device_run(chain_data, shared_root: Path, tmp_path_factory: pytest.TempPathF
 
     with data_root_at(shared_root):
         q4 = chain_data["quants"]["Q4_K_M"]
-        zipped, folder, run_s = _bundle_and_run([q4.id], tmp_path_factory.mktemp("device"))
+        zipped, folder, run_s = bundle_and_run([q4.id], tmp_path_factory.mktemp("device"))
         yield {"zip": zipped, "folder": folder, "result": folder / "result.json", "variant": q4, "run_s": run_s}
-
-
-def _bundle_and_run(variant_ids: list[str], work: Path) -> tuple[Path, Path, float]:
-    """Bundle the variants, unzip the bundle and run it as a teammate would: (zip, folder, run seconds)."""
-    t = time.perf_counter()
-    zipped = actions.device_bundle(local_admin(), variant_ids, work / "bundle.zip")
-    made_s = time.perf_counter() - t
-    folder = work / "bundle"
-    with zipfile.ZipFile(zipped) as zf:
-        zf.extractall(folder)
-    t = time.perf_counter()
-    proc = _run(folder)
-    run_s = time.perf_counter() - t
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    logger.info("bundle of %d variant(s): %.1f MB written in %.1f s; run in %.1f s", len(variant_ids),
-                zipped.stat().st_size / 2**20, made_s, run_s)
-    return zipped, folder, run_s
 
 
 def test_the_bundle_runs_without_this_project(device_run) -> None:
     folder = device_run["folder"]
     # the environment the bundle ran in cannot import the catalog
-    probe = subprocess.run([sys.executable, "-I", "-c", "import catalog"], cwd=folder, env=_bare_env(),
+    probe = subprocess.run([sys.executable, "-I", "-c", "import catalog"], cwd=folder, env=bare_env(),
                            capture_output=True, text=True, check=False)
     assert probe.returncode != 0 and "No module named 'catalog'" in probe.stderr
     names = zipfile.ZipFile(device_run["zip"]).namelist()
@@ -148,7 +118,7 @@ def test_a_tampered_bundle_does_not_run(device_run, tmp_path: Path) -> None:
         byte = f.read(1)
         f.seek(-1, 1)
         f.write(bytes([byte[0] ^ 0xFF]))
-    proc = _run(folder)
+    proc = run_bundle(folder)
     assert proc.returncode != 0 and "does not match the bundle" in proc.stderr
     assert not (folder / "result.json").exists()
 
@@ -248,7 +218,7 @@ def test_onnx_genai_openvino_and_mlx_variants_run_from_one_bundle(chain_data, sh
             "openvino": convert("openvino.export_llm", hf.id, weight_format="int8")[0],
             "mlx": convert("mlx.convert", hf.id)[0]}  # 4-bit, groups of 64
 
-    _, folder, _ = _bundle_and_run([v.id for v in made.values()], tmp_path)
+    _, folder, _ = bundle_and_run([v.id for v in made.values()], tmp_path)
     for fmt in made:  # every runner: the standard library, numpy and its runtime only
         text = (folder / "runners" / f"{fmt}.py").read_text()
         assert not any(f"{word} " in text for word in ("from catalog", "import catalog", "from bench", "from backends"))

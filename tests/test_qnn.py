@@ -6,6 +6,7 @@ inputs pre-flight or the job refuses in one sentence."""
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -194,3 +195,86 @@ def test_benchmark_on_the_simulator_next_to_the_cpu_ep(in_root) -> None:
         m = r.metrics
         assert m["latency_ms_p50"] > 0 and m["accuracy"] > 0.9 and m["top1_agreement"] > 0.95
         assert 0 < m["max_abs_error"] < 1
+
+
+def test_a_device_bundle_of_onnx_openvino_and_qnn_variants_scores_like_the_catalog(in_root, tmp_path: Path) -> None:
+    """Issue 26's encoder/classifier bundles: the digits CNN as ONNX FP32, OpenVINO IR, QDQ for the
+    HTP and its context binary run by the bundle's own script in a process that cannot import this
+    project (the HTP here is the simulator, a Snapdragon's NPU on the device); their raw outputs
+    are scored at import against the reference and give the figures this catalog's runners give
+    on the same held-out inputs. A result of another protocol or with malformed outputs is refused."""
+    import copy
+    import subprocess
+    import sys
+
+    from backends.registry import main_file
+    from bench.jobs.common import reference_variant
+    from bench.jobs.encoder_classifier import held_out_feeds, protocol_of, quality, reference_outputs
+    from catalog import results, variants
+    from catalog.access import local_admin
+    from catalog.errors import InvalidInputError
+    from service import actions
+    from tests.helpers.bundles import bare_env, bundle_and_run
+    from tests.helpers.chain import convert
+
+    [ir] = convert("openvino.convert_onnx", in_root["fp32"].id)
+    made = {"onnx": in_root["fp32"], "openvino": ir, "qnn": in_root["qdq"], "qnn-context": in_root["context"]}
+    zipped, folder, run_s = bundle_and_run([v.id for v in made.values()], tmp_path)
+    probe = subprocess.run([sys.executable, "-I", "-c", "import backends"], cwd=folder, env=bare_env(),
+                           capture_output=True, text=True, check=False)
+    assert probe.returncode != 0  # the bundle's environment cannot import this project
+    for fmt in ("onnx", "openvino", "qnn"):
+        text = (folder / "runners" / f"{fmt}.py").read_text()
+        assert not any(f"{word} " in text for word in ("from catalog", "import catalog", "from bench", "from backends"))
+    result = json.loads((folder / "result.json").read_text())
+    targets = {e["format"]: e["raw"]["target"] for e in result["variants"]}
+    assert targets == {"onnx": "ONNX Runtime CPU", "openvino": "OpenVINO CPU (LATENCY)",
+                       "qnn": "QNN HTP simulator", "qnn-context": "QNN HTP simulator"}
+
+    def stored() -> int:
+        return sum(len(results.results_for_variant(v.id)) for v in made.values())
+
+    before = stored()
+    imported = results.results_by_id(actions.import_result(local_admin(), "result.json",
+                                                           (folder / "result.json").read_bytes()))
+    reference = reference_variant(in_root["fp32"].source_id)
+    for dev in imported:
+        variant = variants.get_variant(dev.variant_id)
+        protocol = protocol_of(variant.format, "image-classification", "quick")
+        feeds = held_out_feeds(protocol, reference)
+        from backends.encoder_classifier_quality import predict
+
+        own = quality(protocol.task, reference_outputs(reference, protocol, feeds),
+                      predict(variant.format, main_file(variant), protocol.task, feeds, threads=protocol.threads))
+        assert dev.flags[:2] == ["imported", "device_run"] and dev.protocol_id == protocol.id
+        assert dev.metrics["scored_samples"] == own["scored_samples"] == 449  # the digits test set
+        assert dev.metrics["accuracy"] == pytest.approx(own["accuracy"], abs=1e-9), dev.runtime
+        assert dev.metrics["top1_agreement"] == pytest.approx(own["top1_agreement"], abs=1e-9)
+        assert dev.metrics["max_abs_error"] == pytest.approx(own["max_abs_error"], abs=1e-5)
+        assert dev.metrics["latency_ms_p50"] > 0 and dev.metrics["throughput_per_s"] > 0
+        assert "outputs" not in dev.raw["device_run"] and dev.raw["device_run"]["outputs_scored"] == [449, 10]
+    assert dev.fingerprint["runtime_device"]["device"] == "QNN HTP simulator"
+
+    def changed(edit) -> bytes:
+        data = copy.deepcopy(result)
+        edit(data)
+        return json.dumps(data).encode()
+
+    cases = {
+        "another protocol": (lambda d: d["variants"][2]["protocol"].update(id="p-000000000000"),
+                             "under protocol p-000000000000.* make a new bundle"),
+        "malformed outputs": (lambda d: d["variants"][0]["raw"]["outputs"].pop(), "outputs for .* are malformed"),
+        "ragged outputs": (lambda d: d["variants"][0]["raw"]["outputs"][3].append(1.0), "are malformed"),
+        "a quality figure with no outputs": (
+            lambda d: (d["variants"][1]["raw"].pop("outputs"), d["variants"][1].update(metrics={"accuracy": 1.0})),
+            "claims accuracy .* no raw output"),
+        "no latencies": (lambda d: d["variants"][0]["raw"].update(latencies_s=[]), "latencies for .* missing"),
+    }
+    assert stored() == before + 4
+    for what, (edit, sentence) in cases.items():
+        with pytest.raises(InvalidInputError, match=sentence):
+            actions.import_result(local_admin(), "result.json", changed(edit))
+        assert stored() == before + 4, what
+    logging.getLogger(__name__).info(
+        "bundle %.1f MB run in %.1f s: %s", zipped.stat().st_size / 2**20, run_s,
+        ", ".join(f"{r.runtime} p50 {r.metrics['latency_ms_p50']:.2f} ms" for r in imported))

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from backends.registry import get_format, report_readers
+from backends.registry import report_readers
 from bench.compare import machine_suffix
+from bench.device_bundle import bundleable
 from bench.upstream_reports import REPORT_PROFILE
 from catalog.errors import CatalogError
 from catalog.records import Variant
@@ -36,15 +37,16 @@ def other_machines_section(source_id: str, family: list[Variant], profile: str,
             st.dataframe([{"variant": labels.get(r.variant_id, r.variant_id) + machine_suffix(r),
                            "protocol": r.protocol_id, "runtime": r.runtime,
                            "decode tok/s": r.metrics.get("decode_tps_p50"),
+                           "latency ms p50": r.metrics.get("latency_ms_p50"),
                            "throughput /s": r.metrics.get("throughput_per_s"),
-                           "perplexity": r.metrics.get("perplexity"), "imported": fmt.when(r.created_at)}
+                           "perplexity": r.metrics.get("perplexity"),
+                           "quality retention": r.metrics.get("quality_retention"), "imported": fmt.when(r.created_at)}
                           for r in imported], hide_index=True, width="stretch")
 
 
 def _bundle(family: list[Variant], labels: dict[str, str], profile: str) -> None:
-    bundleable = [v.id for v in family if v.state == "available" and get_format(v.format).bundle_runner is not None]
     c1, c2 = st.columns([3, 1])
-    pick = c1.multiselect("Variants to bundle", bundleable, format_func=labels.get, key="bm_bundle_pick")
+    pick = c1.multiselect("Variants to bundle", bundleable(family), format_func=labels.get, key="bm_bundle_pick")
     hashes_only = c2.checkbox("Hashes only", key="bm_bundle_hashes",
                               help="Leave the files out: the device already has them.")
     if st.button("Make device bundle", key="bm_bundle", **gate("export", disabled=not pick)):

@@ -178,7 +178,7 @@ ONNX = Format(
     name="onnx", title="ONNX", runtime="ONNX Runtime", main_suffix=".onnx", runtime_imports=("onnxruntime",),
     hub_library="onnx",
     runtime_versions=session_runner.runtime_versions, open_encoder_classifier=session_runner.load,
-    run_snippets=ONNX_SNIPPETS)
+    run_snippets=ONNX_SNIPPETS, encoder_classifier_bundle_runner=Path(session_runner.__file__))
 
 TOOLKIT = register_toolkit(Toolkit(
     name="onnxrt", title="ONNX Runtime", runtime="ONNX Runtime CPU", packages=PACKAGES,

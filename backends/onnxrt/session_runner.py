@@ -1,4 +1,6 @@
-"""ONNX Runtime sessions for encoder and classifier graphs (the EncoderClassifierRunner interface)."""
+"""ONNX Runtime sessions for encoder and classifier graphs (the EncoderClassifierRunner interface).
+
+Standalone (onnxruntime and numpy only): it is also the runner of a device-run bundle."""
 
 from __future__ import annotations
 
@@ -6,6 +8,11 @@ import importlib.metadata
 from pathlib import Path
 
 import numpy as np
+
+
+def import_runtime() -> None:
+    """A device bundle's driver imports the runtime first, so the model's memory is measured apart."""
+    import onnxruntime  # noqa: F401
 
 
 def model_file(path: Path) -> Path:

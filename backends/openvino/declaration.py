@@ -173,7 +173,8 @@ OPENVINO = Format(
     import_as="an OpenVINO IR (.xml with its .bin)", upload_suffixes=("xml", "bin"), runs_on=("cpu",),
     runtime_options=(PERFORMANCE_HINT,),
     report_readers=(ReportReader(bench_report.TOOL, bench_report.read, bench_report.mismatch),),
-    bundle_runner=Path(__file__).with_name("bundle_runner.py"))
+    bundle_runner=Path(__file__).with_name("bundle_runner.py"),
+    encoder_classifier_bundle_runner=Path(runtime_runner.__file__))
 
 TOOLKIT = register_toolkit(Toolkit(
     name="openvino", title="OpenVINO / NNCF", runtime="OpenVINO CPU", packages=PACKAGES,

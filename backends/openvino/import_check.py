@@ -12,9 +12,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from backends.openvino.runtime_runner import TOKENIZER_IRS
 from catalog.errors import InvalidInputError
 
-TOKENIZER_IRS = ("openvino_tokenizer.xml", "openvino_detokenizer.xml")
 MAX_XML_BYTES = 256 * 2**20
 # Weight element types -> the precision label of the variant (the narrowest one present wins).
 PRECISIONS = (("u4", "INT4"), ("i4", "INT4"), ("nf4", "NF4"), ("f4e2m1", "MXFP4"), ("u8", "INT8"), ("i8", "INT8"),

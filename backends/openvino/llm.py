@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from backends.openvino.import_check import TOKENIZER_IRS
+from backends.openvino.runtime_runner import TOKENIZER_IRS
 from backends.openvino.weights import MODES
 
 log = logging.getLogger(__name__)

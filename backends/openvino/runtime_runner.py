@@ -1,5 +1,7 @@
 """Encoder and classifier IR in the OpenVINO runtime (the EncoderClassifierRunner interface), with
-a performance hint (LATENCY by default; THROUGHPUT is a benchmark option recorded in the result)."""
+a performance hint (LATENCY by default; THROUGHPUT is a benchmark option recorded in the result).
+
+Standalone (openvino and numpy only): it is also the runner of a device-run bundle."""
 
 from __future__ import annotations
 
@@ -10,11 +12,16 @@ from typing import Any
 
 import numpy as np
 
-from backends.openvino.import_check import TOKENIZER_IRS
-
 DEVICE = "CPU"
 HINTS = ("LATENCY", "THROUGHPUT")
 DEFAULT_HINT = HINTS[0]
+# openvino-tokenizers' IRs, saved beside an LLM's model IR.
+TOKENIZER_IRS = ("openvino_tokenizer.xml", "openvino_detokenizer.xml")
+
+
+def import_runtime() -> None:
+    """A device bundle's driver imports the runtime first, so the model's memory is measured apart."""
+    import openvino  # noqa: F401
 
 
 def model_xml(path: Path) -> Path:

@@ -5,7 +5,9 @@ measured on it says so ("QNN HTP simulator")."""
 
 from __future__ import annotations
 
-from backends.qnn import convert, runner
+from pathlib import Path
+
+from backends.qnn import bundle_runner, convert, runner
 from backends.qnn.quantize import ACTIVATION_TYPES, WEIGHT_TYPES
 from backends.registry import Conversion, Format, Gate, Option, Toolkit, register_toolkit
 
@@ -99,13 +101,13 @@ QNN = Format(
     runtime_imports=("onnxruntime", "onnxruntime_qnn"), runtime_versions=runner.runtime_versions,
     open_encoder_classifier=runner.load, runtime_options=(QNN_PROVIDER,), run_snippets={"": SNIPPET},
     runs_on=("qnn-htp", "cpu"), hub_library="onnx", fingerprint_fields=runner.fingerprint_fields,
-    protocol_changes=PROTOCOL_CHANGES)
+    protocol_changes=PROTOCOL_CHANGES, encoder_classifier_bundle_runner=Path(bundle_runner.__file__))
 QNN_CONTEXT = Format(
     name="qnn-context", title="QNN context binary (EPContext)", runtime="ONNX Runtime QNN EP", main_suffix=".onnx",
     runtime_imports=("onnxruntime", "onnxruntime_qnn"), runtime_versions=runner.runtime_versions,
     open_encoder_classifier=runner.load_context, run_snippets={"": SNIPPET}, runs_on=("qnn-htp",),
     hub_library="onnx", fingerprint_fields=runner.fingerprint_fields,
-    protocol_changes=PROTOCOL_CHANGES)
+    protocol_changes=PROTOCOL_CHANGES, encoder_classifier_bundle_runner=Path(bundle_runner.__file__))
 
 TOOLKIT = register_toolkit(Toolkit(
     name="qnn", title="Qualcomm QNN (ONNX Runtime QNN EP)", runtime="QNN HTP simulator", packages=PACKAGES,

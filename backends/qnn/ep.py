@@ -7,58 +7,34 @@ onnxruntime-qnn 2.7.0 ships no libQnnCpu.so, so HTP is the only QNN backend that
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import logging
-import platform
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from backends.qnn.bundle_runner import (
+    EP_NAME,
+    SIMULATOR,
+    device_label,
+    plugin_devices,
+    sdk_version,
+    session_options,
+    versions,
+)
 from catalog.errors import InvalidInputError
+
+__all__ = ["EP_NAME", "SIMULATOR", "device_label", "sdk_version", "versions"]  # read from here by the toolkit
 
 log = logging.getLogger(__name__)
 
-EP_NAME = "QNNExecutionProvider"
-# On x86_64 the HTP backend runs as a simulator; the label every result measured here carries.
-SIMULATOR = "QNN HTP simulator"
 # Graph-boundary quantize/dequantize nodes: with CPU fallback allowed, ORT leaves them on the CPU
 # (measured on the digits CNN); with fallback off the HTP takes them too.
 BOUNDARY_OPS = ("QuantizeLinear", "DequantizeLinear")
 
 
-def device_label() -> str:
-    """What the HTP backend is on this machine: the simulator on x86_64, the NPU on Snapdragon."""
-    return SIMULATOR if platform.machine().lower() in ("x86_64", "amd64") else "QNN HTP"
-
-
-def sdk_version() -> str:
-    """The QNN SDK the wheel bundles (its build info), e.g. "2.51.0"."""
-    try:
-        from onnxruntime_qnn import build_and_package_info
-
-        return str(getattr(build_and_package_info, "qnn_version", "unknown"))
-    except ImportError:
-        return "missing"
-
-
-def versions() -> dict[str, str]:
-    out = {}
-    for dist in ("onnxruntime", "onnxruntime-qnn"):
-        try:
-            out[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            out[dist] = "missing"
-    return out | {"qnn_sdk": sdk_version()}
-
-
 @functools.cache
 def _devices() -> tuple[Any, ...]:
-    import onnxruntime as ort
-    import onnxruntime_qnn
-
-    if not any(d.ep_name == EP_NAME for d in ort.get_ep_devices()):
-        ort.register_execution_provider_library(EP_NAME, onnxruntime_qnn.get_library_path())
-    devices = tuple(d for d in ort.get_ep_devices() if d.ep_name == EP_NAME)
+    devices = tuple(plugin_devices())
     if not devices:
         raise InvalidInputError("onnxruntime-qnn registered no QNN device; reinstall onnxruntime-qnn 2.7.0.")
     return devices
@@ -71,11 +47,7 @@ def session(model: Path, fallback: bool = False, threads: int = 1, config: dict[
     import onnxruntime as ort
     import onnxruntime_qnn
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    options.add_session_config_entry("session.disable_cpu_ep_fallback", "0" if fallback else "1")
+    options = session_options(threads, fallback)
     options.add_session_config_entry("session.record_ep_graph_assignment_info", "1")
     for key, value in (config or {}).items():
         options.add_session_config_entry(key, value)

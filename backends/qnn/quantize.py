@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from backends.qnn.bundle_runner import fit_feed  # noqa: F401 - the conversion fits calibration feeds with it
 from catalog.errors import InvalidInputError
 
 log = logging.getLogger(__name__)
@@ -78,28 +79,6 @@ def fix_shapes(src: Path, out: Path, shapes: dict[str, int]) -> dict[str, list[i
     initializers = {i.name for i in model.graph.initializer}
     return {i.name: [d.dim_value for d in i.type.tensor_type.shape.dim] for i in model.graph.input
             if i.name not in initializers}
-
-
-def fit_feed(feed: dict[str, np.ndarray], shapes: dict[str, list[int]]) -> dict[str, np.ndarray]:
-    """A feed made to the model's fixed shapes: sequence axes padded with zeros or cut (a mask of
-    0 marks padding), a batch axis filled by repeating the last row. The caller cuts outputs back."""
-    out = {}
-    for name, want in shapes.items():
-        value = feed[name]
-        for axis, size in enumerate(want):
-            have = value.shape[axis]
-            if size == have or size == 0:
-                continue
-            if size < have:
-                value = np.take(value, range(size), axis=axis)
-            elif axis == 0:
-                value = np.concatenate([value, np.repeat(np.take(value, [-1], axis=0), size - have, axis=0)])
-            else:
-                pad = [(0, 0)] * value.ndim
-                pad[axis] = (0, size - have)
-                value = np.pad(value, pad)
-        out[name] = value
-    return out
 
 
 # ------------------------------------------------------------------------------ QDQ

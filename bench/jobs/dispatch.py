@@ -6,12 +6,10 @@ has no cycle. They are imported only on use: an LLM benchmark never loads the en
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
-from backends.registry import protocol_changes
 from bench.jobs.common import reference_variant
-from bench.protocol import CausalLMProtocol, TensorProtocol, protocol_for
+from bench.protocol import CausalLMProtocol, protocol_for
 from catalog.errors import InvalidInputError
 from catalog.sources import get_source
 from catalog.variants import get_variant
@@ -28,12 +26,10 @@ def run_benchmark_job(ctx: JobContext) -> dict[str, Any]:
         raise InvalidInputError("This model has no Hugging Face (safetensors) form to serve as the baseline; "
                                 "convert it first.")
     if task in ENCODER_CLASSIFIER_TASKS:
-        from bench.jobs.encoder_classifier import run_encoder_classifier_benchmark
+        from bench.jobs.encoder_classifier import protocol_of, run_encoder_classifier_benchmark
 
-        tensor_protocol = protocol_for(recipe["profile"], task)
-        assert isinstance(tensor_protocol, TensorProtocol)
-        tensor_protocol = replace(tensor_protocol, **protocol_changes(variant.format, task, recipe["profile"]))
-        return run_encoder_classifier_benchmark(ctx, variant, reference, tensor_protocol,
+        return run_encoder_classifier_benchmark(ctx, variant, reference, protocol_of(variant.format, task,
+                                                                                     recipe["profile"]),
                                                 recipe.get("runtime_options"))
     from bench.jobs.causal_lm import run_causal_lm_benchmark
 

@@ -12,18 +12,21 @@ Quality, per task (the reference is the source run in PyTorch FP32 on the same i
 
 from __future__ import annotations
 
+import hashlib
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from backends.encoder_classifier_quality import compare, cosine, eval_feeds, predict
-from backends.registry import fingerprint_fields, main_file
+from backends.registry import fingerprint_fields, get_format, main_file, protocol_changes
+from backends.smoke import cached_outputs
 from bench.fingerprint import fingerprint, fingerprint_id
 from bench.jobs.common import machine_load, run_measure
 from bench.metrics import nonfinite_sentence, nonfinite_share, summary
-from bench.protocol import TensorProtocol
+from bench.protocol import TensorProtocol, protocol_for
 from catalog.errors import InvalidInputError
 from catalog.records import Variant
 from catalog.results import NONFINITE_FLAG
@@ -37,12 +40,33 @@ def _folder(variant: Variant) -> Path:
     return path.parent if path.is_file() else path
 
 
-def _feeds(protocol: TensorProtocol, reference: Variant) -> dict[str, np.ndarray]:
+def protocol_of(fmt: str, task: str, profile: str) -> TensorProtocol:
+    """The task's protocol as a format's runners run it (its toolkit's protocol changes applied)."""
+    protocol = protocol_for(profile, task)
+    assert isinstance(protocol, TensorProtocol)
+    return replace(protocol, **protocol_changes(fmt, task, profile))
+
+
+def held_out_feeds(protocol: TensorProtocol, reference: Variant) -> dict[str, np.ndarray]:
+    """The protocol's held-out inputs (its latency batch is their first batch_size rows)."""
     if protocol.task == CLASSIFIER_TASK:
         n = protocol.eval_samples or len(digits().test_images)
     else:
         n = protocol.eval_samples or len(eval_sentences())
     return eval_feeds(protocol.task, _folder(reference), n, protocol.seq_len)
+
+
+def reference_outputs(reference: Variant, protocol: TensorProtocol, feeds: dict[str, np.ndarray]) -> np.ndarray:
+    """The reference's outputs on the held-out inputs: the same for every variant of the source and
+    for a device run's import, so computed once and kept with the reference's other outputs."""
+    probe = {"probe": "tensor_reference", "task": protocol.task, "inputs": {k: digest_of(v) for k, v in feeds.items()},
+             "threads": protocol.threads, "runtime": get_format(reference.format).runtime_versions()}
+    return cached_outputs(reference, probe, lambda: {"outputs": predict(
+        reference.format, _folder(reference), protocol.task, feeds, threads=protocol.threads)})["outputs"]
+
+
+def digest_of(array: np.ndarray) -> str:
+    return hashlib.sha256(array.tobytes() + str((array.dtype, array.shape)).encode()).hexdigest()[:16]
 
 
 def quality(task: str, expected: np.ndarray, got: np.ndarray) -> dict[str, Any]:
@@ -72,7 +96,7 @@ def run_encoder_classifier_benchmark(ctx: JobContext, variant: Variant, referenc
     """runtime_options: the benchmark options of the variant's runner away from their default
     (registry.runtime_options_for); they go to the runner and into the fingerprint."""
     runtime_options = runtime_options or {}
-    feeds = _feeds(protocol, reference)
+    feeds = held_out_feeds(protocol, reference)
     batch = {k: v[: protocol.batch_size] for k, v in feeds.items()}
     batch_file = ctx.work_dir / "batch.npz"
     np.savez(batch_file, **batch)
@@ -85,21 +109,10 @@ def run_encoder_classifier_benchmark(ctx: JobContext, variant: Variant, referenc
                               "runtime_options": runtime_options})
     load_after = os.getloadavg()
     ctx.progress(0.6, f"quality: reference outputs on {len(next(iter(feeds.values())))} held-out inputs")
-    expected = predict(reference.format, _folder(reference), protocol.task, feeds, threads=protocol.threads)
+    expected = reference_outputs(reference, protocol, feeds)
     ctx.progress(0.8, "quality: the variant's outputs")
     got = predict(variant.format, main_file(variant), protocol.task, feeds, threads=protocol.threads)
-    latencies_ms = [1000 * t for t in speed["latencies_s"]]
-    lat = summary(latencies_ms)
-    metrics = {
-        "size_mb": variant.size_bytes / 2**20,
-        "load_s": speed["load_s"],
-        **{f"latency_ms_{k}": v for k, v in lat.items()},
-        "latency_ms_p99": float(np.percentile(latencies_ms, 99)),
-        **_throughput(speed, protocol.batch_size, lat["mean"]),
-        "peak_rss_mb": speed["peak_rss"] / 2**20,
-        "memory_rise_mb": speed["memory_rise"] / 2**20,
-        **quality(protocol.task, expected, got),
-    }
+    metrics = metrics_of(variant, protocol, speed, expected, got)
     flags = before.flags()
     if "nonfinite_share" in metrics:
         flags.append(NONFINITE_FLAG)
@@ -118,6 +131,24 @@ def run_encoder_classifier_benchmark(ctx: JobContext, variant: Variant, referenc
             f"{metrics['quality_retention']:.4f}")
     return {"result_id": rid, "latency_ms_p50": metrics["latency_ms_p50"],
             "quality_retention": metrics["quality_retention"]}
+
+
+def metrics_of(variant: Variant, protocol: TensorProtocol, speed: dict[str, Any], expected: np.ndarray | None,
+               got: np.ndarray | None) -> dict[str, Any]:
+    """A result's figures from a speed run's raw output (bench.measure's, or a device run's) and the
+    variant's and reference's outputs on the held-out inputs (None: speed only)."""
+    latencies_ms = [1000 * t for t in speed["latencies_s"]]
+    lat = summary(latencies_ms)
+    return {
+        "size_mb": variant.size_bytes / 2**20,
+        "load_s": speed["load_s"],
+        **{f"latency_ms_{k}": v for k, v in lat.items()},
+        "latency_ms_p99": float(np.percentile(latencies_ms, 99)),
+        **_throughput(speed, protocol.batch_size, lat["mean"]),
+        "peak_rss_mb": speed["peak_rss"] / 2**20,
+        "memory_rise_mb": speed["memory_rise"] / 2**20,
+        **(quality(protocol.task, expected, got) if expected is not None and got is not None else {}),
+    }
 
 
 def _throughput(speed: dict[str, Any], batch_size: int, mean_latency_ms: float) -> dict[str, Any]:
