@@ -265,6 +265,9 @@ class Format:
     # The same for its encoder/classifier runner: a standalone script with import_runtime() and
     # load(path, task, threads) giving the EncoderClassifierRunner interface.
     encoder_classifier_bundle_runner: Path | None = None
+    # Facts of a variant's metadata a bundle carries to the device and back into the device run's
+    # fingerprint (e.g. the HTP architecture and SDK a context binary was compiled for).
+    bundle_facts: tuple[str, ...] = ()
     # Encoder/classifier benchmark protocol fields its runners change, by (task, profile), e.g.
     # fewer repetitions on a simulator many times slower than the CPU. The changed protocol has
     # its own id, so its results are never compared with others' unawares.

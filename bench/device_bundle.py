@@ -104,7 +104,8 @@ def _entry(v: Variant) -> dict[str, Any]:
     folder = variants.variant_path(v)
     return {"id": v.id, "label": v.label, "format": v.format, "runtime": fmt.runtime,
             "runner": f"runners/{v.format}.py", "main": main.relative_to(folder).as_posix() if main != folder else ".",
-            "files": [{"relpath": f.relpath, "sha256": f.sha256, "size": f.size_bytes} for f in v.files]}
+            "files": [{"relpath": f.relpath, "sha256": f.sha256, "size": f.size_bytes} for f in v.files],
+            "made_for": {k: v.metadata[k] for k in fmt.bundle_facts if v.metadata.get(k) is not None}}
 
 
 def _header(found: list[Variant], protocol: Any, include_files: bool, made_by: str) -> dict[str, Any]:

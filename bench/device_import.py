@@ -209,7 +209,8 @@ def from_device_result(data: dict[str, Any]) -> list[ImportedResult]:
         fp = {"cpu": machine.get("cpu"), "cpu_flags_sha": "", "cores": machine.get("cores"),
               "threads": ran.threads, "memory_gb": machine.get("memory_gb"), "os": machine.get("os"),
               "python": machine.get("python"), "target": str(raw.get("target") or raw.get("runtime") or ""),
-              "machine": label, "device": machine, "runtime_device": _runtime_device(raw.get("device"))}
+              "machine": label, "device": machine, "runtime_device": _runtime_device(raw.get("device")),
+              "made_for": _runtime_device(entry.get("made_for"))}
         # unsteady: as the catalog flags its own LLM results (its tensor results carry the machine's load)
         flags = [IMPORTED_FLAG, DEVICE_FLAG] + (["unsteady"] if metrics.get("decode_tps_cv", 0.0) > UNSTEADY_CV else [])
         out.append(ImportedResult(

@@ -166,7 +166,7 @@ def run_tensor_outputs(runner: Any, main: Path, protocol: dict[str, Any], worklo
     import numpy as np
 
     feeds = _inputs(workload)
-    n = protocol["eval_samples"] or workload["samples"]
+    n = min(protocol["eval_samples"] or workload["samples"], workload["samples"])  # fewer inputs than asked: all
     step = workload["output_batch"]
     model = runner.load(main, protocol["task"], protocol["threads"])
     parts = []
@@ -232,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         part.unlink()
         out.append({"id": variant["id"], "label": variant["label"], "format": variant["format"],
                     "files": [{"relpath": f["relpath"], "sha256": f["sha256"]} for f in variant["files"]],
-                    "raw": raw} | ({"protocol": variant["protocol"]} if "protocol" in variant else {}))
+                    "raw": raw, "made_for": variant.get("made_for") or {}}
+                   | ({"protocol": variant["protocol"]} if "protocol" in variant else {}))
     result = {"kind": RESULT_KIND, "bundle_version": manifest["bundle_version"], "protocol": manifest["protocol"],
               "source_id": manifest["source_id"], "machine": machine(), "started_at": started,
               "seconds": round(time.perf_counter() - t0, 2), "variants": out}

@@ -55,6 +55,34 @@ def test_encoder_quality_is_cosine_similarity(tensor_models) -> None:
     assert "accuracy" not in metrics  # no labels: agreement with FP32 only
 
 
+def test_an_encoder_device_bundle_gives_the_catalogs_cosine(tensor_models, tmp_path: Path) -> None:
+    """MiniLM's dynamic INT8 run from a device bundle (issue 26): the bundle ships the sentences as
+    token ids, the device mean-pools its hidden states as the catalog does, and the import scores
+    them against the reference: the cosine is the catalog's own quick run's."""
+    import json
+
+    from catalog import results
+    from catalog.access import local_admin
+    from service import actions
+    from tests.helpers.bundles import bundle_and_run
+
+    made = tensor_models["minilm"]
+    own = made["results"][made["dynamic"].id]
+    _, folder, _ = bundle_and_run([made["dynamic"].id], tmp_path)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    n = own.metrics["scored_samples"]  # the benchmark text's sentences, fewer than the protocol's 64
+    assert manifest["workload"]["pooling"] == "mean" and manifest["workload"]["samples"] == n
+    with np.load(folder / "inputs.npz") as inputs:
+        assert set(inputs.files) == {"input_ids", "attention_mask", "token_type_ids"}
+        assert inputs["input_ids"].shape == (n, 128)
+    [dev] = results.results_by_id(actions.import_result(local_admin(), "result.json",
+                                                        (folder / "result.json").read_bytes()))
+    assert dev.protocol_id == own.protocol_id and dev.raw["device_run"]["outputs_scored"] == [n, 384]
+    for key in ("cosine_mean", "cosine_min"):
+        assert dev.metrics[key] == pytest.approx(own.metrics[key], abs=1e-6), key
+    assert dev.metrics["latency_ms_p50"] > 0 and dev.metrics["memory_rise_mb"] > 0
+
+
 def test_bad_calibration_shape_is_refused(tensor_models, tmp_path: Path) -> None:
     from catalog import config
 

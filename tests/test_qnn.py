@@ -254,6 +254,10 @@ def test_a_device_bundle_of_onnx_openvino_and_qnn_variants_scores_like_the_catal
         assert dev.metrics["latency_ms_p50"] > 0 and dev.metrics["throughput_per_s"] > 0
         assert "outputs" not in dev.raw["device_run"] and dev.raw["device_run"]["outputs_scored"] == [449, 10]
     assert dev.fingerprint["runtime_device"]["device"] == "QNN HTP simulator"
+    # a QNN bundle carries what the binary was compiled for, and the device reports its own SDK
+    context = next(r for r in imported if r.variant_id == made["qnn-context"].id)
+    assert context.fingerprint["made_for"]["htp_arch"] == made["qnn-context"].metadata["htp_arch"]
+    assert context.fingerprint["made_for"]["qnn_sdk"] == context.fingerprint["runtime_device"]["qnn_sdk"]
 
     def changed(edit) -> bytes:
         data = copy.deepcopy(result)

@@ -101,13 +101,15 @@ QNN = Format(
     runtime_imports=("onnxruntime", "onnxruntime_qnn"), runtime_versions=runner.runtime_versions,
     open_encoder_classifier=runner.load, runtime_options=(QNN_PROVIDER,), run_snippets={"": SNIPPET},
     runs_on=("qnn-htp", "cpu"), hub_library="onnx", fingerprint_fields=runner.fingerprint_fields,
-    protocol_changes=PROTOCOL_CHANGES, encoder_classifier_bundle_runner=Path(bundle_runner.__file__))
+    protocol_changes=PROTOCOL_CHANGES, encoder_classifier_bundle_runner=Path(bundle_runner.__file__),
+    bundle_facts=("qnn_sdk", "cpu_fallback"))
 QNN_CONTEXT = Format(
     name="qnn-context", title="QNN context binary (EPContext)", runtime="ONNX Runtime QNN EP", main_suffix=".onnx",
     runtime_imports=("onnxruntime", "onnxruntime_qnn"), runtime_versions=runner.runtime_versions,
     open_encoder_classifier=runner.load_context, run_snippets={"": SNIPPET}, runs_on=("qnn-htp",),
     hub_library="onnx", fingerprint_fields=runner.fingerprint_fields,
-    protocol_changes=PROTOCOL_CHANGES, encoder_classifier_bundle_runner=Path(bundle_runner.__file__))
+    protocol_changes=PROTOCOL_CHANGES, encoder_classifier_bundle_runner=Path(bundle_runner.__file__),
+    bundle_facts=("qnn_sdk", "htp_arch", "soc", "ep_sdk_version"))
 
 TOOLKIT = register_toolkit(Toolkit(
     name="qnn", title="Qualcomm QNN (ONNX Runtime QNN EP)", runtime="QNN HTP simulator", packages=PACKAGES,
