@@ -58,6 +58,9 @@ class Option:
     used_if: Callable[[dict[str, Any]], bool] | None = None
     # The Convert page's label for its upload widget, for an option given as an uploaded file.
     upload_label: str = ""
+    # Worked examples a "text" option's form offers to start from: (title, text); the first is
+    # the default.
+    examples: tuple[tuple[str, str], ...] = ()
 
     def used(self, options: dict[str, Any]) -> bool:
         return self.used_if is None or bool(self.used_if(options))

@@ -215,6 +215,26 @@ def test_gptq_example_quantizes_a_tiny_llama_and_preflight_names_a_group_that_ca
     assert all(float(r["seconds"]) > 0 for r in record["rows"]) and "gptq" in record["text"]
 
 
+def test_a_workflow_with_an_evaluator_shows_olives_metrics(chain_data, shared_root: Path, root: Path,
+                                                            tmp_path: Path) -> None:
+    """The form's evaluator example (Olive's latency and size metrics on the model builder's int4),
+    on a tiny Llama: Olive's own figures reach the variant's record, a row per evaluated model."""
+    from backends.olive.declaration import WORKFLOW, WORKFLOW_EXAMPLES, example
+    from tests.helpers.chain import convert, import_tiny_llama
+
+    [option] = WORKFLOW.options
+    assert [t for t, _ in option.examples] == [t for t, _ in WORKFLOW_EXAMPLES] and option.examples[0][1] == \
+        option.default  # the form starts from the chapter's auto-opt
+    hf = import_tiny_llama(chain_data["hf"], shared_root, tmp_path / "tiny")
+    [v] = convert("olive.workflow", hf.id, workflow=example("int4-with-evaluator.yaml"))
+    assert v.format == "onnx-genai" and v.precision == "INT4"
+    [node] = [p for p in v.metadata["olive"]["passes"] if p["from_pass"] == "modelbuilder"]
+    assert node["metrics"]["latency-avg"]["value"] > 0
+    assert node["metrics"]["size-bytes"]["value"] > v.size_bytes // 2
+    [row] = v.metadata["tool_record"]["rows"]
+    assert row["metrics"].startswith("latency-avg ") and "(ms)" in row["metrics"] and "size-bytes " in row["metrics"]
+
+
 def test_no_telemetry_file_is_written(tmp_path: Path) -> None:
     """Olive's Telemetry() records a heartbeat (a device id under the user cache) even with
     OLIVE_DISABLE_TELEMETRY=1; after the launcher's silence_telemetry it records nothing. (Every

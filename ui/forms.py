@@ -38,6 +38,13 @@ def option_widget(opt: Option, key_prefix: str, preset: Any = None, label: str |
                                min_value=float(opt.minimum) if opt.minimum is not None else None,
                                max_value=float(opt.maximum) if opt.maximum is not None else None)
     if opt.type == "text":  # several lines, e.g. a configuration file pasted in
+        if opt.examples and preset is None:
+            titles = [title for title, _ in opt.examples]
+            picked = st.selectbox(f"{label}: start from an example", titles, key=f"{key}_example")
+            index = titles.index(picked)
+            # a keyed text area keeps what it holds: each example gets its own key, so picking
+            # another one shows it (and an edit of the first is not lost when switching back)
+            return st.text_area(label, value=opt.examples[index][1], help=opt.help, key=f"{key}_{index}", height=260)
         return st.text_area(label, value=str(opt.default or ""), help=opt.help, key=key, height=200)
     return st.text_input(label, value=str(opt.default or ""), help=opt.help, key=key)
 

@@ -277,10 +277,11 @@ def olive_record(output: Path, keep: Path) -> dict[str, Any]:
     if footprint.is_file():
         data = json.loads(footprint.read_text())
         nodes = data.get("nodes", data)  # 0.13.0 writes the nodes at the top level
-        summary["passes"] = [{"model_id": mid, "from_pass": node.get("from_pass"),
+        # every pass's output, and the input model when the workflow evaluated it
+        summary["passes"] = [{"model_id": mid, "from_pass": node.get("from_pass") or "(input model)",
                               "parent": node.get("parent_model_id"),
                               "metrics": (node.get("metrics") or {}).get("value")}
-                             for mid, node in nodes.items() if node.get("from_pass")]
+                             for mid, node in nodes.items() if node.get("from_pass") or node.get("metrics")]
     return summary
 
 
@@ -295,10 +296,20 @@ def page_record(summary: dict[str, Any]) -> dict[str, Any]:
             seconds[cells[0]] = cells[3]
     rows = [{"pass": p["from_pass"], "model": p["model_id"], "from model": p["parent"] or "",
              "seconds": seconds.get(p["model_id"], ""),
-             "metrics": json.dumps(p["metrics"]) if p["metrics"] else "none (the workflow has no evaluator)"}
+             "metrics": _metric_words(p["metrics"]) if p["metrics"] else "none (the workflow has no evaluator)"}
             for p in summary.get("passes", [])]
     return {"title": "Olive's record of the run", "rows": rows, "text": "\n".join(summary.get("run_history", [])),
             "caption": "Kept with the variant: " + (", ".join(summary.get("files", [])) or "nothing")}
+
+
+def _metric_words(metrics: dict[str, Any]) -> str:
+    """Olive's metric values in a line, e.g. "latency-avg 1.079 (ms), size-bytes 15137026"."""
+    words = []
+    for name, entry in metrics.items():
+        value = entry.get("value") if isinstance(entry, dict) else entry
+        shown = f"{value:.4g}" if isinstance(value, float) else str(value)
+        words.append(f"{name} {shown}" + (" (ms)" if name.startswith("latency") else ""))
+    return ", ".join(words)
 
 
 def find_genai_folder(output: Path) -> Path | None:
