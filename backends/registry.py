@@ -121,6 +121,9 @@ class Gate:
     metric: str        # e.g. "top1_agreement", "cosine_mean", "quality_retention"
     minimum: float
     hint: str = ""     # what to try when a result falls below it
+    # Held-out inputs an encoder/classifier smoke test runs (0: the smoke test's own number). A
+    # simulator a hundred times slower than the CPU (the QNN HTP on x86_64) runs fewer.
+    samples: int = 0
 
     def passes(self, value: float | None) -> bool:
         return value is not None and not math.isnan(value) and value >= self.minimum

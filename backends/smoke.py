@@ -156,14 +156,15 @@ def _causal_lm(ctx: JobContext, gate: Gate, parent: Variant, parent_path: Path, 
 def _encoder_classifier(ctx: JobContext, gate: Gate, task: str, parent: Variant, parent_path: Path,
                         child_format: str, child_path: Path) -> dict[str, Any]:
     tokenizer_folder = child_path.parent if child_path.is_file() else child_path
-    feeds = eval_feeds(task, tokenizer_folder, SAMPLES)
+    samples = gate.samples or SAMPLES
+    feeds = eval_feeds(task, tokenizer_folder, samples)
     ctx.progress(0.75, f"smoke test: running the parent {parent_path.name}")
-    probe = {"probe": task, "samples": SAMPLES, "format": parent.format,
+    probe = {"probe": task, "samples": samples, "format": parent.format,
              "runtime": get_format(parent.format).runtime_versions(),
              "feeds": hashlib.sha256(b"".join(np.ascontiguousarray(v).tobytes() for v in feeds.values())).hexdigest()}
     expected = cached_outputs(parent, probe,
                               lambda: {"outputs": predict(parent.format, parent_path, task, feeds)})["outputs"]
-    ctx.progress(0.82, f"smoke test: running {child_path.name}")
+    ctx.progress(0.82, f"smoke test: running {child_path.name} on {len(next(iter(feeds.values())))} held-out inputs")
     try:
         got = predict(child_format, child_path, task, feeds)
     except Exception as exc:  # runtimes raise their own exception types for unrunnable graphs

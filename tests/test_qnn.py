@@ -78,6 +78,26 @@ def test_digits_qdq_runs_on_the_htp_simulator_with_fallback_off(in_root) -> None
         runner.close()
 
 
+# With the session's MiniLM (made in test_onnx_tensor's group, so this test runs on that worker).
+@pytest.mark.xdist_group("test_onnx_tensor")
+def test_minilm_qdq_runs_on_the_htp_simulator_with_fallback_off(tensor_models) -> None:
+    """MiniLM, A16W8 at batch 1 and 128 tokens: every node on the HTP simulator with fallback off,
+    smoke-tested on real sentences (16 on the simulator: about 1 s each), cosine above the gate."""
+    from tests.helpers.chain import convert
+
+    fp32 = tensor_models["minilm"]["fp32"]
+    [qdq] = convert("qnn.quantize", fp32.id, activation_type="uint16", weight_type="uint8",
+                    fixed_shapes="batch=1, sequence=128", samples=8)
+    meta = qdq.metadata
+    assert qdq.precision == "QDQ A16W8" and meta["cpu_fallback"] is False
+    assert meta["fixed_shapes"]["input_ids"] == [1, 128]
+    assert meta["smoke"]["samples"] == 16 and meta["smoke"]["score"] >= 0.9 == meta["smoke"]["min_score"]
+    report = meta["coverage"]
+    assert report["nodes"] > 700 and report["blocking_op_types"] == []
+    assert {"MatMul", "Softmax", "LayerNormalization", "Gelu"} <= {op for op, n in report["by_op_type"].items()
+                                                                   if n["htp"] > 0}
+
+
 def test_node_coverage_is_recorded_on_the_variant(in_root) -> None:
     report = in_root["qdq"].metadata["coverage"]
     assert report["device"] == "QNN HTP simulator"
