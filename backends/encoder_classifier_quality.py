@@ -8,6 +8,7 @@ mean-pooled sentence embeddings; the maximum absolute error comes with both.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -27,8 +28,9 @@ def eval_feeds(task: str, tokenizer_folder: Path, n: int, seq_len: int = SEQ_LEN
     return encode_sentences(tokenizer_folder, eval_sentences()[:n], seq_len)
 
 
-def predict(fmt: str, path: Path, task: str, feeds: dict[str, np.ndarray], threads: int = 1) -> np.ndarray:
-    runner = open_encoder_classifier(fmt, path, task, threads)
+def predict(fmt: str, path: Path, task: str, feeds: dict[str, np.ndarray], threads: int = 1,
+            runtime_options: dict[str, Any] | None = None) -> np.ndarray:
+    runner = open_encoder_classifier(fmt, path, task, threads, **(runtime_options or {}))
     try:
         return np.concatenate([outputs(runner, b) for b in batches(feeds, BATCH)])
     finally:

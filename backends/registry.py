@@ -470,11 +470,13 @@ def open_runner(fmt: str, path: Path, threads: int = 2, n_ctx: int = 1024, all_l
     return opener(path, threads=threads, n_ctx=n_ctx, all_logits=all_logits)
 
 
-def open_encoder_classifier(fmt: str, path: Path, task: str, threads: int = 2) -> Any:
+def open_encoder_classifier(fmt: str, path: Path, task: str, threads: int = 2, **runtime_options: Any) -> Any:
+    """runtime_options: the format's benchmark options away from their default (e.g. the QNN
+    provider), so quality is measured where the speed was."""
     opener = get_format(fmt).open_encoder_classifier
     if opener is None:
         raise ValueError(f"No runner can load {fmt} {task} models yet.")
-    return opener(path, task, threads)
+    return opener(path, task, threads, **runtime_options)
 
 
 def runtime_options(encoder_classifier: bool = True) -> list[tuple[Format, Option]]:

@@ -215,6 +215,19 @@ def test_benchmark_on_the_simulator_next_to_the_cpu_ep(in_root) -> None:
         m = r.metrics
         assert m["latency_ms_p50"] > 0 and m["accuracy"] > 0.9 and m["top1_agreement"] > 0.95
         assert 0 < m["max_abs_error"] < 1
+    # each scored where it was timed: the CPU EP's result from the CPU EP's outputs
+    from backends.encoder_classifier_quality import predict
+    from backends.registry import main_file
+    from bench.jobs.common import reference_variant
+    from bench.jobs.encoder_classifier import held_out_feeds, protocol_of, quality, reference_outputs
+
+    protocol = protocol_of("qnn", "image-classification", "quick")
+    reference = reference_variant(qdq.source_id)
+    feeds = held_out_feeds(protocol, reference)
+    for r, options in ((sim, {}), (cpu, {"qnn_provider": "cpu"})):
+        own = quality(protocol.task, reference_outputs(reference, protocol, feeds),
+                      predict("qnn", main_file(qdq), protocol.task, feeds, protocol.threads, options))
+        assert r.metrics["max_abs_error"] == pytest.approx(own["max_abs_error"], abs=1e-6), options
 
 
 def test_a_device_bundle_of_onnx_openvino_and_qnn_variants_scores_like_the_catalog(in_root, tmp_path: Path) -> None:

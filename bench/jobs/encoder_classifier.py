@@ -111,7 +111,9 @@ def run_encoder_classifier_benchmark(ctx: JobContext, variant: Variant, referenc
     ctx.progress(0.6, f"quality: reference outputs on {len(next(iter(feeds.values())))} held-out inputs")
     expected = reference_outputs(reference, protocol, feeds)
     ctx.progress(0.8, "quality: the variant's outputs")
-    got = predict(variant.format, main_file(variant), protocol.task, feeds, threads=protocol.threads)
+    # with the speed run's options: a QDQ model timed on the CPU EP is scored on the CPU EP too
+    got = predict(variant.format, main_file(variant), protocol.task, feeds, threads=protocol.threads,
+                  runtime_options=runtime_options)
     metrics = metrics_of(variant, protocol, speed, expected, got)
     flags = before.flags()
     if "nonfinite_share" in metrics:
