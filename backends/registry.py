@@ -274,6 +274,9 @@ class Format:
     # Facts of a variant's metadata a bundle carries to the device and back into the device run's
     # fingerprint (e.g. the HTP architecture and SDK a context binary was compiled for).
     bundle_facts: tuple[str, ...] = ()
+    # What a teammate running a bundle of this format should know (e.g. a consent file its runtime
+    # reads besides the environment the bundle sets), printed in the bundle's README.
+    bundle_note: str = ""
     # Encoder/classifier benchmark protocol fields its runners change, by (task, profile), e.g.
     # fewer repetitions on a simulator many times slower than the CPU. The changed protocol has
     # its own id, so its results are never compared with others' unawares.

@@ -13,7 +13,7 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from bench.fingerprint import fingerprint_id
+from bench.fingerprint import device_class, fingerprint_id
 from catalog.results import BUSY_FLAG, NONFINITE_FLAG, UNSTEADY_FLAG
 
 # (metric key, title, std key for error bars or None)
@@ -66,6 +66,11 @@ class ChartRow:
     fingerprint_id: str
     flags: list[str] = field(default_factory=list)
     is_baseline: bool = False
+    device: str = "CPU"  # the fingerprint's device class, e.g. "QNN HTP simulator"
+
+    @property
+    def simulated(self) -> bool:
+        return "simulator" in self.device.lower()
 
 
 def comparability(rows: list[ChartRow]) -> tuple[set[str], list[str]]:
@@ -76,6 +81,10 @@ def comparability(rows: list[ChartRow]) -> tuple[set[str], list[str]]:
     for r in rows:
         if base is None or r is base:
             continue
+        if r.device != base.device:  # said whatever else differs: a simulator's speed is no device's
+            odd.add(r.variant_id)
+            warnings.append(f"{r.label} ran on the {r.device}: its latency is simulated, not a device's." if r.simulated
+                            else f"{r.label} ran on {r.device}, not on this machine's CPU like the baseline.")
         if r.protocol_id != base.protocol_id:
             odd.add(r.variant_id)
             warnings.append(f"{r.label} was measured with another protocol ({r.protocol_id} vs {base.protocol_id}).")
@@ -117,7 +126,8 @@ def comparison_figure(rows: list[ChartRow], metrics: list[tuple[str, str, str | 
     fig = make_subplots(rows=max(1, math.ceil(len(metrics) / cols)), cols=cols,
                         subplot_titles=[m[1] for m in metrics], vertical_spacing=0.08)
     failed = [NONFINITE_FLAG in r.flags for r in rows]
-    labels = [r.label + (" (baseline)" if r.is_baseline else "") + (" ⚠" if r.variant_id in odd else "")
+    labels = [r.label + (" (baseline)" if r.is_baseline else "") + (" · simulated" if r.simulated else "")
+              + (" ⚠" if r.variant_id in odd else "")
               + (" ✗ failed" if bad else "") for r, bad in zip(rows, failed, strict=True)]
     base = next((r for r in rows if r.is_baseline), None)
     lines = []  # one layout update for every baseline line: add_hline per panel is slow
@@ -167,6 +177,7 @@ def rows_from_results(results: list[Any], labels: dict[str, str], baseline_varia
                      protocol_id=r.protocol_id, flags=r.flags,
                      # recomputed, so results stored before the id's definition changed still compare
                      fingerprint_id=fingerprint_id(r.fingerprint) if r.fingerprint else r.fingerprint_id,
+                     device=device_class(str((r.fingerprint or {}).get("target", ""))) or "CPU",
                      is_baseline=r.variant_id == baseline_variant_id) for r in results]
 
 

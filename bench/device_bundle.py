@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from backends.registry import get_format, main_file
+from backends.registry import get_format, main_file, offline_environment
 from bench.baseline import reference_variant
 from bench.protocol import CausalLMProtocol, protocol_for
 from catalog import sources, variants
@@ -111,6 +111,9 @@ def _entry(v: Variant) -> dict[str, Any]:
 def _header(found: list[Variant], protocol: Any, include_files: bool, made_by: str) -> dict[str, Any]:
     return {"kind": BUNDLE_KIND, "bundle_version": BUNDLE_VERSION, "made_at": datetime.now(UTC).isoformat(),
             "made_by": made_by, "source_id": found[0].source_id, "files_included": include_files,
+            # set by the driver before any runtime loads: off the network, telemetry off (onnxruntime
+            # records events under the user's cache on import unless told not to)
+            "environment": offline_environment(),
             "protocol": asdict(protocol) | {"id": protocol.id}}
 
 
@@ -179,12 +182,15 @@ def write_bundle(variant_ids: list[str], out: Path, profile: str = "quick", incl
 
 def _readme(data: dict[str, Any]) -> str:
     runtimes = sorted({v["runtime"] for v in data["variants"]})
+    notes = "".join(f"{note}\n" for note in dict.fromkeys(get_format(v["format"]).bundle_note for v in data["variants"])
+                    if note)
     where = ("" if data["files_included"] else
              "The variants' files are not included: give the folder holding them with --models DIR.\n")
     return (f"Device-run bundle of {', '.join(v['label'] for v in data['variants'])} "
             f"(protocol {data['protocol']['id']}, {data['protocol']['profile']} profile).\n\n"
             f"Needs Python 3.10+ and the runtime package of each variant ({', '.join(runtimes)}); nothing else.\n"
-            f"{where}\n  unzip bundle.zip -d bundle && cd bundle && python run_bundle.py\n\n"
+            "The runtimes run offline with their telemetry off (the variables in manifest.json's environment).\n"
+            f"{notes}{where}\n  unzip bundle.zip -d bundle && cd bundle && python run_bundle.py\n\n"
             "It checks every file's sha256, runs the protocol and writes result.json (the raw output and this "
             "machine's description). Import that file into the catalog: `cli.py bench import result.json` or the "
             "upload on the Benchmarks page.\n")

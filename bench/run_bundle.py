@@ -209,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--one", help=argparse.SUPPRESS)  # a child process: run this variant, write its raw output
     args = p.parse_args(argv)
     manifest = json.loads((HERE / "manifest.json").read_text())
+    for key, value in manifest.get("environment", {}).items():  # before any runtime is imported
+        os.environ.setdefault(str(key), str(value))
     by_id = {v["id"]: v for v in manifest["variants"]}
     if args.one:
         variant = by_id[args.one]

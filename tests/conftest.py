@@ -13,10 +13,15 @@ from pathlib import Path
 
 import pytest
 
-# Tests never wait on the network and send no telemetry.
+# Tests never wait on the network and record no telemetry: the variables every entry point sets
+# (the toolkits' own included: onnxruntime 1.32 records events under ~/.cache/Microsoft on import
+# unless ORT_DISABLE_TELEMETRY is set), before any test module imports a toolkit.
 for _key, _value in {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
                      "DO_NOT_TRACK": "1"}.items():
     os.environ[_key] = _value
+from backends.registry import apply_offline_environment  # noqa: E402 - after the variables above
+
+apply_offline_environment()
 # Two test workers share two cores: OpenMP threads that spin while they wait take the other
 # worker's core (a torch matmul ran 2.45 s instead of 1.85 s beside a busy core); they sleep instead.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

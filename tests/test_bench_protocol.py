@@ -107,6 +107,23 @@ def test_unsteady_results_are_named_in_one_warning() -> None:
                         "rerun on a quiet machine."]
 
 
+def test_a_simulated_device_is_said_on_the_chart() -> None:
+    """Latency from the QNN HTP simulator is labelled simulated on the bars and in a warning, even
+    when its protocol differs too (a simulator runs fewer repetitions)."""
+    from bench.charts import comparison_figure
+
+    rows = [ChartRow("onnx F32", "v-a", {"latency_ms_p50": 150.0}, "p-1", "f-1", is_baseline=True),
+            ChartRow("qnn QDQ", "v-b", {"latency_ms_p50": 6900.0}, "p-2", "f-2", device="QNN HTP simulator"),
+            ChartRow("mlx 4-bit", "v-c", {"latency_ms_p50": 90.0}, "p-1", "f-3", device="MLX GPU")]
+    odd, warnings = comparability(rows)
+    assert odd == {"v-b", "v-c"}
+    assert "qnn QDQ ran on the QNN HTP simulator: its latency is simulated, not a device's." in warnings
+    assert any(w.startswith("qnn QDQ was measured with another protocol") for w in warnings)
+    assert "mlx 4-bit ran on MLX GPU, not on this machine's CPU like the baseline." in warnings
+    fig, _ = comparison_figure(rows, [("latency_ms_p50", "Latency", None)])
+    assert "qnn QDQ · simulated ⚠" in list(fig.data[0].x)
+
+
 def test_nan_logits_claim_no_quality_figure() -> None:
     """A language model giving NaN logits gets no perplexity, agreement or retention (an argmax over
     NaN is token 0, which would read as agreement), only the share of positions affected."""

@@ -208,6 +208,26 @@ def test_hub_patterns_and_offline_variables_come_from_the_toolkits() -> None:
     assert all(os.environ.get(k) for k in ("OPENVINO_TELEMETRY_OPT_OUT", "NNCF_DISABLE_TELEMETRY"))  # on registering
 
 
+def test_the_test_processes_record_no_runtime_telemetry(tmp_path: Path) -> None:
+    """onnxruntime 1.32 writes a device id and an event database (SQLite, 89 events after a morning
+    of tests) under the user's cache on import unless ORT_DISABLE_TELEMETRY is set: the tests set
+    what every entry point sets, before any test module imports a runtime."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"), HOME=str(tmp_path))
+    (tmp_path / "intel").mkdir()
+    (tmp_path / "intel" / "openvino_telemetry").write_text("0")  # what setup's OpenVINO step records
+    code = "import onnxruntime, onnxruntime_genai, openvino"
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, timeout=300)
+    assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == ["openvino_telemetry"]
+    # the check can fail: without the variable the same import writes there
+    bare = {k: v for k, v in env.items() if k != "ORT_DISABLE_TELEMETRY"}
+    subprocess.run([sys.executable, "-c", "import onnxruntime"], env=bare, check=True, capture_output=True, timeout=300)
+    assert (tmp_path / "cache" / "Microsoft").is_dir()
+
+
 def test_setup_runs_each_toolkits_steps_that_are_not_done(monkeypatch: pytest.MonkeyPatch) -> None:
     from backends import setup_steps
     from backends.registry import SetupStep

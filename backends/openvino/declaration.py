@@ -174,7 +174,9 @@ OPENVINO = Format(
     runtime_options=(PERFORMANCE_HINT,),
     report_readers=(ReportReader(bench_report.TOOL, bench_report.read, bench_report.mismatch),),
     bundle_runner=Path(__file__).with_name("bundle_runner.py"),
-    encoder_classifier_bundle_runner=Path(runtime_runner.__file__))
+    encoder_classifier_bundle_runner=Path(runtime_runner.__file__),
+    bundle_note="OpenVINO writes a telemetry client id and a usage count under ~/intel on import unless its consent "
+                "file says no: run `opt_in_out --opt_out` once (installed with openvino) before running the bundle.")
 
 TOOLKIT = register_toolkit(Toolkit(
     name="openvino", title="OpenVINO / NNCF", runtime="OpenVINO CPU", packages=PACKAGES,
