@@ -18,6 +18,7 @@ from bench.protocol import protocol_for
 from bench.upstream_reports import IMPORTED_FLAG, ImportedResult
 from catalog import variants
 from catalog.errors import InvalidInputError, NotFoundError
+from catalog.results import NONFINITE_FLAG
 
 DEVICE_RESULT_KIND = "model-catalog device run result"
 DEVICE_FLAG = "device_run"
@@ -213,6 +214,8 @@ def from_device_result(data: dict[str, Any]) -> list[ImportedResult]:
               "made_for": _runtime_device(entry.get("made_for"))}
         # unsteady: as the catalog flags its own LLM results (its tensor results carry the machine's load)
         flags = [IMPORTED_FLAG, DEVICE_FLAG] + (["unsteady"] if metrics.get("decode_tps_cv", 0.0) > UNSTEADY_CV else [])
+        if "nonfinite_share" in metrics:  # NaN outputs on the device: charted as failed, as the catalog's own
+            flags.append(NONFINITE_FLAG)
         out.append(ImportedResult(
             variant=variant, protocol_id=ran.id, profile=ran.profile,
             runtime=str(raw.get("target") or raw.get("runtime") or "device"), fingerprint=fp, metrics=metrics,

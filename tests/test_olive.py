@@ -169,20 +169,23 @@ def test_config_olive_refuses_is_refused_in_preflight(chain) -> None:
     assert any("Olive's config model refuses it" in m for m in errors(problems))
 
 
-def test_user_workflow_config_runs_as_a_recipe(chain, made) -> None:
-    """The form's default (the chapter's auto-opt int4 as YAML): a variant whose recipe is the config;
-    the same config spelt as JSON plans to the same variant."""
-    from tests.helpers.chain import convert
+def test_user_workflow_config_runs_as_a_recipe(chain_data, shared_root: Path, root: Path, tmp_path: Path) -> None:
+    """The form's default (the chapter's auto-opt int4 as YAML), on a tiny Llama with the demo's
+    tokenizer (the demo's own auto-opt is the module's fixture): a variant whose recipe is the
+    config; the same config spelt as JSON plans to the same variant, auto-opt's form to another."""
+    from tests.helpers.chain import convert, import_tiny_llama
 
+    hf = import_tiny_llama(chain_data["hf"], shared_root, tmp_path / "tiny")
     text = (REPO / "backends" / "olive" / "examples" / "auto-opt-int4.yaml").read_text()
-    [v] = convert("olive.workflow", chain["hf"].id, workflow=text)
+    [v] = convert("olive.workflow", hf.id, workflow=text)
     assert v.format == "onnx-genai" and v.precision == "INT4" and v.conversion == "workflow"
     assert v.metadata["olive_workflow"]["passes"]["model_builder"]["precision"] == "int4"
     assert "olive/run_history.txt" in {f.relpath for f in v.files}
     text = json.dumps(yaml.safe_load(text))
-    [planned], _ = convert_job.plan("olive.workflow", chain["hf"].id, {"workflow": text})
+    [planned], _ = convert_job.plan("olive.workflow", hf.id, {"workflow": text})
     assert planned.existing is not None and planned.existing.id == v.id
-    assert v.id != made["olive"].id
+    [auto_opt], _ = convert_job.plan("olive.auto_opt", hf.id, {"precision": "int4"})
+    assert auto_opt.target_variant_id != v.id
 
 
 def test_gptq_example_quantizes_a_tiny_llama_and_preflight_names_a_group_that_cannot_fit(

@@ -165,18 +165,17 @@ def test_an_architecture_optimum_cannot_export_is_refused(chain, tmp_path: Path)
 
 
 @pytest.fixture(scope="module")
-def tensor_irs(tmp_path_factory: pytest.TempPathFactory):
-    """The digits CNN and MiniLM: ONNX -> IR FP32 -> NNCF INT8 (the CNN also with accuracy control)."""
-    from backends.importers import ImportRequest, import_now
+def tensor_irs(tensor_models_data):
+    """The digits CNN and MiniLM: their ONNX export (the session's tensor models, made once per
+    run) -> IR FP32 -> NNCF INT8 (the CNN also with accuracy control), in that catalog."""
     from catalog import results
     from tests.helpers.chain import benchmark, convert, data_root_at
 
-    data = tmp_path_factory.mktemp("openvino") / "data"
-    with data_root_at(data, allowed_roots=[str(data.parent)]):
+    data = tensor_models_data["minilm"]["data_root"]
+    with data_root_at(data):
         out = {}
         for example in ("digits-cnn", "minilm"):
-            source = import_now(ImportRequest(kind="demo", example=example))
-            [onnx] = convert("onnxrt.export", source.root_variant_id)
+            source, onnx = tensor_models_data[example]["source"], tensor_models_data[example]["fp32"]
             [ir] = convert("openvino.convert_onnx", onnx.id)
             [int8] = convert("openvino.quantize_static", ir.id, samples=32)
             made = {"source": source, "onnx": onnx, "ir": ir, "int8": int8, "data_root": data}
@@ -237,6 +236,7 @@ def test_throughput_hint_is_a_benchmark_option_recorded_apart(tensor_irs, exampl
     under a fingerprint id of its own, so it is never charted as comparable with LATENCY ones.
     On the digits CNN: the path is the same for every model, and MiniLM's runs (where the hint's
     effect shows: its figures are in the Benchmarks page) cost 125 s of the suite."""
+    from bench.baseline import reference_variant
     from catalog import config, db, jobs, results
     from worker.runner import run_to_completion
 
@@ -261,7 +261,7 @@ def test_throughput_hint_is_a_benchmark_option_recorded_apart(tensor_irs, exampl
     by_variant = {j.recipe["variant_id"]: j for j in queued}
     assert by_variant[ir.id].recipe["runtime_options"] == {"performance_hint": "THROUGHPUT"}
     assert by_variant[int8.id].recipe["runtime_options"] == {"performance_hint": "THROUGHPUT"}
-    # The baseline (PyTorch, no result yet on this profile) is added, and takes no OpenVINO option.
+    # A baseline with no result yet on this profile would be added, and takes no OpenVINO option.
     assert all("runtime_options" not in j.recipe for v, j in by_variant.items() if v not in (ir.id, int8.id))
     for job in queued:
         done = run_to_completion(job.id)
@@ -269,7 +269,7 @@ def test_throughput_hint_is_a_benchmark_option_recorded_apart(tensor_irs, exampl
 
     latency = made["results"]
     throughput = {r.variant_id: r for r in results.latest_results(made["source"].id, "quick", with_raw=True)}
-    [baseline] = [r for v, r in throughput.items() if v not in (ir.id, int8.id)]
+    baseline = throughput[reference_variant(made["source"].id).id]
     for variant in (ir, int8):
         old, new = latency[variant.id], throughput[variant.id]
         assert old.runtime == "OpenVINO CPU (LATENCY)" and new.runtime == "OpenVINO CPU (THROUGHPUT)"
