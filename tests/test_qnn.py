@@ -241,6 +241,7 @@ def test_a_device_bundle_of_onnx_openvino_and_qnn_variants_scores_like_the_catal
     import subprocess
     import sys
 
+    from backends.encoder_classifier_quality import predict
     from backends.registry import main_file
     from bench.jobs.common import reference_variant
     from bench.jobs.encoder_classifier import held_out_feeds, protocol_of, quality, reference_outputs
@@ -276,8 +277,6 @@ def test_a_device_bundle_of_onnx_openvino_and_qnn_variants_scores_like_the_catal
         variant = variants.get_variant(dev.variant_id)
         protocol = protocol_of(variant.format, "image-classification", "quick")
         feeds = held_out_feeds(protocol, reference)
-        from backends.encoder_classifier_quality import predict
-
         own = quality(protocol.task, reference_outputs(reference, protocol, feeds),
                       predict(variant.format, main_file(variant), protocol.task, feeds, threads=protocol.threads))
         assert dev.flags[:2] == ["imported", "device_run"] and dev.protocol_id == protocol.id

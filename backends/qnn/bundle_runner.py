@@ -36,6 +36,7 @@ def device_label() -> str:
 
 
 def model_file(path: Path) -> Path:
+    # as backends/onnxrt/session_runner.py's: each bundle runner travels alone, so neither imports the other
     if path.is_file():
         return path
     files = sorted(path.glob("*.onnx"))

@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 
 from backends.qnn import ep
-from backends.qnn.bundle_runner import FixedShapeRunner, model_file
+from backends.qnn.bundle_runner import FixedShapeRunner, model_file, session_options
 
 log = logging.getLogger(__name__)
 
@@ -27,11 +27,8 @@ class QnnRunner(FixedShapeRunner):
         model = model_file(path)
         self.cpu_nodes = 0
         if provider == "cpu":
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-            options.log_severity_level = 3
-            session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(str(model), session_options(threads, fallback=True),
+                                           providers=["CPUExecutionProvider"])
             runtime = "ONNX Runtime CPU (QDQ model for QNN)"
         else:
             try:
