@@ -207,7 +207,7 @@ def _build_example(ctx: JobContext, recipe: dict[str, Any]) -> Path:
     from workloads import digits_cnn
 
     ctx.progress(0.03, "training the digits CNN on scikit-learn's digits")
-    scores = digits_cnn.train(ctx.work_dir / "example")
+    scores = digits_cnn.trained(ctx.work_dir / "example")
     ctx.log(f"trained the digits CNN: held-out accuracy {scores['test_accuracy']:.4f}")
     return ctx.work_dir / "example"
 

@@ -1,5 +1,5 @@
 """MLX conversions as jobs: pre-flight (validate_*), plans and the job hooks (convert_*), all through
-mlx-lm's own `python -m mlx_lm convert`. Declarations are in declaration.py; MLX and mlx-lm are
+mlx-lm's own convert (its CLI's arguments). Declarations are in declaration.py; MLX and mlx-lm are
 imported only in the child processes and runners, never by validate_* in the app.
 
 Every quantized result is checked before it may become a variant: mlx-lm's reported bits per
@@ -10,30 +10,30 @@ generates, and the shared smoke test holds it against its parent."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import re
 import shutil
-import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from backends import tools
 from backends.convert_job import ConversionOutput, Step
 from backends.hf.folder import read_config
 from backends.mlx import kernels, quant
 from backends.mlx.import_check import headers, mlx_quantization
 from backends.preflight import Problem
 from backends.registry import main_file
+from catalog import jobfiles
 from catalog.errors import InvalidInputError
 from catalog.records import Variant
 from worker.context import JobContext
 
-CONVERT_TIMEOUT_S = 3600
 MODELS_PACKAGE = "mlx_lm.models"
 # Model types mlx-lm maps onto another implementation (its utils.MODEL_REMAPPING), read from its source.
 REMAPPING = re.compile(r'MODEL_REMAPPING\s*=\s*\{([^}]*)\}')
 BPW = re.compile(r"Quantized model with ([0-9.]+) bits per weight")
-OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
 
 
 class MLXFailed(InvalidInputError):
@@ -126,22 +126,48 @@ def validate_dequantize(variant: Variant, options: dict[str, Any]) -> list[Probl
 
 
 def _run_convert(ctx: JobContext, args: list[str], step: str) -> str:
-    """mlx-lm's convert CLI into a fresh folder; returns its output (the log keeps it too)."""
+    """mlx-lm's convert, with its CLI's arguments, into a fresh folder; returns what it printed (the
+    log keeps it too). It runs in the job's own process: a second Python importing mlx-lm and
+    transformers cost 10-15 s a conversion, and the smoke test imports them here anyway."""
+    from mlx_lm.convert import configure_parser, convert
+
     lines: list[str] = []
 
     def progress(line: str) -> None:
         lines.append(line)
+        jobfiles.append_log(ctx.job.id, line)
         if line.startswith("[INFO]"):
             ctx.progress(0.1 if "Loading" in line else 0.3, f"mlx-lm: {line[6:].strip()}")
 
     try:
-        tools.run_tool([sys.executable, "-m", "mlx_lm", "convert", *args], ctx.log_path, progress,
-                       timeout=CONVERT_TIMEOUT_S, env=OFFLINE)
-    except tools.ToolFailed as exc:
-        tail = [ln.strip() for ln in exc.log_tail.splitlines() if ln.strip()]
-        last = tail[-1][:160] if tail else "no output"
-        raise MLXFailed(f"mlx-lm could not {step} this model ({last}); see the job log.") from exc
+        with contextlib.redirect_stdout(_LineWriter(progress)):
+            convert(**vars(configure_parser().parse_args(args)))
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - mlx-lm raises anything; the sentence names it
+        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise MLXFailed(f"mlx-lm could not {step} this model ({first}); see the job log.") from exc
     return "\n".join(lines)
+
+
+class _LineWriter(io.TextIOBase):
+    """A stdout that hands each printed line to a callback."""
+
+    def __init__(self, on_line: Callable[[str], None]) -> None:
+        self._on_line, self._pending = on_line, ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        *done, self._pending = (self._pending + text).split("\n")
+        for line in done:
+            if line.strip():
+                self._on_line(line.rstrip())
+        return len(text)
+
+    def flush(self) -> None:
+        if self._pending.strip():
+            self._on_line(self._pending.rstrip())
+        self._pending = ""
 
 
 def _move_into(staging: Path, out: Path) -> None:
