@@ -1,4 +1,4 @@
-"""Load, short: 3 browser sessions and a CLI writer on one data root for 30 s (tests/bench/load.py).
+"""Load, short: 3 browser sessions and a CLI writer on one data root for 20 s (tests/bench/load.py).
 
 The 5-minute version with 8 sessions and 2 writers: `.venv/bin/python -m tests.bench.load`.
 """
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.browser
 
 
 def test_load_short(tmp_path: Path, demo_gguf: Path) -> None:
-    report = run_load(tmp_path / "data", sessions=3, writers=1, seconds=30)
+    report = run_load(tmp_path / "data", sessions=3, writers=1, seconds=20)
     # Something was done, by both kinds of actor.
     assert any(o.ok and o.actor.startswith("browser") and o.kind == "page" for o in report.ops)
     assert any(o.ok and o.actor.startswith("cli") for o in report.ops)
