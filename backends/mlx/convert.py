@@ -15,6 +15,7 @@ import io
 import json
 import re
 import shutil
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -139,12 +140,16 @@ def _run_convert(ctx: JobContext, args: list[str], step: str) -> str:
         if line.startswith("[INFO]"):
             ctx.progress(0.1 if "Loading" in line else 0.3, f"mlx-lm: {line[6:].strip()}")
 
+    writer = _LineWriter(progress)
     try:
-        with contextlib.redirect_stdout(_LineWriter(progress)):
+        with contextlib.redirect_stdout(writer):
             convert(**vars(configure_parser().parse_args(args)))
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - mlx-lm raises anything; the sentence names it
+        jobfiles.append_log(ctx.job.id, traceback.format_exc())  # what its own process used to print
         first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
         raise MLXFailed(f"mlx-lm could not {step} this model ({first}); see the job log.") from exc
+    finally:
+        writer.flush()  # a last line printed without its newline
     return "\n".join(lines)
 
 
