@@ -16,6 +16,7 @@ from service import actions
 from ui.forms import option_widget
 from ui.other_machines import other_machines_section
 from ui.pickers import source_picker
+from ui.plots import plotly_chart
 from ui.session import current_actor, gate
 from ui.try_encoder_classifier import try_encoder_classifier_input
 from workloads.encoder_classifier_inputs import ENCODER_CLASSIFIER_TASKS
@@ -84,7 +85,7 @@ fig, warnings = comparison_figure(rows_from_results(shown, short, baseline.id if
                                   metrics_for(task))
 for w in warnings:
     st.warning(w)
-st.plotly_chart(fig, width="stretch")
+plotly_chart(fig)
 
 if is_llm:
     st.subheader("Generations on the fixed prompts")
@@ -104,9 +105,10 @@ else:
                   for i, e in enumerate(first)], hide_index=True, width="stretch")
 
 c1, c2 = st.columns(2)
-c1.download_button("Export CSV", results.as_text(shown, "csv"), file_name=f"{source_id}-{profile}.csv", key="bm_csv",
-                   on_click="ignore")
-c2.download_button("Export JSON", results.as_text(shown, "json"), file_name=f"{source_id}-{profile}.json",
+# Made when clicked (Streamlit calls a callable then), not at every rerun of the page.
+c1.download_button("Export CSV", lambda: results.as_text(shown, "csv"), file_name=f"{source_id}-{profile}.csv",
+                   key="bm_csv", on_click="ignore")
+c2.download_button("Export JSON", lambda: results.as_text(shown, "json"), file_name=f"{source_id}-{profile}.json",
                    key="bm_json", on_click="ignore")
 
 if not is_llm:

@@ -11,6 +11,7 @@ from catalog import config, storage
 from catalog.errors import CatalogError
 from service import actions
 from ui import cached, fmt
+from ui.plots import plotly_chart
 from ui.session import current_actor, gate
 
 st.title("Storage")
@@ -29,7 +30,7 @@ if rows:
                  x="MB", y="source", color="kind", barmode="overlay", orientation="h",
                  title="Disk use per source model")
     fig.update_layout(height=160 + 40 * len(rows))
-    st.plotly_chart(fig, width="stretch")
+    plotly_chart(fig)
 else:
     st.info("No models yet.")
 

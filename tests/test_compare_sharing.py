@@ -106,6 +106,9 @@ def test_enter_then_click_saves_once_and_delete_asks_first(tiny_results, root: P
     assert any("already a comparison named “Team pick”" in w.value for w in at.warning)
     at.button(key="cmp_save_same").click().run()  # the user confirms keeping both
     assert [c.name for c in comparisons.list_comparisons()] == ["Team pick", "Team pick", "Opened"]
+    assert not [b for b in at.button if b.key == f"cmp_del_{opened.id}"]  # the list is drawn only when open
+    at.session_state["cmp_saved_open"] = True  # as a click on "Saved comparisons" sets it
+    at.run()
     at.button(key=f"cmp_del_{opened.id}").click().run()
     assert opened.id in {c.id for c in comparisons.list_comparisons()}  # asked, not deleted
     assert any("Its link stops working" in w.value for w in at.warning)

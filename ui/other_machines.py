@@ -20,13 +20,19 @@ from ui import fmt, upload_limits
 from ui.session import current_actor, gate
 
 UPLOAD_TYPES = ["json", "jsonl", "csv", "md", "txt"]
+OTHER_MACHINES_OPEN = "bm_other_machines_open"  # the expander's state
 
 
 def other_machines_section(source_id: str, family: list[Variant], profile: str,
                            found: list[BenchmarkResult]) -> None:
     imported = [r for r in found if IMPORTED_FLAG in r.flags] + latest_results(source_id, REPORT_PROFILE)
     labels = {v.id: f"{v.label} · {v.id}" for v in family}
-    with st.expander(f"Results from other machines ({len(imported)})", expanded=False):
+    # Drawn only while open (a rerun when it opens): its uploader and pickers took Chromium 0.1-0.15 s
+    # at every visit of the Benchmarks page, open or not.
+    box = st.expander(f"Results from other machines ({len(imported)})", key=OTHER_MACHINES_OPEN, on_change="rerun")
+    if not box.open:
+        return
+    with box:
         st.caption("A teammate runs this protocol on the machine you ship to (a Mac, a Snapdragon laptop) from a "
                    "bundle that needs only the variant's runtime, then uploads its result.json here. Reports of "
                    f"{', '.join(r.tool for _, r in report_readers())} import too. Each result is labelled with its "

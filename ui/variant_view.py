@@ -8,6 +8,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from catalog.records import Variant
+from ui.plots import plotly_chart
 
 ROW_PX, FRAME_PX = 40, 150  # a bar per type, plus the title, the axis and its labels
 
@@ -31,7 +32,7 @@ def effective_types_chart(variant: Variant) -> None:
     hist = variant.metadata.get("effective_types")
     if not hist:
         return
-    st.plotly_chart(effective_types_figure(hist, variant.precision), width="stretch")
+    plotly_chart(effective_types_figure(hist, variant.precision))
     if variant.precision not in hist:
         st.caption(f"No tensor came out as {variant.precision}: llama.cpp fell back per tensor where a row "
                    "does not divide the type's block size.")
@@ -50,7 +51,7 @@ def breakdown_chart(variant: Variant) -> None:
     long = [{category: r[category], "part": p, "count": r[p]} for r in rows for p in parts]
     fig = px.bar(long, x="count", y=category, color="part", orientation="h", title=data.get("title", ""))
     fig.update_layout(height=120 + 28 * len(rows), yaxis={"categoryorder": "total ascending"})
-    st.plotly_chart(fig, width="stretch")
+    plotly_chart(fig)
     st.dataframe(rows, hide_index=True, width="stretch")
     if data.get("caption"):
         st.caption(data["caption"])
