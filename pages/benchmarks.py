@@ -49,7 +49,9 @@ baseline = reference_variant(source_id, family)
 found_all = results.latest_results(source_id, profile, with_raw=True)
 found = [r for r in found_all if results.IMPORTED_FLAG not in r.flags]  # this machine's; the others' below
 
-with st.expander("Run benchmarks", expanded=not found):
+
+def run_form() -> None:
+    """Pick variants (and the runners' options) and queue their benchmarks, the baseline added."""
     if baseline is None:
         st.warning("This model has no Hugging Face (safetensors) form to serve as the baseline; make one on the "
                    "Convert page (GGUF → Hugging Face safetensors).")
@@ -66,6 +68,14 @@ with st.expander("Run benchmarks", expanded=not found):
             st.caption("Benchmarks run one at a time, with no conversion beside them. Follow them on the Jobs page.")
         except CatalogError as exc:
             st.error(str(exc))
+
+
+# Drawn only while open (a rerun when it opens): closed once the model has results, its pickers still
+# took Chromium 0.05-0.1 s at every visit of the page.
+run_box = st.expander("Run benchmarks", expanded=not found, key="bm_run_open", on_change="rerun")
+if run_box.open:
+    with run_box:
+        run_form()
 
 other_machines_section(source_id, family, profile, found_all)
 

@@ -4,6 +4,7 @@ headline table and quality gates, "best that passes", saved comparisons with sta
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import streamlit as st
@@ -103,8 +104,17 @@ def pick_spec() -> CompareSpec | None:
 
 
 def tune(spec: CompareSpec, key: str) -> CompareSpec:
-    """Gates, weights and chart choices; start from the spec, so a link opens as it was saved."""
-    with st.expander("Gates, weights and chart options"):
+    """Gates, weights and chart choices; start from the spec, so a link opens as it was saved, or
+    from what the user chose last in this session. The expander is drawn only while open (its nine
+    inputs cost Chromium time at every visit): its widgets forget their values while not drawn, so
+    the choices are kept in the session beside them and are the widgets' start when it reopens."""
+    kept = f"{key}_tuned"
+    if kept in st.session_state:
+        spec = replace(spec, **st.session_state[kept])
+    box = st.expander("Gates, weights and chart options", key=f"{key}_tune_open", on_change="rerun")
+    if not box.open:
+        return spec
+    with box:
         st.caption("Team defaults come from the data root's config.json (compare_gates); these override them "
                    "for this comparison.")
         g1, g2, g3 = st.columns(3)
@@ -133,7 +143,9 @@ def tune(spec: CompareSpec, key: str) -> CompareSpec:
         include = c3.checkbox("Include results unlike the baseline", spec.include_unlike, key=f"{key}_unlike",
                               help="Other protocol, machine, simulated device or imported results: kept out of "
                                    "the frontiers and the gates unless ticked.")
-    return CompareSpec(spec.result_ids, spec.baseline_result_id, gates, weights, include, bubble, color_by)
+    st.session_state[kept] = {"gates": gates, "weights": weights, "include_unlike": include, "bubble": bubble,
+                              "color_by": color_by}
+    return replace(spec, **st.session_state[kept])
 
 
 def show_chart(fig, key: str) -> None:

@@ -224,14 +224,14 @@ def run_benchmarks(page, url: str, source_id: str, variants: list) -> None:
     expander = page.locator("[data-testid='stExpander']").filter(has_text="Run benchmarks")
     details = expander.locator("[data-testid='stExpanderDetails']")
     picker = details.locator("[data-testid='stMultiSelect']").first
-    picker.wait_for(state="attached", timeout=180_000)  # a loaded machine renders slowly
-    # The expander starts closed once the source has results (an earlier test's). Its state is read
-    # from the details' inert mark, not from the Run button's visibility: that button renders last,
-    # and clicking the header while it is still coming would close an open expander.
-    if details.get_attribute("inert") is not None:
+    expander.wait_for(state="attached", timeout=180_000)  # a loaded machine renders slowly
+    # The expander starts closed once the source has results (an earlier test's), and its form is
+    # drawn only once it is open (a rerun). Its state is read from the details' inert mark, not from
+    # the form's visibility: clicking the header while an open form is still coming would close it.
+    if not details.count() or details.get_attribute("inert") is not None:
         expander.get_by_text("Run benchmarks", exact=True).click()
     expander.locator("[data-testid='stExpanderDetails']:not([inert])").wait_for()
-    picker.wait_for()
+    picker.wait_for(timeout=180_000)
     for v in variants:
         _type_until_offered(page, picker, v)
         page.keyboard.press("Enter")

@@ -58,6 +58,7 @@ def test_the_page_and_the_cli_submit_the_same_variants(family, capsys: pytest.Ca
     reference, copy = family
     at = AppTest.from_file(str(REPO / "pages" / "benchmarks.py"), default_timeout=60)
     at.query_params["source"] = copy.source_id
+    at.session_state["bm_run_open"] = True  # the Run form is drawn only while its expander is open
     at.run()
     at.multiselect(key="bm_run_pick").select(copy.id).run()
     at.button(key="bm_run").click().run()

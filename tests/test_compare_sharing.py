@@ -85,6 +85,33 @@ def test_a_same_name_save_asks_and_only_the_author_or_an_admin_deletes(tiny_resu
     assert comparisons.list_comparisons() == []
 
 
+def test_the_gates_stay_as_chosen_while_their_expander_is_closed(tiny_results, root: Path) -> None:
+    """The gates' expander is drawn only while open, and its inputs forget their values while not
+    drawn: the choice must still decide the view, and be there when it opens again."""
+    opened = actions.save_comparison(ANA, "Opened", _spec(tiny_results))
+    key = f"cmp_{opened.id}"
+    at = AppTest.from_file(str(PAGE), default_timeout=60)
+    at.query_params["c"] = opened.id
+    at.run()
+    assert not at.exception and not [n for n in at.number_input if n.key == f"{key}_gq"]  # closed: not drawn
+
+    def gates_shown() -> str:
+        return next(c.value for c in at.caption if "Gates:" in c.value)
+
+    assert "Quality retention ≥ 95%" in gates_shown()
+    at.session_state[f"{key}_tune_open"] = True  # as a click on its header sets it
+    at.run()
+    at.number_input(key=f"{key}_gq").set_value(50.0).run()
+    assert "Quality retention ≥ 50%" in gates_shown()
+    at.session_state[f"{key}_tune_open"] = False
+    at.run()
+    assert not at.exception and not [n for n in at.number_input if n.key == f"{key}_gq"]
+    assert "Quality retention ≥ 50%" in gates_shown()
+    at.session_state[f"{key}_tune_open"] = True
+    at.run()
+    assert at.number_input(key=f"{key}_gq").value == 50.0
+
+
 def test_enter_then_click_saves_once_and_delete_asks_first(tiny_results, root: Path) -> None:
     """Issue 25: Enter in the Name field saved, and the button then saved a second copy with the
     same name and another link; the list's Delete removed a shared comparison at once."""

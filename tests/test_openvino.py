@@ -225,6 +225,7 @@ def _benchmarks_page(source_id: str):
 
     at = AppTest.from_file(str(PROJECT_DIR / "pages" / "benchmarks.py"), default_timeout=120)
     at.query_params["source"] = source_id
+    at.session_state["bm_run_open"] = True  # the Run form is drawn only while its expander is open
     return at.run()
 
 
