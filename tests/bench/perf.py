@@ -683,6 +683,13 @@ NAVIGATE_JS = """path => {
   window.dispatchEvent(new PopStateEvent('popstate', {state: {}}));
 }"""
 NAV_READY_JS = READY_JS.replace("return performance.now();", "return performance.now() - window.__navStart;")
+# The browser's own share of an in-app navigation: its main thread's long tasks (>50 ms: scripting,
+# style, layout, paint) since the navigation started. The rest is the server's run, the websocket
+# and short tasks: a page far above its busy time waits on the server.
+WATCH_LONG_TASKS_JS = """() => { window.__longTasks = [];
+  new PerformanceObserver(l => { for (const e of l.getEntries()) window.__longTasks.push([e.startTime, e.duration]); })
+    .observe({type: 'longtask'}); }"""
+BUSY_JS = "() => window.__longTasks.filter(e => e[0] >= window.__navStart).reduce((a, e) => a + e[1], 0)"
 # The pages an in-app navigation starts from (the second for the first itself): their text holds
 # none of the measured pages' markers.
 NEUTRAL_PAGES = (("/team", "Open sessions"), ("/audit", "One row per change"))
@@ -718,6 +725,7 @@ class BrowserTiming:
     first_s: float | None          # the warm-up load: the app's caches as a write would have left them
     samples: list[float]
     error: str
+    busy_s: list[float] = field(default_factory=list)  # in-app: the browser's long tasks in each sample
 
     def cells(self) -> list[str]:
         if not self.samples:
@@ -777,16 +785,20 @@ def time_in_app(page: Any, url: str, spec: BrowserPage, runs: int = BROWSER_RUNS
     """Seconds from an in-app navigation (from a neutral page) to ready, `runs` times after a warm-up."""
     start_path, start_marker = next(p for p in NEUTRAL_PAGES if p[0] != spec.path.split("?")[0])
     page.goto(url + start_path, wait_until="commit")
+    page.evaluate(WATCH_LONG_TASKS_JS)
+    busy: list[float] = []
 
     def navigate() -> float:
         page.wait_for_function(READY_JS, arg=start_marker, polling=10, timeout=60_000)
         page.evaluate(NAVIGATE_JS, spec.path)
         ready = page.wait_for_function(NAV_READY_JS, arg=spec.marker, polling=10, timeout=60_000)
+        busy.append(float(page.evaluate(BUSY_JS)) / 1000)
         page.evaluate(NAVIGATE_JS, start_path)
         return float(ready.json_value()) / 1000
 
     first, samples, failed = _repeated(runs, navigate)
-    return BrowserTiming(first, samples, f"not ready in-app ({type(failed).__name__})" if failed else "")
+    return BrowserTiming(first, samples, f"not ready in-app ({type(failed).__name__})" if failed else "",
+                         busy_s=busy[1:])
 
 
 def run_browser_pages(root: Path, source_id: str, root_id: str, quant_id: str, saved_id: str,
@@ -798,7 +810,8 @@ def run_browser_pages(root: Path, source_id: str, root_id: str, quant_id: str, s
 
     section(f"pages in headless Chromium: navigation start to ready, median of {runs} after 1 warm-up")
     print("ready = the script run is over, the page's text is shown and its charts are drawn; 'first' is the "
-          "warm-up load (the app's cached reads as a write leaves them: cold)")
+          "warm-up load (the app's cached reads as a write leaves them: cold); 'browser busy' = the median of "
+          "Chromium's long tasks (>50 ms) during an in-app navigation: its own share of that time")
     rows = []
     with ExitStack() as stack:
         url = stack.enter_context(running_app(root))
@@ -813,12 +826,13 @@ def run_browser_pages(root: Path, source_id: str, root_id: str, quant_id: str, s
             now = time_in_browser(page, url, spec, runs)
             now_in_app = time_in_app(page, url, spec, runs)
             rows.append([spec.label, *(then.cells()[:2] + then_in_app.cells()[:2] if then and then_in_app else []),
-                         *now.cells(), *now_in_app.cells()[:2], f"{load:.1f}",
+                         *now.cells(), *now_in_app.cells()[:2],
+                         ms(statistics.median(now_in_app.busy_s)) if now_in_app.busy_s else "–", f"{load:.1f}",
                          " / ".join(e for e in (then.error if then else "", then_in_app.error if then_in_app else "",
                                                 now.error, now_in_app.error) if e)])
             print("  " + "  ".join(rows[-1][:-1]), flush=True)
     heads = ["page", *(["before load", "min–max", "before in-app", "min–max"] if before else []),
-             "page load ms", "min–max", "first", "in-app ms", "min–max", "load", "error shown"]
+             "page load ms", "min–max", "first", "in-app ms", "min–max", "browser busy", "load", "error shown"]
     print_table(heads, rows)
     print(f"floor: a bare Streamlit page (a title and a line) in the same browser: page load {floor.cells()[0]} ms "
           f"({floor.cells()[1]}); a page load parses Streamlit's JavaScript again, an in-app navigation (a "
