@@ -169,8 +169,9 @@ def test_view_gates_and_best(chain, made) -> None:
 
 
 def test_saved_comparison_keeps_its_results(chain, made) -> None:
-    from catalog import comparisons, db, results
+    from catalog import comparisons, results
     from catalog.errors import ConflictError, InvalidInputError
+    from tests.helpers.chain import newer_copy
 
     spec = spec_of(chain, made).to_dict()
     with pytest.raises(InvalidInputError):
@@ -181,10 +182,7 @@ def test_saved_comparison_keeps_its_results(chain, made) -> None:
     shown = results.results_by_id(saved.result_ids)
     assert results.newer_results(shown) == {}
     old = results.results_by_id([made[chain["quants"]["Q8_0"].id]])[0]
-    with db.connect() as conn:
-        newer = results.add_result(conn, **{k: getattr(old, k) for k in (
-            "variant_id", "source_id", "job_id", "protocol_id", "profile", "runtime", "fingerprint_id",
-            "fingerprint", "metrics", "raw", "toolkit_versions", "flags")})
+    newer = newer_copy(old.id)
     assert results.newer_results(shown) == {old.variant_id: newer}
     assert comparisons.get_comparison(saved.id).result_ids == spec["result_ids"]  # unchanged until asked
     with pytest.raises(ConflictError, match="Only ana"):
@@ -248,7 +246,8 @@ def _charts(at) -> list[str]:
 def test_page_opens_a_saved_link_identically(chain, made) -> None:
     from streamlit.testing.v1 import AppTest
 
-    from catalog import comparisons, db, results
+    from catalog import comparisons, results
+    from tests.helpers.chain import newer_copy
 
     saved = comparisons.save_comparison("page link", spec_of(chain, made).to_dict(), "ana")
     first = AppTest.from_file(str(PAGE), default_timeout=120)
@@ -263,10 +262,7 @@ def test_page_opens_a_saved_link_identically(chain, made) -> None:
     assert _charts(again) == _charts(first) and len(_charts(first)) == 3
     # a later result of one variant: the page says so, the charts stay as saved
     old = results.results_by_id([made[chain["quants"]["Q4_K_M"].id]])[0]
-    with db.connect() as conn:
-        results.add_result(conn, **{**{k: getattr(old, k) for k in (
-            "variant_id", "source_id", "job_id", "protocol_id", "profile", "runtime", "fingerprint_id",
-            "fingerprint", "raw", "toolkit_versions", "flags")}, "metrics": {**old.metrics, "decode_tps_p50": 1.0}})
+    newer_copy(old.id, metrics={**old.metrics, "decode_tps_p50": 1.0})
     later = AppTest.from_file(str(PAGE), default_timeout=120)
     later.query_params["c"] = saved.id
     later.run()

@@ -126,3 +126,25 @@ def test_dequantize_to_hf_generates(chain) -> None:
     logger.info("continuation: %r", text)
     assert text.strip()
     assert "Paris" in text
+
+
+def test_gguf_is_parsed_once_while_dequantizing_and_the_reader_is_restored(tmp_path: Path) -> None:
+    """transformers opens a GGUF four times to dequantize it; within _parsed_once they share one
+    parse (3.6 s each for the demo's vocabulary), and gguf-py is itself again afterwards."""
+    import numpy as np
+
+    from backends.llamacpp.gguf_dequant import _parsed_once
+
+    path = tmp_path / "small.gguf"
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_tensor("token_embd.weight", np.zeros((4, 8), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    original_reader, original_map = gguf.GGUFReader, gguf.get_tensor_name_map
+    with _parsed_once():
+        assert gguf.GGUFReader(path) is gguf.GGUFReader(str(path), "r")
+        assert gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, 2) is gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, 2)
+    assert (gguf.GGUFReader, gguf.get_tensor_name_map) == (original_reader, original_map)
+    assert gguf.GGUFReader(path) is not gguf.GGUFReader(path)

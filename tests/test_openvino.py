@@ -21,20 +21,21 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def llm_irs(chain_data, shared_root: Path, tmp_path_factory: pytest.TempPathFactory):
-    """The demo's int8 and int4 IR, and a tiny Llama's (the demo's tokenizer) int4 and data-aware
-    int4, made once; the demo's two and the data-aware one with a quick benchmark. The demo keeps
-    every quality check; the data-aware path (AWQ with scale estimation: 201 s of the suite on the
-    demo, beside the other worker) shows its mechanics on the tiny model: the options reach NNCF,
-    the calibration changes the weights, the result loads, generates and is measured."""
+    """The demo's int4 IR, and a tiny Llama's (the demo's tokenizer) int8, int4 and data-aware int4,
+    made once; the demo's, the tiny int8 and the data-aware one with a quick benchmark. The demo keeps
+    the quality checks of the 4-bit form; the int8 export (75 s and a 32 s benchmark on the demo) and
+    the data-aware path (AWQ with scale estimation: 201 s of the suite on the demo, beside the other
+    worker) show their mechanics on the tiny model: the options reach NNCF, the calibration changes
+    the weights, the result loads, generates and is measured."""
     from bench.baseline import benchmark_set
     from catalog import results
     from tests.helpers.chain import benchmark, convert, data_root_at, import_tiny_llama
 
     with data_root_at(shared_root):
         hf = chain_data["hf"]
-        [int8] = convert("openvino.export_llm", hf.id, weight_format="int8")
         [int4] = convert("openvino.export_llm", hf.id, weight_format="int4")
         tiny = import_tiny_llama(hf, shared_root, tmp_path_factory.mktemp("openvino-llm") / "tiny")
+        [int8] = convert("openvino.export_llm", tiny.id, weight_format="int8")
         [tiny4] = convert("openvino.export_llm", tiny.id, weight_format="int4")
         [awq] = convert("openvino.compress_weights", tiny.id, mode="INT4_ASYM", group_size="64", awq=True,
                         scale_estimation=True, samples=8)
@@ -48,15 +49,15 @@ def test_llm_irs_run_in_genai_and_pass_their_smoke_gates(chain, llm_irs) -> None
     from backends.openvino.llm_runner import generate_once
     from catalog.variants import variant_path
 
-    for name, least, label in (("int8", 0.85, "INT8"), ("int4", 0.6, "INT4")):
+    for name, least, label, parent in (("int8", 0.85, "INT8", llm_irs["tiny"]), ("int4", 0.6, "INT4", chain["hf"])):
         variant = llm_irs[name]
-        assert variant.format == "openvino" and variant.precision == label and variant.parent_id == chain["hf"].id
+        assert variant.format == "openvino" and variant.precision == label and variant.parent_id == parent.id
         files = {f.relpath for f in variant.files}
         assert {"openvino_model.xml", "openvino_model.bin", "openvino_tokenizer.xml",
                 "openvino_detokenizer.xml"} <= files
         assert variant.metadata["smoke"]["top1_agreement"] >= least
         assert generate_once(variant_path(variant)).strip()
-    assert llm_irs["int4"].size_bytes < 0.8 * llm_irs["int8"].size_bytes  # the int8 embedding is a fifth
+    assert llm_irs["int4"].size_bytes < 0.2 * chain["hf"].size_bytes  # 4-bit layers, an 8-bit embedding
     assert llm_irs["int4"].toolkit_versions["nncf"] == "3.4.0"
 
 
@@ -73,8 +74,8 @@ def test_data_aware_int4_differs_from_data_free_and_is_measured(llm_irs) -> None
     reference = {k: llm_irs["results"][llm_irs[k].id].metrics["reference_perplexity"] for k in ppl}
     print("perplexity: reference", reference, ppl)
     assert all(np.isfinite(list(ppl.values()))) and all(np.isfinite(list(reference.values())))
-    assert abs(ppl["int8"] / reference["int8"] - 1) < 0.05  # the demo: 8-bit weights keep the model
-    assert 0.95 * reference["int4"] < ppl["int4"] < 2 * reference["int4"]
+    assert abs(ppl["int8"] / reference["int8"] - 1) < 0.05  # 8-bit weights keep the model
+    assert 0.95 * reference["int4"] < ppl["int4"] < 2 * reference["int4"]  # the demo
     assert 0.95 * reference["awq"] < ppl["awq"] < 2 * reference["awq"]  # the tiny model, against its own source
 
 

@@ -9,11 +9,13 @@ dict into it gives an ordinary, saveable model.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -60,8 +62,6 @@ def dequantize_to_hf(
 
     for key, value in _OFFLINE_ENV.items():
         os.environ.setdefault(key, value)
-    # Validate with our own reader first: its errors are sentences, transformers' are tracebacks.
-    special = _tokenizer_settings(src)
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -70,15 +70,18 @@ def dequantize_to_hf(
     load = {"gguf_file": str(src), "local_files_only": True}
     start = time.monotonic()
     _say(log, f"reading and dequantizing {src.name}")
-    try:
-        tokenizer = _portable_tokenizer(AutoTokenizer.from_pretrained(str(src.parent), **load), special)
-        loaded = AutoModelForCausalLM.from_pretrained(str(src.parent), dtype=torch_dtype, **load)
-    except (ValueError, KeyError, OSError, NotImplementedError) as exc:
-        # transformers supports a fixed list of GGUF architectures and tensor types.
-        raise DequantizeError(
-            f"transformers could not load {src.name} ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
-            "this architecture or quantization type is not supported for dequantization."
-        ) from exc
+    with _parsed_once():
+        # Validate with our own reader first: its errors are sentences, transformers' are tracebacks.
+        special = _tokenizer_settings(src)
+        try:
+            tokenizer = _portable_tokenizer(AutoTokenizer.from_pretrained(str(src.parent), **load), special)
+            loaded = AutoModelForCausalLM.from_pretrained(str(src.parent), dtype=torch_dtype, **load)
+        except (ValueError, KeyError, OSError, NotImplementedError) as exc:
+            # transformers supports a fixed list of GGUF architectures and tensor types.
+            raise DequantizeError(
+                f"transformers could not load {src.name} ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
+                "this architecture or quantization type is not supported for dequantization."
+            ) from exc
 
     config = loaded.config
     state = loaded.state_dict()
@@ -120,6 +123,33 @@ def dequantize_to_hf(
     files = sorted(p for p in out.rglob("*") if p.is_file())
     _say(log, f"wrote {len(files)} files to {out} in {time.monotonic() - start:.1f} s")
     return files
+
+
+@contextmanager
+def _parsed_once() -> Iterator[None]:
+    """Within the block, gguf-py parses each file once and builds each tensor-name map once.
+    transformers opens the GGUF four times (the tokenizer's config and vocabulary, the model's
+    config and weights), and a reader parses every vocabulary entry into its own array: 3.6 s a
+    parse for the demo's 49,152 tokens, whatever the model's size; it also builds the same name map
+    for each of the model's 397 modules (7.7 s). The reader maps the file read-only and the map is
+    only read, so one of each serves every call (the demo: 42.6 -> 23.2 s, the same bytes written)."""
+    import gguf
+
+    original_reader, original_map = gguf.GGUFReader, gguf.get_tensor_name_map
+    readers: dict[tuple[str, str], gguf.GGUFReader] = {}
+
+    def shared_reader(path: str | os.PathLike[str], mode: str = "r") -> gguf.GGUFReader:
+        key = (str(Path(path).resolve()), mode)
+        if key not in readers:
+            readers[key] = original_reader(path, mode)
+        return readers[key]
+
+    # transformers and gguf_meta import both names from gguf at each call
+    gguf.GGUFReader, gguf.get_tensor_name_map = shared_reader, functools.cache(original_map)
+    try:
+        yield
+    finally:
+        gguf.GGUFReader, gguf.get_tensor_name_map = original_reader, original_map
 
 
 def _tokenizer_settings(src: Path) -> dict[str, object]:

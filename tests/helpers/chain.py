@@ -86,3 +86,16 @@ def planned_variant(conversion: str, variant_id: str, **options) -> Variant:
     steps, problems = convert_job.plan(conversion, variant_id, options)
     assert steps, problems
     return variants.get_variant(steps[-1].target_variant_id)
+
+
+def newer_copy(result_id: str, **changes) -> str:
+    """A later result of the same variant: a copy of this one's row (with changes), as a rerun of
+    its benchmark would add; the id of the copy. Pages that read "newer than shown" need no real rerun."""
+    from catalog import db, results
+
+    [old] = results.results_by_id([result_id])
+    fields = {k: getattr(old, k) for k in ("variant_id", "source_id", "job_id", "protocol_id", "profile", "runtime",
+                                          "fingerprint_id", "fingerprint", "metrics", "raw", "toolkit_versions",
+                                          "flags")}
+    with db.connect() as conn:
+        return results.add_result(conn, **(fields | changes))
