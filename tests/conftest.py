@@ -111,16 +111,20 @@ def _make_chain(data: Path) -> dict:
         quants = convert("llamacpp.quantize", hf.id, types=["Q4_K_M", "Q8_0", "IQ2_XXS"])
         [f16] = [v for v in variants.variants_of_source(source.id) if v.precision == "F16"]
         q4 = next(v for v in quants if v.precision == "Q4_K_M")
-        # Quick results of the baseline, F16 and Q4_K_M: test_bench checks them, and the tests that
-        # compare other variants with them (or need the baseline measured) read them.
-        benchmark([hf.id, f16.id, q4.id])
-    return {"source": source, "root": root, "hf": hf, "f16": f16, "quants": {v.precision: v for v in quants}}
+        # The model builder's int4: five files chart or compare it (test_onnxrt, test_olive and the
+        # Compare, OpenVINO and Olive browser tests); made here, both workers find it made and measured.
+        [genai] = convert("onnxrt.genai_build", hf.id, precision="int4")
+        # Quick results of the baseline, F16, Q4_K_M and the int4: test_bench checks them, and the tests
+        # that compare other variants with them (or need the baseline measured) read them.
+        benchmark([hf.id, f16.id, q4.id, genai.id])
+    return {"source": source, "root": root, "hf": hf, "f16": f16, "quants": {v.precision: v for v in quants},
+            "genai": genai}
 
 
 @pytest.fixture(scope="session")
 def chain_data(shared_root: Path, demo_gguf: Path, llama_tools: Path, tmp_path_factory: pytest.TempPathFactory):
-    """demo Q4_1 -> dequantized HF F32 -> (F16, imatrix) -> Q4_K_M, Q8_0, IQ2_XXS, and quick results of
-    the HF F32, F16 and Q4_K_M: made once per run."""
+    """demo Q4_1 -> dequantized HF F32 -> (F16, imatrix) -> Q4_K_M, Q8_0, IQ2_XXS, and the GenAI int4,
+    with quick results of the HF F32, F16, Q4_K_M and int4: made once per run."""
     from tests.helpers.once import made_once
 
     made = made_once("chain", tmp_path_factory, shared_root, _make_chain)
@@ -177,7 +181,7 @@ def tensor_models(tensor_models_data, monkeypatch: pytest.MonkeyPatch):
 # and a toolkit's browser test goes with its toolkit's file: it reuses the variants and results
 # that file made in the worker's copy of the chain (the OpenVINO IRs, the MLX benchmark).
 GROUP_OF_FILE = {"test_browser_tensor": "test_onnx_tensor", "test_browser_convert_bench": "test_onnxrt",
-                 "test_olive": "test_onnxrt",  # these three make the same GenAI int4 of the demo
+                 "test_olive": "test_onnxrt",  # Olive wraps the same model builder
                  "test_browser_olive": "test_onnxrt"}  # after test_olive: its Olive int4, made and measured
 
 
