@@ -217,20 +217,27 @@ def _type_until_offered(page, picker, v, tries: int = 6) -> None:
     raise AssertionError(f"{v.label} · {v.id} not offered; options {offered}; page {shot}")
 
 
+def open_expander(page, label: str):
+    """Open the page's expander of this label unless it is open, as a click on its header does; its
+    content locator. A lazy expander's content is drawn only once it is open (a rerun): its state is
+    read from the details' inert mark, not from the content's visibility, since clicking the header
+    while an open expander's content is still coming would close it."""
+    expander = page.locator("[data-testid='stExpander']").filter(has_text=label)
+    details = expander.locator("[data-testid='stExpanderDetails']")
+    expander.wait_for(state="attached", timeout=180_000)  # a loaded machine renders slowly
+    if not details.count() or details.get_attribute("inert") is not None:
+        expander.get_by_text(label, exact=True).click()
+    opened = expander.locator("[data-testid='stExpanderDetails']:not([inert])")
+    opened.wait_for()
+    return opened
+
+
 def run_benchmarks(page, url: str, source_id: str, variants: list) -> None:
     """Pick variants on the Benchmarks page (typing each id filters the options to one), run them,
     wait for the jobs, and reopen the page on the results."""
     page.goto(f"{url}/benchmarks?source={source_id}")
-    expander = page.locator("[data-testid='stExpander']").filter(has_text="Run benchmarks")
-    details = expander.locator("[data-testid='stExpanderDetails']")
-    picker = details.locator("[data-testid='stMultiSelect']").first
-    expander.wait_for(state="attached", timeout=180_000)  # a loaded machine renders slowly
-    # The expander starts closed once the source has results (an earlier test's), and its form is
-    # drawn only once it is open (a rerun). Its state is read from the details' inert mark, not from
-    # the form's visibility: clicking the header while an open form is still coming would close it.
-    if not details.count() or details.get_attribute("inert") is not None:
-        expander.get_by_text("Run benchmarks", exact=True).click()
-    expander.locator("[data-testid='stExpanderDetails']:not([inert])").wait_for()
+    # The expander starts closed once the source has results (an earlier test's).
+    picker = open_expander(page, "Run benchmarks").locator("[data-testid='stMultiSelect']").first
     picker.wait_for(timeout=180_000)
     for v in variants:
         _type_until_offered(page, picker, v)

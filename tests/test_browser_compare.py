@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from tests.browser import chromium_page, running_app, screenshot
+from tests.browser import chromium_page, open_expander, running_app, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 CHART_DATA = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(el => JSON.stringify(
@@ -23,8 +23,10 @@ def chart_data(page) -> list[list[dict]]:
 
 
 def open_compare(page, url: str, query: str) -> None:
+    """The page, with its Every metric chart opened (drawn only once asked for)."""
     page.goto(f"{url}/compare?{query}")
     page.get_by_text("Against the baseline").wait_for(timeout=180_000)
+    open_expander(page, "Every metric")
 
 
 def download_burst(page) -> list[str]:

@@ -239,33 +239,37 @@ def test_png_and_offline_html(chain, made, tmp_path) -> None:
         assert "gguf Q8_0 passes every gate" in page.inner_text("body")
 
 
+def _saved_page(comparison_id: str, bars_open: bool = True):
+    """The page on a saved comparison's link, its Every metric expander opened as a click does."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(PAGE), default_timeout=120)
+    at.query_params["c"] = comparison_id
+    at.session_state["cmp_bars_open"] = bars_open
+    return at.run()
+
+
 def _charts(at) -> list[str]:
     return [json.dumps(json.loads(el.proto.spec)["data"], sort_keys=True) for el in at.get("plotly_chart")]
 
 
 def test_page_opens_a_saved_link_identically(chain, made) -> None:
-    from streamlit.testing.v1 import AppTest
-
     from catalog import comparisons, results
     from tests.helpers.chain import newer_copy
 
     saved = comparisons.save_comparison("page link", spec_of(chain, made).to_dict(), "ana")
-    first = AppTest.from_file(str(PAGE), default_timeout=120)
-    first.query_params["c"] = saved.id
-    first.run()
+    first = _saved_page(saved.id)
     assert not first.exception, first.exception
     text = " ".join(m.value for m in first.markdown) + " ".join(s.value for s in first.success)
     assert "page link" in " ".join(h.value for h in first.subheader) and "gguf Q8_0 passes every gate" in text
-    again = AppTest.from_file(str(PAGE), default_timeout=120)
-    again.query_params["c"] = saved.id
-    again.run()
+    again = _saved_page(saved.id)
     assert _charts(again) == _charts(first) and len(_charts(first)) == 3
+    closed = _saved_page(saved.id, bars_open=False)  # the Every metric chart is drawn once opened
+    assert _charts(closed) == _charts(first)[:2]
     # a later result of one variant: the page says so, the charts stay as saved
     old = results.results_by_id([made[chain["quants"]["Q4_K_M"].id]])[0]
     newer_copy(old.id, metrics={**old.metrics, "decode_tps_p50": 1.0})
-    later = AppTest.from_file(str(PAGE), default_timeout=120)
-    later.query_params["c"] = saved.id
-    later.run()
+    later = _saved_page(saved.id)
     assert any("Newer results exist for gguf Q4_K_M" in i.value for i in later.info)
     assert _charts(later) == _charts(first)
 
@@ -275,15 +279,11 @@ NASTY = "Ship <script>alert(1)</script><img src=x onerror=alert(2)> [docs](javas
 
 def test_a_hostile_name_is_shown_as_typed(chain, made) -> None:
     """A comparison's name is user text: escaped for markdown, so no tag or link is formed."""
-    from streamlit.testing.v1 import AppTest
-
     from catalog import comparisons
     from ui.fmt import escape_md
 
     saved = comparisons.save_comparison(NASTY, spec_of(chain, made).to_dict(), "ana")
-    at = AppTest.from_file(str(PAGE), default_timeout=120)
-    at.query_params["c"] = saved.id
-    at.run()
+    at = _saved_page(saved.id)
     assert not at.exception
     [heading] = [h.value for h in at.subheader if "Ship" in h.value]
     assert heading == escape_md(NASTY) and "\\<script\\>" in heading and "](javascript" not in heading

@@ -174,7 +174,7 @@ def test_a_hashes_only_bundle_leaves_the_files_out(chain, tmp_path: Path) -> Non
 @pytest.mark.slow
 def test_a_device_result_uploaded_on_the_benchmarks_page_shows_on_compare(device_run, chain) -> None:
     from catalog import config
-    from tests.browser import chromium_page, running_app, screenshot
+    from tests.browser import chromium_page, open_expander, running_app, screenshot
 
     own = _catalog_result(chain)  # this machine's run of the same variant, beside it
     src = chain["source"]
@@ -191,6 +191,7 @@ def test_a_device_result_uploaded_on_the_benchmarks_page_shows_on_compare(device
         [dev] = [r for r in results.latest_results(src.id, "quick") if "device_run" in r.flags]
         page.goto(f"{url}/compare?source={src.id}&profile=quick&results={own.id},{dev.id}")
         page.get_by_text("Against the baseline").wait_for(timeout=180_000)
+        open_expander(page, "Every metric")
         page.locator(".js-plotly-plot").nth(2).wait_for(timeout=180_000)
         body = page.inner_text("body")
         machine = dev.fingerprint["machine"]
