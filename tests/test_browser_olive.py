@@ -14,10 +14,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 def test_olive_auto_opt_from_the_browser_beside_gguf_and_the_builders_int4(chain) -> None:
     from catalog import config, results
-    from tests.helpers.chain import benchmark_unmeasured, convert, planned_variant
+    from tests.helpers.chain import benchmark_unmeasured, planned_variant
 
     src, hf, q4 = chain["source"], chain["hf"], chain["quants"]["Q4_K_M"]
-    [builder] = convert("onnxrt.genai_build", hf.id, precision="int4")
+    builder = chain["genai"]  # the model builder's int4, made and measured with the chain
     benchmark_unmeasured([q4, builder])
     with running_app(config.data_root()) as url, chromium_page() as page:
         submit_conversion(page, url, f"source={src.id}&variant={hf.id}&conversion=olive.auto_opt")  # int4, CPU

@@ -17,12 +17,12 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 def test_openvino_variants_from_the_browser_beside_gguf_and_onnx(chain, tmp_path: Path) -> None:
     from catalog import config, results
-    from tests.helpers.chain import benchmark_unmeasured, convert, import_tiny_llama, planned_variant
+    from tests.helpers.chain import benchmark_unmeasured, import_tiny_llama, planned_variant
 
     src, hf = chain["source"], chain["hf"]
     tiny = import_tiny_llama(hf, config.data_root(), tmp_path / "tiny")  # test_openvino's, on its worker
     q4 = chain["quants"]["Q4_K_M"]
-    [genai] = convert("onnxrt.genai_build", hf.id, precision="int4")  # the browser path is test_browser_convert_bench
+    genai = chain["genai"]  # the model builder's int4, made and measured with the chain
     benchmark_unmeasured([q4, genai])
     with running_app(config.data_root()) as url, chromium_page() as page:
         submit_conversion(page, url, f"source={tiny.source_id}&variant={tiny.id}&conversion=openvino.export_llm"

@@ -35,7 +35,7 @@ def made(chain_data, shared_root: Path):
     mp.setenv(config.ROOT_ENV, str(shared_root))
     db.reset_migration_cache()
     [olive] = convert("olive.auto_opt", chain_data["hf"].id, precision="int4")
-    [builder] = convert("onnxrt.genai_build", chain_data["hf"].id, precision="int4")
+    builder = chain_data["genai"]  # the model builder's int4, made with the chain
     yield {"olive": olive, "builder": builder}
     mp.undo()
 

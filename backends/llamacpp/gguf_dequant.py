@@ -62,17 +62,18 @@ def dequantize_to_hf(
 
     for key, value in _OFFLINE_ENV.items():
         os.environ.setdefault(key, value)
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    torch_dtype = getattr(torch, dtype)
-    # The GGUF's folder is the "repo"; gguf_file as an absolute path is read as a local file.
-    load = {"gguf_file": str(src), "local_files_only": True}
     start = time.monotonic()
-    _say(log, f"reading and dequantizing {src.name}")
     with _parsed_once():
-        # Validate with our own reader first: its errors are sentences, transformers' are tracebacks.
+        # Validate with our own reader first, before the heavy imports: its errors are sentences,
+        # transformers' are tracebacks. The parse it makes is the one transformers then reads.
         special = _tokenizer_settings(src)
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        torch_dtype = getattr(torch, dtype)
+        # The GGUF's folder is the "repo"; gguf_file as an absolute path is read as a local file.
+        load = {"gguf_file": str(src), "local_files_only": True}
+        _say(log, f"reading and dequantizing {src.name}")
         try:
             tokenizer = _portable_tokenizer(AutoTokenizer.from_pretrained(str(src.parent), **load), special)
             loaded = AutoModelForCausalLM.from_pretrained(str(src.parent), dtype=torch_dtype, **load)
