@@ -40,7 +40,11 @@ if [ -L .venv ]; then
     [ "${old%/}" = "$venv_dir" ] || rm -rf "${old%/}"
   done
 fi
+# pip writes the interpreter it runs as into every console script it installs (streamlit,
+# benchmark_app, ray): run it as the environment's own path, not through this checkout's .venv
+# link, or the scripts break once this checkout is gone (a CI clone, a deleted worktree).
 PY=.venv/bin/python
+[ -L .venv ] && PY="$venv_dir/bin/python"
 
 # llama.cpp (the binding and the tools, built for this CPU's instruction-set level, never for
 # "the CPU that builds", never from pip's wheel cache) compiles on every core for minutes while
@@ -72,6 +76,19 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     $PY -m pip uninstall -y -q torchvision
   fi
   echo "$want" > "$stamp"  # only once both succeeded
+fi
+
+# An environment installed before that fix names another checkout's .venv in its scripts: repoint
+# them at this environment (their first line only; a no-op once done).
+if [ -L .venv ]; then
+  for script in "$venv_dir"/bin/*; do
+    [ -f "$script" ] && [ ! -L "$script" ] || continue
+    first=$(head -n 1 "$script" 2>/dev/null | tr -d '\0' | head -c 300)
+    case "$first" in
+      "#!"*/bin/python | "#!"*/bin/python3 | "#!"*/bin/python3.*)
+        [ "$first" = "#!$venv_dir/bin/python" ] || sed -i "1s|.*|#!$venv_dir/bin/python|" "$script" ;;
+    esac
+  done
 fi
 
 # Every declared toolkit's post-install steps (e.g. OpenVINO's telemetry opt-out), each skipped
