@@ -108,7 +108,9 @@ def _make_chain(data: Path) -> dict:
         source = import_now(ImportRequest(kind="demo"))
         root = variants.get_variant(source.root_variant_id)
         [hf] = convert("llamacpp.dequantize", root.id)
-        quants = convert("llamacpp.quantize", hf.id, types=["Q4_K_M", "Q8_0", "IQ2_XXS"])
+        # An IQ type and its importance matrix (80 s on the demo) are made on a tiny Llama by
+        # test_llamacpp_convert: nothing else reads them.
+        quants = convert("llamacpp.quantize", hf.id, types=["Q4_K_M", "Q8_0"])
         [f16] = [v for v in variants.variants_of_source(source.id) if v.precision == "F16"]
         q4 = next(v for v in quants if v.precision == "Q4_K_M")
         # The model builder's int4: five files chart or compare it (test_onnxrt, test_olive and the
@@ -123,7 +125,7 @@ def _make_chain(data: Path) -> dict:
 
 @pytest.fixture(scope="session")
 def chain_data(shared_root: Path, demo_gguf: Path, llama_tools: Path, tmp_path_factory: pytest.TempPathFactory):
-    """demo Q4_1 -> dequantized HF F32 -> (F16, imatrix) -> Q4_K_M, Q8_0, IQ2_XXS, and the GenAI int4,
+    """demo Q4_1 -> dequantized HF F32 -> F16 -> Q4_K_M, Q8_0, and the GenAI int4,
     with quick results of the HF F32, F16, Q4_K_M and int4: made once per run."""
     from tests.helpers.once import made_once
 

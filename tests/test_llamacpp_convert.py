@@ -1,5 +1,5 @@
 """Real llama.cpp conversions of the demo model (no mocks): dequantize, HF -> F16, quantize with
-effective types, an IQ type with an importance matrix, requantize, batch and resubmit."""
+effective types, requantize, batch and resubmit; an IQ type with an importance matrix on a tiny Llama."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from backends import convert_job, registry
 from backends.export import export_variant
 from backends.importers import ImportRequest, import_now, submit_import
 from backends.llamacpp.quant_types import IQ_TYPES, QUANT_TYPES
-from backends.preflight import generic_checks
+from backends.preflight import errors, generic_checks
 from backends.registry import get_conversion
 from catalog import config, db, sources, variants
 from tests.helpers.chain import convert
@@ -59,11 +59,21 @@ def test_q4_k_m_records_its_effective_types(chain) -> None:
     assert len(q4.metadata["smoke"]["generations"]) == 4
 
 
-def test_iq_type_uses_an_importance_matrix_variant(chain) -> None:
-    iq = chain["quants"]["IQ2_XXS"]
+def test_iq_type_uses_an_importance_matrix_variant(chain, tmp_path: Path) -> None:
+    """On a tiny Llama with the demo's tokenizer (the demo's matrix and IQ2_XXS took 80 s): the
+    plan makes the F16, then the matrix from the shipped text, then the IQ type from both."""
+    from tests.helpers.chain import import_tiny_llama
+
+    tiny = import_tiny_llama(chain["hf"], config.data_root(), tmp_path / "tiny")
+    steps, problems = convert_job.plan("llamacpp.quantize", tiny.id, {"types": ["IQ2_XXS"]})
+    assert [s.conversion.name for s in steps] == ["convert_hf", "imatrix", "quantize"] and not errors(problems)
+    [iq] = [v for v in convert("llamacpp.quantize", tiny.id, types=["IQ2_XXS"]) if v.format == "gguf"
+            and v.precision == "IQ2_XXS"]
     matrix = variants.get_variant(iq.metadata["imatrix"])
     assert matrix.format == "imatrix" and len(matrix.metadata["calibration_sha256"]) == 16
-    assert iq.options["input:imatrix"] == matrix.id
+    assert iq.options["input:imatrix"] == matrix.id and matrix.parent_id == steps[0].target_variant_id
+    # width 64 is no multiple of 256: llama.cpp falls back for every such tensor, and says which types it used
+    assert sum(t["share"] for t in iq.metadata["effective_types"].values()) == pytest.approx(1.0)
 
 
 def test_gguf_carries_provenance(chain) -> None:
@@ -119,8 +129,8 @@ def test_a_gguf_made_by_another_catalog_keeps_its_origin(chain, tmp_path: Path,
 
 
 def test_identical_batch_resubmit_returns_the_existing_variants(chain) -> None:
-    steps, problems = convert_job.plan("llamacpp.quantize", chain["hf"].id, {"types": ["Q4_K_M", "Q8_0", "IQ2_XXS"]})
-    assert [s.conversion.name for s in steps] == ["convert_hf", "imatrix", "quantize", "quantize", "quantize"]
+    steps, problems = convert_job.plan("llamacpp.quantize", chain["hf"].id, {"types": ["Q4_K_M", "Q8_0"]})
+    assert [s.conversion.name for s in steps] == ["convert_hf", "quantize", "quantize"]
     assert all(s.existing is not None for s in steps)
     subs = convert_job.submit("llamacpp.quantize", chain["hf"].id, {"types": ["Q4_K_M"]})
     assert subs[-1].variant is not None and subs[-1].variant.id == chain["quants"]["Q4_K_M"].id

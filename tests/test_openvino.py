@@ -22,7 +22,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def llm_irs(chain_data, shared_root: Path, tmp_path_factory: pytest.TempPathFactory):
     """The demo's int4 IR, and a tiny Llama's (the demo's tokenizer) int8, int4 and data-aware int4,
-    made once; the demo's, the tiny int8 and the data-aware one with a quick benchmark. The demo keeps
+    made once; the demo's and the data-aware one with a quick benchmark (the int8's smoke gate is its
+    quality check: on random weights a perplexity says little, and its benchmark took 20 s). The demo keeps
     the quality checks of the 4-bit form; the int8 export (75 s and a 32 s benchmark on the demo) and
     the data-aware path (AWQ with scale estimation: 201 s of the suite on the demo, beside the other
     worker) show their mechanics on the tiny model: the options reach NNCF, the calibration changes
@@ -39,7 +40,7 @@ def llm_irs(chain_data, shared_root: Path, tmp_path_factory: pytest.TempPathFact
         [tiny4] = convert("openvino.export_llm", tiny.id, weight_format="int4")
         [awq] = convert("openvino.compress_weights", tiny.id, mode="INT4_ASYM", group_size="64", awq=True,
                         scale_estimation=True, samples=8)
-        benchmark(benchmark_set([int8.id, int4.id, awq.id], "quick"))
+        benchmark(benchmark_set([int4.id, awq.id], "quick"))
         measured = {r.variant_id: r for source in (hf.source_id, tiny.source_id)
                     for r in results.latest_results(source, "quick")}
         yield {"hf": hf, "int8": int8, "int4": int4, "tiny": tiny, "tiny4": tiny4, "awq": awq, "results": measured}
@@ -70,11 +71,10 @@ def test_data_aware_int4_differs_from_data_free_and_is_measured(llm_irs) -> None
     a = (variant_path(awq) / "openvino_model.bin").read_bytes()
     b = (variant_path(tiny4) / "openvino_model.bin").read_bytes()
     assert len(a) == len(b) and a != b  # same layout, other values: the calibration changed the weights
-    ppl = {k: llm_irs["results"][llm_irs[k].id].metrics["perplexity"] for k in ("int8", "int4", "awq")}
+    ppl = {k: llm_irs["results"][llm_irs[k].id].metrics["perplexity"] for k in ("int4", "awq")}
     reference = {k: llm_irs["results"][llm_irs[k].id].metrics["reference_perplexity"] for k in ppl}
     print("perplexity: reference", reference, ppl)
     assert all(np.isfinite(list(ppl.values()))) and all(np.isfinite(list(reference.values())))
-    assert abs(ppl["int8"] / reference["int8"] - 1) < 0.05  # 8-bit weights keep the model
     assert 0.95 * reference["int4"] < ppl["int4"] < 2 * reference["int4"]  # the demo
     assert 0.95 * reference["awq"] < ppl["awq"] < 2 * reference["awq"]  # the tiny model, against its own source
 

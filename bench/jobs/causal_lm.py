@@ -62,12 +62,15 @@ def _window_logits(fmt: str, path: Path, ids: list[int],
 REFERENCE_CACHE_MAX_BYTES = 160 * 2**20
 
 
-def _reference_logits(ctx: JobContext, reference: Variant, ids: list[int],
-                      windows: list[tuple[int, int]]) -> list[np.ndarray]:
+def _reference_logits(ctx: JobContext, reference: Variant, ids: list[int], windows: list[tuple[int, int]],
+                      computed: list[np.ndarray] | None = None) -> list[np.ndarray]:
     """The source's reference logits on the scored windows: the same for every variant of the
     source, so computed once and kept with the reference's outputs (loading PyTorch and the
-    demo's F32 weights for them took about 8 s of each benchmark)."""
+    demo's F32 weights for them took about 8 s of each benchmark). computed: the reference's own
+    logits, when the variant measured is the reference itself (its runner already gave them)."""
     def compute() -> dict[str, np.ndarray]:
+        if computed is not None:
+            return {f"w{i}": a for i, a in enumerate(computed)}
         logits, runner = _window_logits(reference.format, main_file(reference), ids, windows)
         runner.close()
         return {f"w{i}": a for i, a in enumerate(logits)}
@@ -99,11 +102,16 @@ def run_causal_lm_benchmark(ctx: JobContext, variant: Variant, reference: Varian
     speed = _speed(ctx, variant, protocol, ids)
     load_after = os.getloadavg()
 
-    ctx.progress(0.55, "quality: reference logits")
     windows = protocol.windows(len(ids))
-    ref_logits = _reference_logits(ctx, reference, ids, windows)
-    ctx.progress(0.75, "quality: variant logits and generations")
-    var_logits, runner = _window_logits(variant.format, main_file(variant), ids, windows)
+    if variant.id == reference.id:  # the reference itself: its logits once, not twice
+        ctx.progress(0.55, "quality: logits and generations")
+        var_logits, runner = _window_logits(variant.format, main_file(variant), ids, windows)
+        ref_logits = _reference_logits(ctx, reference, ids, windows, computed=var_logits)
+    else:
+        ctx.progress(0.55, "quality: reference logits")
+        ref_logits = _reference_logits(ctx, reference, ids, windows)
+        ctx.progress(0.75, "quality: variant logits and generations")
+        var_logits, runner = _window_logits(variant.format, main_file(variant), ids, windows)
     quality = causal_lm_quality(ids, windows, var_logits, ref_logits)
     if "nonfinite_share" not in quality:
         ctx.progress(0.85, "quality: llama.cpp-compatible perplexity with the variant's own tokenizer")
