@@ -88,8 +88,12 @@ def list_jobs(states: tuple[str, ...] | None = None, source_id: str | None = Non
         where.append("source_id = ?")
         params.append(source_id)
     with db.connect(write=False) as conn:
+        # The newest ids first, then their rows: sorting whole rows (recipes, logs' tails) to keep 21
+        # of a million jobs took 115 ms, the ids alone 24 ms (DuckDB 2.0, the perf script's scale 10).
         rows = conn.query(
-            f"SELECT * FROM jobs WHERE {' AND '.join(where)} ORDER BY created_at DESC LIMIT ?",
+            f"""SELECT * FROM jobs WHERE id IN (SELECT id FROM jobs WHERE {' AND '.join(where)}
+                                              ORDER BY created_at DESC LIMIT ?)
+                ORDER BY created_at DESC""",
             params + [limit])
         # Only the listed jobs' dependencies: job_deps grows with every chained conversion ever run.
         deps = conn.query("SELECT job_id, depends_on FROM job_deps WHERE job_id IN (SELECT unnest(?))",

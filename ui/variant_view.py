@@ -17,15 +17,18 @@ def effective_types_figure(hist: dict[str, dict[str, float]], requested: str | N
     """One bar per stored tensor type, its share of the weights. The height leaves every bar its
     row: at 80 + 40 px a row, Plotly's default margins left no plot area and a Q8_0 file (99.97 %
     Q8_0, 0.03 % F32) showed a single "F32" label against an axis running to 100 %. Shares print
-    to two decimals, so a small type does not read as 0 % and a large one as all of it."""
-    rows = [{"type": t, "share of weights": v["share"], "tensors": v["tensors"]} for t, v in hist.items()]
-    fig = px.bar(rows, x="share of weights", y="type", orientation="h", hover_data=["tensors"],
-                 title=f"Effective tensor types (requested {requested})")
-    fig.update_traces(texttemplate="%{x:.2%}", textposition="outside", cliponaxis=False)
-    fig.update_layout(height=FRAME_PX + ROW_PX * len(rows), margin={"t": 50, "b": 45, "r": 10},
-                      xaxis={"tickformat": ".0%", "range": [0, 1.12]},
-                      yaxis={"categoryorder": "total ascending", "title": None})
-    return fig
+    to two decimals, so a small type does not read as 0 % and a large one as all of it. Built as
+    one dict (plotly express took 0.11 s of the Model page's script at every visit)."""
+    types = list(hist)
+    bars = {"type": "bar", "orientation": "h", "x": [hist[t]["share"] for t in types], "y": types,
+            "customdata": [[hist[t]["tensors"]] for t in types], "showlegend": False,
+            "hovertemplate": "share of weights=%{x}<br>type=%{y}<br>tensors=%{customdata[0]}<extra></extra>",
+            "texttemplate": "%{x:.2%}", "textposition": "outside", "cliponaxis": False}
+    return go.Figure({"data": [bars], "layout": {
+        "title": {"text": f"Effective tensor types (requested {requested})"},
+        "height": FRAME_PX + ROW_PX * len(types), "margin": {"t": 50, "b": 45, "r": 10},
+        "xaxis": {"title": {"text": "share of weights"}, "tickformat": ".0%", "range": [0, 1.12]},
+        "yaxis": {"categoryorder": "total ascending", "title": {"text": ""}}}})
 
 
 def effective_types_chart(variant: Variant) -> None:
